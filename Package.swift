@@ -1,0 +1,84 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+let strictSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("MemberImportVisibility"),
+]
+
+let package = Package(
+    name: "Gantry",
+    platforms: [.macOS(.v15)],
+    products: [
+        .library(name: "GantryProtocol", targets: ["GantryProtocol"]),
+        .library(name: "GantryBroker", targets: ["GantryBroker"]),
+        .library(name: "GantryTesting", targets: ["GantryTesting"]),
+        .executable(name: "gantryd", targets: ["gantryd"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-nio-extras.git", from: "1.35.2"),
+        .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/jpsim/Yams.git", from: "6.0.0"),
+    ],
+    targets: [
+        // Wire types shared by broker and clients: Foundation only.
+        .target(name: "GantryProtocol", swiftSettings: strictSettings),
+        .target(
+            name: "GantryBroker",
+            dependencies: [
+                "GantryProtocol",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOFoundationCompat", package: "swift-nio"),
+                .product(name: "NIOExtras", package: "swift-nio-extras"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .executableTarget(
+            name: "gantryd",
+            dependencies: [
+                "GantryBroker",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Yams", package: "Yams"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        // A real broker and a throwaway Postgres for tests, ours and (later) the clients'.
+        .target(
+            name: "GantryTesting",
+            dependencies: [
+                "GantryBroker",
+                "GantryProtocol",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(name: "GantryProtocolTests", dependencies: ["GantryProtocol"], swiftSettings: strictSettings),
+        .testTarget(name: "GantryBrokerTests", dependencies: ["GantryBroker", "GantryProtocol"], swiftSettings: strictSettings),
+        .testTarget(
+            name: "StoreTests",
+            dependencies: ["GantryBroker", "GantryProtocol", "GantryTesting",
+                           .product(name: "PostgresNIO", package: "postgres-nio")],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "EndToEndTests",
+            dependencies: ["GantryProtocol", "GantryTesting", "gantryd"],
+            swiftSettings: strictSettings
+        ),
+    ]
+)

@@ -1,0 +1,264 @@
+import Foundation
+import GantryProtocol
+import Logging
+import PostgresNIO
+import Synchronization
+
+/// The broker's behaviour behind the wire: one handler per method, the long-poll logic and the bookkeeping of
+/// sessions. It knows nothing of sockets; `RPCConnection` feeds it decoded requests.
+public final class Broker: Sendable {
+    public let id: UUID
+    public let configuration: BrokerConfiguration
+    let store: JobStore
+    let logger: Logger
+    let waitBoard = WaitBoard()
+    let retryPolicy: RetryPolicy
+    private let startedAt = ContinuousClock.now
+    private let counts = Mutex(Counts())
+
+    struct Counts {
+        var connections = 0
+        var workers = 0
+        var draining = false
+    }
+
+    public init(id: UUID = UUID(), configuration: BrokerConfiguration, client: PostgresClient, logger: Logger,
+                retryPolicy: RetryPolicy = RetryPolicy()) {
+        self.id = id
+        self.configuration = configuration
+        self.store = JobStore(client: client, brokerID: id, logger: logger)
+        self.logger = logger
+        self.retryPolicy = retryPolicy
+    }
+
+    // MARK: sessions
+
+    public func sessionOpened(_ session: Session) {
+        counts.withLock { $0.connections += 1 }
+    }
+
+    /// Puts back whatever the session still holds: its connection is gone, so its jobs must run elsewhere.
+    public func sessionClosed(_ session: Session) async {
+        let wasWorker = session.close()
+        counts.withLock {
+            $0.connections -= 1
+            if wasWorker { $0.workers -= 1 }
+        }
+        guard session.hasReserved else { return }
+        do {
+            let released = try await store.releaseSessionJobs(
+                sessionID: session.id, message: "The worker's connection closed before it acked or nacked the job.")
+            if !released.isEmpty {
+                logger.info("put back jobs of a closed connection", metadata: ["session": "\(session.id)", "jobs": "\(released.values.reduce(0, +))"])
+                await announceAvailable(released)
+            }
+        } catch {
+            // The lease reaper puts them back when their leases run out.
+            logger.warning("could not put back a closed session's jobs", metadata: ["session": "\(session.id)", "error": "\(error)"])
+        }
+    }
+
+    public var isDraining: Bool { counts.withLock { $0.draining } }
+
+    /// SIGTERM: hand out nothing more; waiting reserves return empty at once.
+    public func beginDrain() {
+        counts.withLock { $0.draining = true }
+        waitBoard.wakeAll()
+    }
+
+    /// Wakes local waiters at once and tells other brokers through Postgres.
+    func announceAvailable(_ available: [String: Int]) async {
+        waitBoard.jobsAvailable(available)
+        do { try await store.notifyAvailable(available) } catch {
+            logger.debug("notify failed; other brokers will find the jobs by polling", metadata: ["error": "\(error)"])
+        }
+    }
+
+    // MARK: the method table
+
+    typealias Handler = @Sendable (Broker, JSONValue?, Session) async throws -> Data
+
+    /// The whole protocol: method name → handler. Adding a method is adding a row here and its types in GantryProtocol.
+    static let methods: [String: Handler] = [
+        Hello.name: route(Hello.self) { try await $0.hello($1, session: $2) },
+        Enqueue.name: route(Enqueue.self) { broker, params, _ in try await broker.enqueue(params) },
+        EnqueueBatch.name: route(EnqueueBatch.self) { broker, params, _ in try await broker.enqueueBatch(params) },
+        Reserve.name: route(Reserve.self) { try await $0.reserve($1, session: $2) },
+        Ack.name: route(Ack.self) { try await $0.ack($1, session: $2) },
+        Nack.name: route(Nack.self) { try await $0.nack($1, session: $2) },
+        Extend.name: route(Extend.self) { try await $0.extend($1, session: $2) },
+        JobsGet.name: route(JobsGet.self) { broker, params, _ in try await broker.getJob(params) },
+        Stats.name: route(Stats.self) { broker, _, _ in try await broker.stats() },
+    ]
+
+    static let methodNames = methods.keys.sorted()
+
+    private static func route<M: RPCMethod>(
+        _ method: M.Type, _ body: @escaping @Sendable (Broker, M.Params, Session) async throws -> M.Result
+    ) -> Handler where M.Params: KnownFields {
+        { broker, rawParams, session in
+            let params = try GantryJSON.decodeParams(M.Params.self, from: rawParams)
+            if let validated = params as? any ValidatedParams { try validated.validate() }
+            let result = try await body(broker, params, session)
+            return try GantryJSON.makeEncoder().encode(result)
+        }
+    }
+
+    /// Answers one request: the result's JSON, or the error to send.
+    public func handle(_ request: RPCRequest, session: Session) async -> Result<Data, RPCErrorObject> {
+        guard let handler = Self.methods[request.method] else {
+            return .failure(.methodNotFound(request.method, known: Self.methodNames))
+        }
+        do {
+            return .success(try await handler(self, request.params, session))
+        } catch let error as RPCErrorObject {
+            return .failure(error)
+        } catch {
+            return .failure(Self.describe(error, logger: logger, method: request.method))
+        }
+    }
+
+    /// Storage errors that a retry can fix are told apart from bugs.
+    static func describe(_ error: any Error, logger: Logger, method: String) -> RPCErrorObject {
+        if let psql = error as? PSQLError {
+            let sqlState = psql.serverInfo?[.sqlState] ?? ""
+            if psql.serverInfo == nil || ["08", "57", "53", "40"].contains(String(sqlState.prefix(2))) {
+                logger.warning("storage unavailable", metadata: ["method": "\(method)", "error": "\(String(reflecting: psql))"])
+                return .storageUnavailable(psql.serverInfo?[.message] ?? "\(psql.code)")
+            }
+            logger.error("query failed", metadata: ["method": "\(method)", "error": "\(String(reflecting: psql))"])
+            return .internalError("a query failed: \(psql.serverInfo?[.message] ?? "\(psql.code)")")
+        }
+        if error is CancellationError { return .shuttingDown }
+        logger.error("request failed", metadata: ["method": "\(method)", "error": "\(error)"])
+        return .internalError("\(error)")
+    }
+
+    // MARK: handlers
+
+    func hello(_ params: Hello.Params, session: Session) async throws -> Hello.Result {
+        let (wasWorker, isWorker) = session.greeted(params)
+        if wasWorker != isWorker { counts.withLock { $0.workers += isWorker ? 1 : -1 } }
+        logger.info("hello", metadata: [
+            "session": "\(session.id)", "peer": "\(session.peer)", "client": "\(params.client ?? "-")",
+            "worker": "\(params.worker?.id ?? "-")",
+        ])
+        return Hello.Result(broker: "gantryd \(configuration.version)", protocol: ProtocolDefaults.protocolVersion, sessionID: session.id.uuidString)
+    }
+
+    func enqueue(_ params: Enqueue.Params) async throws -> Enqueue.Result {
+        try await insert([params])[0]
+    }
+
+    func enqueueBatch(_ params: EnqueueBatch.Params) async throws -> EnqueueBatch.Result {
+        EnqueueBatch.Result(ids: try await insert(params.jobs).map(\.id))
+    }
+
+    private func insert(_ jobs: [Enqueue.Params]) async throws -> [Enqueue.Result] {
+        let results = try await store.insertJobs(jobs)
+        // The store already notified every broker in the enqueue's transaction; wake our own waiters without
+        // waiting for the notification's round trip.
+        var available: [String: Int] = [:]
+        for (job, result) in zip(jobs, results) where result.state == .available { available[job.queue, default: 0] += 1 }
+        if !available.isEmpty { waitBoard.jobsAvailable(available) }
+        return results
+    }
+
+    func reserve(_ params: Reserve.Params, session: Session) async throws -> Reserve.Result {
+        var queues: [String] = []
+        for queue in params.queues where !queues.contains(queue) { queues.append(queue) }
+        let deadline = ContinuousClock.now + .milliseconds(params.waitMs)
+        session.willReserve()
+        while true {
+            if isDraining || session.isClosing { return Reserve.Result(jobs: []) }
+            let ticket = waitBoard.register(queues: queues)
+            let jobs: [ReservedJob]
+            do {
+                jobs = try await store.claimJobs(
+                    queues: queues, max: params.max, sessionID: session.id, leaseMs: params.leaseMs,
+                    defaultLeaseMs: configuration.defaultLeaseMs)
+            } catch {
+                waitBoard.remove(ticket)
+                throw error
+            }
+            if !jobs.isEmpty || ContinuousClock.now >= deadline {
+                waitBoard.remove(ticket)
+                session.reserved(jobs)
+                return Reserve.Result(jobs: jobs)
+            }
+            if session.waiting(ticket) {
+                await waitBoard.wait(ticket, until: deadline)
+                session.doneWaiting(ticket)
+            }
+            waitBoard.remove(ticket)
+            if Task.isCancelled { return Reserve.Result(jobs: []) }
+        }
+    }
+
+    func ack(_ params: Ack.Params, session: Session) async throws -> Ack.Result {
+        guard let id = Int64(params.id) else { throw RPCErrorObject.notFound(jobID: params.id) }
+        guard try await store.completeJob(id: id, sessionID: session.id, result: params.result) else {
+            throw try await leaseProblem(id: id, wireID: params.id)
+        }
+        session.finished(params.id)
+        return Ack.Result()
+    }
+
+    func nack(_ params: Nack.Params, session: Session) async throws -> Nack.Result {
+        guard let id = Int64(params.id) else { throw RPCErrorObject.notFound(jobID: params.id) }
+        guard let lease = session.lease(for: params.id) else { throw try await leaseProblem(id: id, wireID: params.id) }
+        let decision = retryPolicy.decide(
+            attempt: lease.attempt, maxAttempts: lease.maxAttempts, retryRequested: params.retry, retryInMs: params.retryInMs)
+        let error: JSONValue = .object([
+            "message": .string(params.error.message),
+            "kind": params.error.kind.map(JSONValue.string) ?? .null,
+            "backtrace": params.error.backtrace ?? .null,
+            "reason": "nack",
+            "at": .string(GantryJSON.formatTimestamp(Date())),
+            "session_id": .string(session.id.uuidString),
+        ])
+        let outcome: JobStore.FailureOutcome = switch decision {
+        case .retry(let afterMs): .retry(afterMs: afterMs)
+        case .dead: .dead
+        }
+        let (held, nextRunAt) = try await store.failJob(id: id, sessionID: session.id, error: error, outcome: outcome)
+        guard held else { throw try await leaseProblem(id: id, wireID: params.id) }
+        session.finished(params.id)
+        switch decision {
+        case .dead:
+            return Nack.Result(state: .dead)
+        case .retry(let afterMs):
+            if afterMs == 0, let job = try? await store.job(id: id) { await announceAvailable([job.queue: 1]) }
+            return Nack.Result(state: afterMs == 0 ? .available : .scheduled, nextRunAt: nextRunAt)
+        }
+    }
+
+    func extend(_ params: Extend.Params, session: Session) async throws -> Extend.Result {
+        let ids = params.ids.compactMap { Int64($0) }
+        let leases = try await store.extendLeases(
+            ids: ids, sessionID: session.id, leaseMs: params.leaseMs, defaultLeaseMs: configuration.defaultLeaseMs)
+        let extended = Set(leases.map(\.id))
+        return Extend.Result(leases: leases, lost: params.ids.filter { !extended.contains($0) })
+    }
+
+    func getJob(_ params: JobsGet.Params) async throws -> Job {
+        guard let id = Int64(params.id), let job = try await store.job(id: id) else { throw RPCErrorObject.notFound(jobID: params.id) }
+        return job
+    }
+
+    func stats() async throws -> Stats.Result {
+        let queues = try await store.queueStats()
+        let (connections, workers) = counts.withLock { ($0.connections, $0.workers) }
+        let uptime = ContinuousClock.now - startedAt
+        return Stats.Result(queues: queues, broker: Stats.BrokerStats(
+            id: id.uuidString, version: configuration.version,
+            uptimeMs: uptime.components.seconds * 1000 + uptime.components.attoseconds / 1_000_000_000_000_000,
+            connections: connections, workers: workers))
+    }
+
+    /// Why an ack/nack found no lease: the job does not exist, or someone else (or nobody) holds it now.
+    private func leaseProblem(id: Int64, wireID: String) async throws -> RPCErrorObject {
+        guard let state = try await store.jobState(id: id) else { return .notFound(jobID: wireID) }
+        return .leaseLost(jobID: wireID, state: state.rawValue)
+    }
+}

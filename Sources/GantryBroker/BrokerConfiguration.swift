@@ -1,0 +1,25 @@
+/// Everything a broker needs to know, with the defaults users look for. `gantryd` fills it from flags, the
+/// environment and a YAML file; tests fill it directly.
+public struct BrokerConfiguration: Sendable {
+    public var host = "127.0.0.1"
+    public var port = 7440
+    /// A line longer than this gets an error and the connection is closed.
+    public var maxLineBytes = 1 << 20
+    /// Requests one connection may have running at once before the broker stops reading from it.
+    public var maxInFlightPerConnection = 256
+    /// How long a lease lasts when neither the reserve nor the job says (Faktory's 30 minutes).
+    public var defaultLeaseMs: Int64 = 30 * 60 * 1000
+    /// How often leases are checked for running out.
+    public var reaperInterval: Duration = .seconds(1)
+    /// The slowest a delayed job may be late when no notification arrives.
+    public var schedulerMaxSleep: Duration = .milliseconds(250)
+    /// How often waiting reserves re-check the database in case a notification was lost.
+    public var safetyPollInterval: Duration = .seconds(2)
+    /// On SIGTERM, how long workers get to ack what they hold before their connections close.
+    public var drainGrace: Duration = .seconds(10)
+    public var version = "0.1.0"
+
+    public init() {}
+
+    public var listenAddress: String { "\(host):\(port)" }
+}

@@ -1,0 +1,43 @@
+import Logging
+import NIOCore
+import PostgresNIO
+import ServiceLifecycle
+
+/// The broker as one service: migrate (unless told not to), then serve clients and run the background chores
+/// together until graceful shutdown. It runs beside the `PostgresClient` in a `ServiceGroup`, after it in the
+/// list so that it stops first and Postgres last.
+public struct BrokerService: Service {
+    public let broker: Broker
+    let client: PostgresClient
+    let migrate: Bool
+    let logger: Logger
+    let onBound: @Sendable (SocketAddress) -> Void
+
+    public init(configuration: BrokerConfiguration, client: PostgresClient, migrate: Bool = true, logger: Logger,
+                onBound: @escaping @Sendable (SocketAddress) -> Void = { _ in }) {
+        self.broker = Broker(configuration: configuration, client: client, logger: logger)
+        self.client = client
+        self.migrate = migrate
+        self.logger = logger
+        self.onBound = onBound
+    }
+
+    public func run() async throws {
+        if migrate {
+            try await Migrator(client: client, logger: logger).migrate()
+        }
+        let broker = self.broker
+        let chores: [any Service] = [
+            Notifier(client: client, broker: broker, logger: logger, onListening: { _ = try? await broker.pollForWaiters() }),
+            PeriodicChore(name: "lease reaper", logger: logger) { try await broker.reapExpiredLeases() },
+            PeriodicChore(name: "scheduler", logger: logger) { try await broker.promoteDueJobs() },
+            PeriodicChore(name: "waiter poll", logger: logger) { try await broker.pollForWaiters() },
+        ]
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for chore in chores { group.addTask { try await chore.run() } }
+            group.addTask { try await RPCListener(broker: broker, logger: logger, onBound: onBound).run() }
+            try await group.waitForAll()
+        }
+        logger.info("broker stopped")
+    }
+}

@@ -1,0 +1,32 @@
+import Logging
+
+/// The broker's background duties, each one round of work returning when to run again.
+extension Broker {
+    /// Leases that ran out go back (or die, with no attempts left), with the reason recorded.
+    func reapExpiredLeases() async throws -> Duration {
+        let available = try await store.reapExpiredLeases()
+        if !available.isEmpty {
+            logger.info("put back jobs whose lease ran out", metadata: ["jobs": "\(available.values.reduce(0, +))"])
+            await announceAvailable(available)
+        }
+        return configuration.reaperInterval
+    }
+
+    /// Delayed jobs and retries become available when their time comes; sleeps until the next one is due.
+    func promoteDueJobs() async throws -> Duration {
+        let (available, nextDueInMs) = try await store.promoteDueJobs()
+        if !available.isEmpty { await announceAvailable(available) }
+        guard let nextDueInMs else { return configuration.schedulerMaxSleep }
+        return min(.milliseconds(max(1, nextDueInMs)), configuration.schedulerMaxSleep)
+    }
+
+    /// Notifications can be lost (the LISTEN connection dropped): waiting reserves re-check now and then.
+    func pollForWaiters() async throws -> Duration {
+        let queues = waitBoard.waitedQueues
+        if !queues.isEmpty {
+            let available = try await store.availableCounts(queues: queues)
+            if !available.isEmpty { waitBoard.jobsAvailable(available) }
+        }
+        return configuration.safetyPollInterval
+    }
+}

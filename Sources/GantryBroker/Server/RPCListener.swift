@@ -1,0 +1,66 @@
+import Logging
+import NIOCore
+import NIOExtras
+import NIOPosix
+import ServiceLifecycle
+
+/// Accepts client connections and serves newline-delimited JSON-RPC on each. On graceful shutdown it stops
+/// accepting, lets connections finish what they hold for `drainGrace`, then closes the rest.
+public struct RPCListener: Service {
+    let broker: Broker
+    let logger: Logger
+    let onBound: @Sendable (SocketAddress) -> Void
+    private let registry = ConnectionRegistry()
+
+    public init(broker: Broker, logger: Logger, onBound: @escaping @Sendable (SocketAddress) -> Void = { _ in }) {
+        self.broker = broker
+        self.logger = logger
+        self.onBound = onBound
+    }
+
+    public func run() async throws {
+        let configuration = broker.configuration
+        let server = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .serverChannelOption(.backlog, value: 1024)
+            .childChannelOption(.allowRemoteHalfClosure, value: true)
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .bind(host: configuration.host, port: configuration.port) { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(
+                        ByteToMessageHandler(LineBasedFrameDecoder(), maximumBufferSize: configuration.maxLineBytes))
+                    return try NIOAsyncChannel<ByteBuffer, ByteBuffer>(
+                        wrappingChannelSynchronously: channel,
+                        configuration: .init(isOutboundHalfClosureEnabled: false))
+                }
+            }
+        if let address = server.channel.localAddress {
+            logger.info("listening for JSON-RPC", metadata: ["address": "\(address.ipAddress ?? "?"):\(address.port ?? 0)"])
+            onBound(address)
+        }
+        try await withGracefulShutdownHandler {
+            try await withThrowingDiscardingTaskGroup { group in
+                try await server.executeThenClose { connections in
+                    for try await connection in connections {
+                        let peer = connection.channel.remoteAddress.map { "\($0.ipAddress ?? "?"):\($0.port ?? 0)" } ?? "unknown"
+                        let session = Session(peer: peer)
+                        group.addTask {
+                            await RPCConnection(channel: connection, broker: broker, session: session, registry: registry, logger: logger).run()
+                        }
+                    }
+                }
+                // No longer accepting; the group now waits for the open connections to finish.
+            }
+        } onGracefulShutdown: {
+            logger.info("draining: no new jobs handed out; waiting for workers to ack what they hold",
+                        metadata: ["connections": "\(registry.count)", "grace": "\(configuration.drainGrace)"])
+            broker.beginDrain()
+            server.channel.close(promise: nil)
+            registry.drain()
+            Task { [registry] in
+                try? await Task.sleep(for: configuration.drainGrace)
+                registry.closeAll()
+            }
+        }
+    }
+}

@@ -1,0 +1,10 @@
+/// One versioned schema change, embedded in the binary so a deployed `gantryd` needs no files beside it.
+/// Versions only ever grow; a released migration is never edited, only followed by a new one.
+public struct Migration: Sendable {
+    public let version: Int
+    public let name: String
+    public let statements: [String]
+
+    /// Every migration, in order. Append new ones here.
+    public static let all: [Migration] = [.v0001]
+}

@@ -1,0 +1,45 @@
+import Foundation
+import Logging
+import PostgresNIO
+import ServiceLifecycle
+
+/// Holds this broker's one LISTEN connection and turns notifications from other brokers into wakes.
+/// The connection can die silently; it is re-opened with backoff, and each (re)connect triggers a poll for
+/// what may have been missed meanwhile.
+struct Notifier: Service {
+    let client: PostgresClient
+    let broker: Broker
+    let logger: Logger
+    let onListening: @Sendable () async -> Void
+
+    func run() async throws {
+        var backoff = Duration.milliseconds(100)
+        while !Task.isCancelled && !Task.isShuttingDownGracefully {
+            do {
+                try await client.withConnection { connection in
+                    try await connection.listen(on: JobStore.notifyChannel) { notifications in
+                        backoff = .milliseconds(100)
+                        logger.debug("listening for job notifications")
+                        await onListening()
+                        for try await notification in notifications.cancelOnGracefulShutdown() {
+                            handle(notification.payload)
+                        }
+                    }
+                }
+            } catch {
+                if Task.isCancelled || Task.isShuttingDownGracefully { return }
+                logger.warning("job notifications lost; reconnecting", metadata: ["error": "\(error)", "retry_in": "\(backoff)"])
+            }
+            try? await Task.sleep(for: backoff)
+            backoff = min(backoff * 2, .seconds(5))
+        }
+    }
+
+    /// Payload: `<broker id> <queue> <count>`. Our own were acted on before they were sent.
+    private func handle(_ payload: String) {
+        let parts = payload.split(separator: " ")
+        guard parts.count == 3, let count = Int(parts[2]) else { return }
+        guard parts[0] != broker.id.uuidString else { return }
+        broker.waitBoard.jobsAvailable([String(parts[1]): count])
+    }
+}

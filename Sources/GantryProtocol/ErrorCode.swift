@@ -1,0 +1,97 @@
+/// Every error code Gantry answers with: JSON-RPC's standard ones and Gantry's own (-32000…-32099).
+/// The names and meanings are the contract; `proto-json/errors.json` lists the same table.
+public enum GantryErrorCode: Int, Sendable, CaseIterable, Codable {
+    case parseError = -32700
+    case invalidRequest = -32600
+    case methodNotFound = -32601
+    case invalidParams = -32602
+    case internalError = -32603
+
+    case unauthorized = -32001
+    case notFound = -32002
+    case leaseLost = -32003
+    case storageUnavailable = -32004
+    case overloaded = -32005
+    case payloadTooLarge = -32006
+    case shuttingDown = -32007
+
+    public var name: String {
+        switch self {
+        case .parseError: "parse_error"
+        case .invalidRequest: "invalid_request"
+        case .methodNotFound: "method_not_found"
+        case .invalidParams: "invalid_params"
+        case .internalError: "internal_error"
+        case .unauthorized: "unauthorized"
+        case .notFound: "not_found"
+        case .leaseLost: "lease_lost"
+        case .storageUnavailable: "storage_unavailable"
+        case .overloaded: "overloaded"
+        case .payloadTooLarge: "payload_too_large"
+        case .shuttingDown: "shutting_down"
+        }
+    }
+
+    /// Whether the same request may succeed if sent again later, unchanged.
+    public var isRetryable: Bool {
+        switch self {
+        case .storageUnavailable, .overloaded, .shuttingDown: true
+        default: false
+        }
+    }
+}
+
+extension RPCErrorObject {
+    public init(_ code: GantryErrorCode, _ message: String, data: JSONValue? = nil) {
+        self.init(code: code.rawValue, message: message, data: data)
+    }
+
+    public static func parseError(_ detail: String) -> RPCErrorObject {
+        RPCErrorObject(.parseError, "The line is not valid JSON (\(detail)). Send one JSON-RPC request per line, UTF-8, ending in \\n.")
+    }
+
+    public static func invalidRequest(_ detail: String) -> RPCErrorObject {
+        RPCErrorObject(.invalidRequest, "Not a JSON-RPC 2.0 request: \(detail). Send {\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"…\",\"params\":{…}}.")
+    }
+
+    public static func methodNotFound(_ method: String, known: [String]) -> RPCErrorObject {
+        RPCErrorObject(
+            .methodNotFound, "There is no method \"\(method)\". Methods: \(known.joined(separator: ", ")).",
+            data: ["method": .string(method)])
+    }
+
+    /// Invalid params always name the field, so a client can point at its own mistake.
+    public static func invalidParams(field: String, _ problem: String) -> RPCErrorObject {
+        RPCErrorObject(.invalidParams, "Invalid params: \(field) \(problem).", data: ["field": .string(field)])
+    }
+
+    public static func internalError(_ detail: String) -> RPCErrorObject {
+        RPCErrorObject(.internalError, "The broker failed to handle this request (\(detail)). This is a bug in Gantry; please report it with the broker's log.")
+    }
+
+    public static func notFound(jobID: String) -> RPCErrorObject {
+        RPCErrorObject(.notFound, "No job has id \(jobID). Check the id you got from enqueue or reserve.", data: ["id": .string(jobID)])
+    }
+
+    public static func leaseLost(jobID: String, state: String) -> RPCErrorObject {
+        RPCErrorObject(
+            .leaseLost,
+            "This connection no longer holds the lease on job \(jobID) (it is now \(state)): the lease ran out or the connection that reserved it closed, so the job was put back. Do not ack it; it may already run elsewhere. Extend long jobs' leases before they run out.",
+            data: ["id": .string(jobID), "state": .string(state)])
+    }
+
+    public static func storageUnavailable(_ detail: String) -> RPCErrorObject {
+        RPCErrorObject(.storageUnavailable, "The broker cannot reach PostgreSQL right now (\(detail)). Nothing was changed; retry the request shortly.", data: ["retryable": true])
+    }
+
+    public static func payloadTooLarge(limit: Int) -> RPCErrorObject {
+        RPCErrorObject(
+            .payloadTooLarge,
+            "The line is longer than the broker's limit of \(limit) bytes, so the connection will be closed. Keep each request under the limit: store large payloads elsewhere and enqueue a reference to them.",
+            data: ["limit_bytes": .int(Int64(limit))])
+    }
+
+    public static let shuttingDown = RPCErrorObject(
+        .shuttingDown, "The broker is shutting down and takes no new work on this connection. Reconnect, to this broker once it is back or to another one.",
+        data: ["retryable": true])
+}

@@ -1,0 +1,89 @@
+import Foundation
+
+/// The JSON conventions of the wire: RFC 3339 UTC timestamps with milliseconds, keys as each type declares them.
+public enum GantryJSON {
+    public static func makeEncoder() -> JSONEncoder {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        encoder.dateEncodingStrategy = .custom { date, encoder in
+            var container = encoder.singleValueContainer()
+            try container.encode(formatTimestamp(date))
+        }
+        return encoder
+    }
+
+    public static func makeDecoder() -> JSONDecoder {
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .custom { decoder in
+            let container = try decoder.singleValueContainer()
+            let text = try container.decode(String.self)
+            guard let date = parseTimestamp(text) else {
+                throw DecodingError.dataCorruptedError(
+                    in: container, debugDescription: "must be an RFC 3339 timestamp such as 2026-01-31T09:30:00Z, got \"\(text)\"")
+            }
+            return date
+        }
+        return decoder
+    }
+
+    private static let withFraction = Date.ISO8601FormatStyle(includingFractionalSeconds: true, timeZone: .gmt)
+    private static let withoutFraction = Date.ISO8601FormatStyle(includingFractionalSeconds: false, timeZone: .gmt)
+
+    public static func formatTimestamp(_ date: Date) -> String {
+        withFraction.format(date)
+    }
+
+    public static func parseTimestamp(_ text: String) -> Date? {
+        (try? withFraction.parse(text)) ?? (try? withoutFraction.parse(text))
+    }
+
+    /// Decodes a method's params from the request's `params` member, refusing unknown fields by name.
+    public static func decodeParams<Params: Decodable & KnownFields>(_ type: Params.Type, from params: JSONValue?) throws(RPCErrorObject) -> Params {
+        let value = params ?? .object([:])
+        guard case .object(let fields) = value else {
+            throw .invalidParams(field: "params", "must be an object with named fields, got \(value.typeName)")
+        }
+        try Params.checkFields(fields)
+        do {
+            let data = try makeEncoder().encode(value)
+            return try makeDecoder().decode(Params.self, from: data)
+        } catch let error as DecodingError {
+            throw describe(error)
+        } catch {
+            throw .invalidParams(field: "params", "could not be read: \(error)")
+        }
+    }
+
+    /// Turns a DecodingError into a sentence that names the field, e.g. `priority must be an integer`.
+    public static func describe(_ error: DecodingError) -> RPCErrorObject {
+        func path(_ codingPath: [any CodingKey], appending key: (any CodingKey)? = nil) -> String {
+            let keys = codingPath + (key.map { [$0] } ?? [])
+            let text = keys.map { $0.intValue.map { "[\($0)]" } ?? ".\($0.stringValue)" }.joined()
+            return text.hasPrefix(".") ? String(text.dropFirst()) : (text.isEmpty ? "params" : text)
+        }
+        switch error {
+        case .keyNotFound(let key, let context):
+            return .invalidParams(field: path(context.codingPath, appending: key), "is required")
+        case .typeMismatch(let type, let context):
+            return .invalidParams(field: path(context.codingPath), "must be \(describe(type))")
+        case .valueNotFound(let type, let context):
+            return .invalidParams(field: path(context.codingPath), "must be \(describe(type)), not null")
+        case .dataCorrupted(let context):
+            return .invalidParams(field: path(context.codingPath), context.debugDescription)
+        @unknown default:
+            return .invalidParams(field: "params", "could not be read: \(error)")
+        }
+    }
+
+    private static func describe(_ type: Any.Type) -> String {
+        switch type {
+        case is String.Type: "a string"
+        case is Bool.Type: "a boolean"
+        case is Int.Type, is Int64.Type, is Int32.Type, is Int16.Type: "an integer"
+        case is Double.Type: "a number"
+        case is Date.Type: "an RFC 3339 timestamp string"
+        default:
+            String(describing: type).hasPrefix("Array") ? "an array" : (String(describing: type).hasPrefix("Dictionary") ? "an object" : "of type \(type)")
+        }
+    }
+}

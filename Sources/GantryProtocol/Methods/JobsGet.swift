@@ -1,0 +1,75 @@
+/// `jobs.get`: the whole job, live or finished.
+/// `{"jsonrpc":"2.0","id":7,"method":"jobs.get","params":{"id":"42"}}`
+public enum JobsGet: RPCMethod {
+    public static let name = "jobs.get"
+
+    public struct Params: Codable, Sendable, Hashable, KnownFields, ValidatedParams {
+        public var id: String
+        public static let fieldNames: Set<String> = ["id"]
+        public init(id: String) { self.id = id }
+        public func validate() throws(RPCErrorObject) { try JobID.check(id, field: "id") }
+    }
+
+    public typealias Result = Job
+}
+
+/// `stats`: counts per queue and the broker's own state, read from maintained counters.
+/// `{"jsonrpc":"2.0","id":8,"method":"stats"}`
+public enum Stats: RPCMethod {
+    public static let name = "stats"
+    public typealias Params = NoParams
+
+    public struct QueueStats: Codable, Sendable, Hashable {
+        /// Jobs in each state, for every state (zero included).
+        public var counts: [String: Int64]
+        /// How long the oldest available job has waited, in milliseconds (0 when none waits).
+        public var latencyMs: Int64
+        /// Attempts that ended, successfully or not, since the queue was first used.
+        public var processed: Int64
+        /// Attempts that failed (nack, lease expired, connection closed).
+        public var failed: Int64
+
+        public init(counts: [String: Int64], latencyMs: Int64, processed: Int64, failed: Int64) {
+            self.counts = counts
+            self.latencyMs = latencyMs
+            self.processed = processed
+            self.failed = failed
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case counts, processed, failed
+            case latencyMs = "latency_ms"
+        }
+    }
+
+    public struct BrokerStats: Codable, Sendable, Hashable {
+        public var id: String
+        public var version: String
+        public var uptimeMs: Int64
+        public var connections: Int
+        public var workers: Int
+
+        public init(id: String, version: String, uptimeMs: Int64, connections: Int, workers: Int) {
+            self.id = id
+            self.version = version
+            self.uptimeMs = uptimeMs
+            self.connections = connections
+            self.workers = workers
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case id, version, connections, workers
+            case uptimeMs = "uptime_ms"
+        }
+    }
+
+    public struct Result: Codable, Sendable, Hashable {
+        public var queues: [String: QueueStats]
+        public var broker: BrokerStats
+
+        public init(queues: [String: QueueStats], broker: BrokerStats) {
+            self.queues = queues
+            self.broker = broker
+        }
+    }
+}

@@ -1,0 +1,97 @@
+import Foundation
+import NIOCore
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A real `gantryd` process for end-to-end tests, on a free port, stopped when the test ends.
+public final class BrokerProcess: @unchecked Sendable {
+    public let process: Process
+    public let host: String
+    public let port: Int
+    private let output: Pipe
+    public let logFile: URL
+
+    public struct Failure: Error, CustomStringConvertible {
+        public let description: String
+    }
+
+    /// The `gantryd` built beside the test bundle.
+    public static var executable: URL {
+        let testBinary = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
+        return testBinary.deletingLastPathComponent().appendingPathComponent("gantryd")
+    }
+
+    /// Starts `gantryd` with the given arguments (plus `--listen 127.0.0.1:0`) and waits until it listens.
+    public init(arguments: [String], environment: [String: String] = [:]) async throws {
+        let process = Process()
+        process.executableURL = Self.executable
+        process.arguments = ["--listen", "127.0.0.1:0"] + arguments
+        var env = ProcessInfo.processInfo.environment
+        env.removeValue(forKey: "GANTRY_DATABASE_URL")
+        for (key, value) in environment { env[key] = value }
+        process.environment = env
+        let output = Pipe()
+        let logFile = FileManager.default.temporaryDirectory.appendingPathComponent("gantryd-\(UUID().uuidString).log")
+        FileManager.default.createFile(atPath: logFile.path, contents: nil)
+        process.standardOutput = output
+        process.standardError = try FileHandle(forWritingTo: logFile)
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+        self.process = process
+        self.output = output
+        self.logFile = logFile
+
+        // The first stdout line names the address once the broker accepts connections.
+        let reader = output.fileHandleForReading
+        var text = ""
+        let deadline = Date().addingTimeInterval(60)
+        while !text.contains("\n") {
+            guard process.isRunning, Date() < deadline else {
+                let log = (try? String(contentsOf: logFile, encoding: .utf8)) ?? ""
+                process.terminate()
+                throw Failure(description: "gantryd did not start listening: \(log.suffix(3000))")
+            }
+            let chunk = reader.availableData
+            if chunk.isEmpty { try await Task.sleep(for: .milliseconds(20)) }
+            text += String(decoding: chunk, as: UTF8.self)
+        }
+        let line = text.split(separator: "\n")[0]
+        guard let address = line.split(separator: " ").last, let colon = address.lastIndex(of: ":"),
+              let port = Int(address[address.index(after: colon)...])
+        else { throw Failure(description: "unexpected first line from gantryd: \(line)") }
+        self.host = String(address[..<colon])
+        self.port = port
+    }
+
+    /// Starts a broker on the given database URL.
+    public convenience init(databaseURL: String, extraArguments: [String] = []) async throws {
+        try await self.init(arguments: ["--database-url", databaseURL, "--log-level", "info"] + extraArguments)
+    }
+
+    public func connect() async throws -> LineClient {
+        try await LineClient.connect(host: host, port: port)
+    }
+
+    public func signal(_ signal: Int32) {
+        kill(process.processIdentifier, signal)
+    }
+
+    /// Waits for the process to end and returns its exit status.
+    @discardableResult
+    public func waitForExit(timeout: Duration = .seconds(30)) async throws -> Int32 {
+        let deadline = ContinuousClock.now + timeout
+        while process.isRunning {
+            guard ContinuousClock.now < deadline else { throw Failure(description: "gantryd did not exit within \(timeout)") }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        return process.terminationStatus
+    }
+
+    public var log: String { (try? String(contentsOf: logFile, encoding: .utf8)) ?? "" }
+
+    deinit {
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        try? FileManager.default.removeItem(at: logFile)
+    }
+}

@@ -1,0 +1,124 @@
+import ArgumentParser
+import Foundation
+import GantryBroker
+import Logging
+import PostgresNIO
+import ServiceLifecycle
+import UnixSignals
+
+@main
+struct Gantryd: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "gantryd",
+        abstract: "Gantry's job broker: newline-delimited JSON-RPC over TCP, every job kept in PostgreSQL.",
+        discussion: """
+            With no database URL, gantryd creates and runs an embedded PostgreSQL in --data-dir (default .gantry) \
+            and stops it on exit. Try it:  printf '{"jsonrpc":"2.0","id":1,"method":"stats"}\\n' | nc -N 127.0.0.1 7440
+            """,
+        subcommands: [Serve.self, Migrate.self],
+        defaultSubcommand: Serve.self)
+}
+
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Run the broker (the default).")
+
+    @OptionGroup var common: CommonOptions
+
+    @Option(help: "Address for JSON-RPC clients (default 127.0.0.1:7440; port 0 picks a free one).")
+    var listen: String?
+
+    @Option(help: "The longest request line accepted, in bytes (default 1048576).")
+    var maxLineBytes: Int?
+
+    @Option(help: "Lease length when neither reserve nor the job sets one, in ms (default 1800000, 30 minutes).")
+    var defaultLeaseMs: Int64?
+
+    @Option(help: "On SIGTERM, how long workers may keep acking what they hold, in ms (default 10000).")
+    var drainGraceMs: Int64?
+
+    @Flag(help: "Do not run database migrations on start (run `gantryd migrate` yourself).")
+    var noMigrate = false
+
+    func run() async throws {
+        let file = try common.fileSettings()
+        let logger = bootstrapLogging(common, file)
+        var configuration = BrokerConfiguration()
+        let (host, port) = try parseListenAddress(listen ?? file.listen ?? "127.0.0.1:7440")
+        configuration.host = host
+        configuration.port = port
+        if let value = maxLineBytes ?? file.maxLineBytes {
+            guard value >= 1024 else { throw ValidationError("--max-line-bytes must be at least 1024.") }
+            configuration.maxLineBytes = value
+        }
+        if let value = defaultLeaseMs ?? file.defaultLeaseMs {
+            guard value >= 1000 else { throw ValidationError("--default-lease-ms must be at least 1000.") }
+            configuration.defaultLeaseMs = value
+        }
+        if let value = drainGraceMs ?? file.drainGraceMs { configuration.drainGrace = .milliseconds(max(0, value)) }
+
+        try await withDatabase(common, file, logger: logger) { client in
+            let broker = BrokerService(configuration: configuration, client: client, migrate: !noMigrate, logger: logger) { address in
+                // A line tests and scripts can wait for, whatever the log format.
+                FileHandle.standardOutput.write(Data("gantryd listening on \(address.ipAddress ?? host):\(address.port ?? port)\n".utf8))
+            }
+            let group = ServiceGroup(configuration: ServiceGroupConfiguration(
+                services: [
+                    .init(service: client),
+                    .init(service: broker.self, successTerminationBehavior: .gracefullyShutdownGroup),
+                ],
+                gracefulShutdownSignals: [.sigterm, .sigint],
+                logger: logger))
+            try await group.run()
+        }
+    }
+}
+
+struct Migrate: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Bring the database's gantry schema up to date, then exit.")
+
+    @OptionGroup var common: CommonOptions
+
+    func run() async throws {
+        let file = try common.fileSettings()
+        let logger = bootstrapLogging(common, file)
+        try await withDatabase(common, file, logger: logger) { client in
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { await client.run() }
+                let applied = try await Migrator(client: client, logger: logger).migrate()
+                print(applied.isEmpty ? "gantry schema is up to date" : "applied migrations \(applied.map(String.init).joined(separator: ", "))")
+                group.cancelAll()
+            }
+        }
+    }
+}
+
+/// Runs `body` with a client for the configured database, or for an embedded one started (and stopped) here.
+func withDatabase(_ common: CommonOptions, _ file: FileSettings, logger: Logger,
+                  _ body: (PostgresClient) async throws -> Void) async throws {
+    var embedded: EmbeddedPostgres?
+    let postgresConfiguration: PostgresClient.Configuration
+    if let url = common.databaseURL(file) {
+        do { postgresConfiguration = try DatabaseURL.configuration(from: url) } catch { throw ValidationError("\(error)") }
+        logger.info("using PostgreSQL", metadata: ["url": "\(DatabaseURL.redacted(url))"])
+    } else {
+        let database = EmbeddedPostgres(directory: common.dataDirectory(file), logger: logger)
+        do { postgresConfiguration = try await database.start() } catch {
+            throw ValidationError("Could not start the embedded PostgreSQL: \(error)")
+        }
+        embedded = database
+    }
+    defer { embedded?.stop() }
+    let client = PostgresClient(configuration: postgresConfiguration, backgroundLogger: logger)
+    try await body(client)
+}
+
+func bootstrapLogging(_ common: CommonOptions, _ file: FileSettings) -> Logger {
+    let json = (common.logFormat ?? file.logFormat) == "json"
+    let level = Logger.Level(rawValue: common.logLevel ?? file.logLevel ?? "info") ?? .info
+    LoggingSystem.bootstrap { label in
+        var handler: any LogHandler = json ? JSONLogHandler(label: label) : StreamLogHandler.standardError(label: label)
+        handler.logLevel = level
+        return handler
+    }
+    return Logger(label: "gantryd")
+}

@@ -1,0 +1,76 @@
+import ArgumentParser
+import Foundation
+import GantryBroker
+import Yams
+
+/// Settings shared by `gantryd serve` and `gantryd migrate`: flags override the YAML file, which overrides
+/// the defaults; `GANTRY_DATABASE_URL` stands in for `--database-url`.
+struct CommonOptions: ParsableArguments {
+    @Option(help: "A YAML file of settings (keys as the flags, with underscores: listen, database_url, data_dir, log_format, log_level, max_line_bytes, default_lease_ms, drain_grace_ms).")
+    var config: String?
+
+    @Option(help: "PostgreSQL to use, as postgres://user:password@host:5432/database. Without it (and without GANTRY_DATABASE_URL) gantryd runs its own embedded PostgreSQL in --data-dir.")
+    var databaseURL: String?
+
+    @Option(help: "Where the embedded PostgreSQL keeps its data (default: .gantry).")
+    var dataDir: String?
+
+    @Option(help: "Log as text (default) or json, one line per event.")
+    var logFormat: String?
+
+    @Option(help: "trace, debug, info (default), notice, warning, error or critical.")
+    var logLevel: String?
+
+    /// The merged settings file, read once.
+    func fileSettings() throws -> FileSettings {
+        guard let config else { return FileSettings() }
+        let text: String
+        do { text = try String(contentsOfFile: config, encoding: .utf8) } catch {
+            throw ValidationError("Cannot read the config file \(config): \(error.localizedDescription)")
+        }
+        do { return try YAMLDecoder().decode(FileSettings.self, from: text) } catch {
+            throw ValidationError("The config file \(config) is not valid: \(error). Keys: \(FileSettings.CodingKeys.allCases.map(\.rawValue).joined(separator: ", ")).")
+        }
+    }
+
+    func databaseURL(_ file: FileSettings) -> String? {
+        databaseURL ?? ProcessInfo.processInfo.environment["GANTRY_DATABASE_URL"].flatMap { $0.isEmpty ? nil : $0 } ?? file.databaseURL
+    }
+
+    func dataDirectory(_ file: FileSettings) -> URL {
+        URL(fileURLWithPath: dataDir ?? file.dataDir ?? ".gantry")
+    }
+}
+
+/// What a YAML config file may hold.
+struct FileSettings: Decodable {
+    var listen: String?
+    var databaseURL: String?
+    var dataDir: String?
+    var logFormat: String?
+    var logLevel: String?
+    var maxLineBytes: Int?
+    var defaultLeaseMs: Int64?
+    var drainGraceMs: Int64?
+
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case listen
+        case databaseURL = "database_url"
+        case dataDir = "data_dir"
+        case logFormat = "log_format"
+        case logLevel = "log_level"
+        case maxLineBytes = "max_line_bytes"
+        case defaultLeaseMs = "default_lease_ms"
+        case drainGraceMs = "drain_grace_ms"
+    }
+}
+
+/// `host:port`, `:port` or `port`.
+func parseListenAddress(_ text: String) throws -> (host: String, port: Int) {
+    let parts = text.split(separator: ":", omittingEmptySubsequences: false)
+    let host = parts.count > 1 ? parts.dropLast().joined(separator: ":") : "127.0.0.1"
+    guard let portText = parts.last, let port = Int(portText), (0...65535).contains(port) else {
+        throw ValidationError("--listen must be host:port, such as 127.0.0.1:7440 (got \(text)).")
+    }
+    return (host.isEmpty ? "0.0.0.0" : host, port)
+}

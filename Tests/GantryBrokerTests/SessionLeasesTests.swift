@@ -1,0 +1,27 @@
+import Foundation
+@testable import GantryBroker
+import GantryProtocol
+import Testing
+
+@Suite struct SessionLeasesTests {
+    func job(_ id: String, attempt: Int) -> ReservedJob {
+        ReservedJob(id: id, type: "t", args: [], queue: "q", priority: 1, attempt: attempt, maxAttempts: 5,
+                    enqueuedAt: Date(), leaseExpiresAt: Date(), meta: [:])
+    }
+
+    @Test func leasesAreRememberedUntilFinished() {
+        var leases = SessionLeases()
+        leases.reserved([job("1", attempt: 2), job("2", attempt: 1)])
+        #expect(leases.lease(for: "1") == .init(attempt: 2, maxAttempts: 5))
+        #expect(leases.finished("1") != nil)
+        #expect(leases.lease(for: "1") == nil)
+        #expect(leases.count == 1)
+    }
+
+    @Test func aClosingSessionEndsItsWaits() {
+        let session = Session(peer: "test")
+        #expect(session.waiting(7))
+        #expect(session.beginClosing() == [7])
+        #expect(!session.waiting(8))
+    }
+}

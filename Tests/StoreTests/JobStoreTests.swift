@@ -1,0 +1,226 @@
+import Foundation
+@testable import GantryBroker
+import GantryProtocol
+import GantryTesting
+import Logging
+import PostgresNIO
+import Testing
+
+/// The store against a real PostgreSQL (the suite's throwaway cluster), one fresh database per test.
+@Suite struct JobStoreTests {
+    static let logger = Logger(label: "store-test")
+
+    func withStore(_ body: @Sendable @escaping (JobStore, PostgresClient) async throws -> Void) async throws {
+        try await TestPostgres.withMigratedDatabase { client, _ in
+            try await body(JobStore(client: client, brokerID: UUID(), logger: Self.logger), client)
+        }
+    }
+
+    func claim(_ store: JobStore, _ queues: [String], max: Int = 10, session: UUID = UUID(), leaseMs: Int64? = nil) async throws -> [ReservedJob] {
+        try await store.claimJobs(queues: queues, max: max, sessionID: session, leaseMs: leaseMs, defaultLeaseMs: 60_000)
+    }
+
+    @Test func migrationsAreIdempotent() async throws {
+        try await TestPostgres.withMigratedDatabase { client, _ in
+            let migrator = Migrator(client: client, logger: Self.logger)
+            let appliedAgain = try await migrator.migrate()
+            let version = try await migrator.currentVersion()
+            #expect(appliedAgain.isEmpty)
+            #expect(version == Migration.all.last!.version)
+        }
+    }
+
+    @Test func orderIsPriorityThenRunAtThenEnqueueOrder() async throws {
+        try await withStore { store, _ in
+            let ids = try await store.insertJobs([
+                Enqueue.Params(type: "low", priority: 100),
+                Enqueue.Params(type: "urgent-1", priority: 1),
+                Enqueue.Params(type: "normal"),
+                Enqueue.Params(type: "urgent-2", priority: 1),
+            ]).map(\.id)
+            let claimed = try await claim(store, ["default"])
+            #expect(claimed.map(\.type) == ["urgent-1", "urgent-2", "low", "normal"])
+            #expect(Set(claimed.map(\.id)) == Set(ids))
+        }
+    }
+
+    @Test func queuesAreTakenInTheOrderGiven() async throws {
+        try await withStore { store, _ in
+            _ = try await store.insertJobs([
+                Enqueue.Params(type: "bulk", queue: "bulk", priority: 1),
+                Enqueue.Params(type: "critical", queue: "critical", priority: 30000),
+            ])
+            #expect(try await claim(store, ["critical", "bulk"], max: 1).map(\.type) == ["critical"])
+            #expect(try await claim(store, ["critical", "bulk"], max: 1).map(\.type) == ["bulk"])
+            #expect(try await claim(store, ["critical", "bulk"], max: 1).isEmpty)
+        }
+    }
+
+    @Test func delayedJobsAreNotHandedOutEarly() async throws {
+        try await withStore { store, _ in
+            let results = try await store.insertJobs([Enqueue.Params(type: "later", delayMs: 400)])
+            #expect(results[0].state == .scheduled)
+            #expect(try await claim(store, ["default"]).isEmpty)
+            #expect(try await store.promoteDueJobs().available.isEmpty)
+            try await Task.sleep(for: .milliseconds(450))
+            #expect(try await store.promoteDueJobs().available == ["default": 1])
+            #expect(try await claim(store, ["default"]).map(\.type) == ["later"])
+        }
+    }
+
+    @Test func aBatchIsAllOrNothing() async throws {
+        try await withStore { store, _ in
+            // The database refuses priority 0 (the protocol layer does too): the whole batch must fail.
+            var failed = false
+            do {
+                _ = try await store.insertJobs([Enqueue.Params(type: "ok"), Enqueue.Params(type: "bad", priority: 0)])
+            } catch {
+                failed = true
+            }
+            let claimed = try await claim(store, ["default"])
+            let stats = try await store.queueStats()
+            #expect(failed)
+            #expect(claimed.isEmpty)
+            #expect(stats["default"] == nil)
+        }
+    }
+
+    @Test func concurrentClaimsNeverShareAJob() async throws {
+        try await withStore { store, _ in
+            _ = try await store.insertJobs((0..<300).map { Enqueue.Params(type: "job-\($0)") })
+            let claimed = try await withThrowingTaskGroup(of: [String].self) { group in
+                for _ in 0..<12 {
+                    group.addTask {
+                        var mine: [String] = []
+                        while true {
+                            let jobs = try await claim(store, ["default"], max: 7)
+                            if jobs.isEmpty { return mine }
+                            mine += jobs.map(\.id)
+                        }
+                    }
+                }
+                return try await group.reduce(into: [String]()) { $0 += $1 }
+            }
+            #expect(claimed.count == 300)
+            #expect(Set(claimed).count == 300)
+        }
+    }
+
+    @Test func completingMovesTheJobToHistoryWithItsResult() async throws {
+        try await withStore { store, _ in
+            let session = UUID()
+            let id = Int64(try await store.insertJobs([Enqueue.Params(type: "t", args: ["x": 1])])[0].id)!
+            _ = try await claim(store, ["default"], session: session)
+            #expect(try await store.completeJob(id: id, sessionID: UUID(), result: nil) == false)
+            #expect(try await store.completeJob(id: id, sessionID: session, result: ["sent": true]))
+            let job = try #require(try await store.job(id: id))
+            #expect(job.state == .completed)
+            #expect(job.result == ["sent": true])
+            #expect(job.finishedAt != nil)
+            let stats = try #require(try await store.queueStats()["default"])
+            #expect(stats.counts["completed"] == 1)
+            #expect(stats.counts["reserved"] == 0)
+            #expect(stats.processed == 1)
+            #expect(stats.failed == 0)
+        }
+    }
+
+    @Test func failingRecordsTheErrorAndRetriesOrBuries() async throws {
+        try await withStore { store, _ in
+            let session = UUID()
+            let id = Int64(try await store.insertJobs([Enqueue.Params(type: "t", maxAttempts: 2)])[0].id)!
+            _ = try await claim(store, ["default"], session: session)
+            let (held, nextRunAt) = try await store.failJob(
+                id: id, sessionID: session, error: ["message": "boom", "reason": "nack", "at": "2030-01-01T00:00:00.000Z"],
+                outcome: .retry(afterMs: 60_000))
+            #expect(held)
+            #expect(try #require(nextRunAt) > Date().addingTimeInterval(50))
+            var job = try #require(try await store.job(id: id))
+            #expect(job.state == .scheduled)
+            #expect(job.errors.map(\.message) == ["boom"])
+            #expect(job.errors.first?.attempt == 1)
+
+            try await store.client.query("UPDATE gantry.jobs SET run_at = now() WHERE id = \(id)")
+            _ = try await store.promoteDueJobs()
+            #expect(try await claim(store, ["default"], session: session).first?.attempt == 2)
+            _ = try await store.failJob(
+                id: id, sessionID: session, error: ["message": "again", "reason": "nack", "at": "2030-01-01T00:00:00.000Z"],
+                outcome: .dead)
+            job = try #require(try await store.job(id: id))
+            #expect(job.state == .dead)
+            #expect(job.errors.map(\.message) == ["boom", "again"])
+            let stats = try #require(try await store.queueStats()["default"])
+            #expect(stats.failed == 2)
+            #expect(stats.counts["dead"] == 1)
+        }
+    }
+
+    @Test func aClosedSessionsJobsGoBackWithTheReason() async throws {
+        try await withStore { store, _ in
+            let session = UUID()
+            _ = try await store.insertJobs([Enqueue.Params(type: "a"), Enqueue.Params(type: "b", maxAttempts: 1)])
+            let claimed = try await claim(store, ["default"], session: session)
+            #expect(claimed.count == 2)
+            let released = try await store.releaseSessionJobs(sessionID: session, message: "gone")
+            #expect(released == ["default": 1])
+            let a = try #require(try await store.job(id: Int64(claimed.first { $0.type == "a" }!.id)!))
+            #expect(a.state == .available)
+            #expect(a.attempt == 1)
+            #expect(a.errors.map(\.reason) == ["connection_closed"])
+            let b = try #require(try await store.job(id: Int64(claimed.first { $0.type == "b" }!.id)!))
+            #expect(b.state == .dead)
+        }
+    }
+
+    @Test func expiredLeasesAreReaped() async throws {
+        try await withStore { store, _ in
+            _ = try await store.insertJobs([Enqueue.Params(type: "slow")])
+            let claimed = try await claim(store, ["default"], leaseMs: 200)
+            #expect(try await store.reapExpiredLeases().isEmpty)
+            try await Task.sleep(for: .milliseconds(300))
+            #expect(try await store.reapExpiredLeases() == ["default": 1])
+            let job = try #require(try await store.job(id: Int64(claimed[0].id)!))
+            #expect(job.state == .available)
+            #expect(job.errors.map(\.reason) == ["lease_expired"])
+        }
+    }
+
+    @Test func extendOnlyTouchesHeldLeases() async throws {
+        try await withStore { store, _ in
+            let session = UUID()
+            _ = try await store.insertJobs([Enqueue.Params(type: "a"), Enqueue.Params(type: "b")])
+            let mine = try await claim(store, ["default"], max: 1, session: session)
+            let theirs = try await claim(store, ["default"], max: 1)
+            let leases = try await store.extendLeases(
+                ids: [Int64(mine[0].id)!, Int64(theirs[0].id)!], sessionID: session, leaseMs: 600_000, defaultLeaseMs: 1000)
+            #expect(leases.map(\.id) == [mine[0].id])
+            #expect(leases[0].leaseExpiresAt > Date().addingTimeInterval(500))
+        }
+    }
+
+    @Test func valuesFullOfQuotesRoundTripUnchanged() async throws {
+        try await withStore { store, _ in
+            let nasty = #"'; DROP TABLE gantry.jobs; -- \"quoted\" \\ back"#
+            let id = try await store.insertJobs([Enqueue.Params(type: nasty, args: [.string(nasty)], tags: [nasty], meta: ["k": .string(nasty)])])[0].id
+            let job = try #require(try await store.job(id: Int64(id)!))
+            #expect(job.type == nasty)
+            #expect(job.args == [.string(nasty)])
+            #expect(job.tags == [nasty])
+        }
+    }
+
+    @Test func theClaimUsesTheIndexNotAScan() async throws {
+        try await withStore { store, client in
+            _ = try await store.insertJobs((0..<2000).map { Enqueue.Params(type: "j", queue: $0 % 2 == 0 ? "a" : "b") })
+            try await client.query("ANALYZE gantry.jobs")
+            let rows = try await client.query("""
+                EXPLAIN SELECT id FROM gantry.jobs WHERE queue = 'a' AND state = 'available'
+                ORDER BY priority, run_at, id LIMIT 10 FOR UPDATE SKIP LOCKED
+                """)
+            var plan = ""
+            for try await line in rows.decode(String.self) { plan += line + "\n" }
+            #expect(plan.contains("jobs_claim"), "plan: \(plan)")
+            #expect(!plan.contains("Seq Scan"), "plan: \(plan)")
+        }
+    }
+}
