@@ -29,6 +29,8 @@ public final class BrokerProcess: @unchecked Sendable {
         process.arguments = ["--listen", "127.0.0.1:0"] + arguments
         var env = ProcessInfo.processInfo.environment
         env.removeValue(forKey: "GANTRY_DATABASE_URL")
+        // If this test process dies, the broker follows instead of lingering.
+        env["GANTRY_EXIT_WITH_PID"] = String(getpid())
         for (key, value) in environment { env[key] = value }
         process.environment = env
         let output = Pipe()

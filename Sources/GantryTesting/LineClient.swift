@@ -40,6 +40,11 @@ public final class LineClient: Sendable {
         self.channel = channel
     }
 
+    deinit {
+        channel.outbound.finish()
+        channel.channel.close(promise: nil)
+    }
+
     private func readLoop() async {
         do {
             for try await buffer in channel.inbound {

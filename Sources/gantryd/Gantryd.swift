@@ -42,6 +42,7 @@ struct Serve: AsyncParsableCommand {
     func run() async throws {
         let file = try common.fileSettings()
         let logger = bootstrapLogging(common, file)
+        exitWhenSupervisorDies(logger: logger)
         var configuration = BrokerConfiguration()
         let (host, port) = try parseListenAddress(listen ?? file.listen ?? "127.0.0.1:7440")
         configuration.host = host
@@ -121,4 +122,17 @@ func bootstrapLogging(_ common: CommonOptions, _ file: FileSettings) -> Logger {
         return handler
     }
     return Logger(label: "gantryd")
+}
+
+/// With `GANTRY_EXIT_WITH_PID` set (test harnesses, simple supervisors), exits once that process is gone, so
+/// a crashed parent leaves no broker behind.
+func exitWhenSupervisorDies(logger: Logger) {
+    guard let text = ProcessInfo.processInfo.environment["GANTRY_EXIT_WITH_PID"], let pid = pid_t(text) else { return }
+    Task.detached {
+        while kill(pid, 0) == 0 || errno != ESRCH {
+            try? await Task.sleep(for: .milliseconds(500))
+        }
+        logger.warning("the supervising process \(pid) is gone; exiting")
+        exit(1)
+    }
 }

@@ -3,6 +3,8 @@ import NIOCore
 import Synchronization
 
 /// The open connections, so a draining broker can close each as soon as it has nothing left to answer.
+/// Closing means closing the input: the connection then answers what it has started and closes itself, so
+/// no answer already earned (an ack's "ok") is cut off.
 final class ConnectionRegistry: Sendable {
     private struct Entry {
         var channel: any Channel
@@ -27,7 +29,7 @@ final class ConnectionRegistry: Sendable {
             $0.entries[session.id] = Entry(channel: channel, session: session)
             return $0.draining
         }
-        if closeNow { channel.close(promise: nil) }
+        if closeNow { channel.close(mode: .input, promise: nil) }
     }
 
     func closed(_ id: UUID) {
@@ -45,7 +47,7 @@ final class ConnectionRegistry: Sendable {
             $0.entries[id] = entry
             return $0.draining && entry.isIdle ? entry.channel : nil
         }
-        idleWhileDraining?.close(promise: nil)
+        idleWhileDraining?.close(mode: .input, promise: nil)
     }
 
     /// Closes idle connections now; busy ones close once they have answered everything and hold no job.
@@ -54,7 +56,7 @@ final class ConnectionRegistry: Sendable {
             $0.draining = true
             return $0.entries.values.filter(\.isIdle).map(\.channel)
         }
-        for channel in idle { channel.close(promise: nil) }
+        for channel in idle { channel.close(mode: .input, promise: nil) }
     }
 
     func closeAll() {

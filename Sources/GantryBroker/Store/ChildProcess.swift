@@ -7,15 +7,27 @@ import Darwin
 
 /// Runs a command to completion with posix_spawn and waitpid. Foundation's `Process` decides a child has
 /// ended when a socket it hands the child closes, which a daemon the child leaves behind (the postgres that
-/// `pg_ctl start` forks) keeps open forever; here only the child's own exit counts. (Descriptors NIO and
-/// PostgresNIO open are close-on-exec, so children inherit only stdin, stdout and stderr.)
+/// `pg_ctl start` forks) keeps open forever; here only the child's own exit counts, and children inherit
+/// only stdin, stdout and stderr.
 enum ChildProcess {
     struct Failure: Error, CustomStringConvertible {
         let description: String
     }
 
+    /// Marks every descriptor above stderr close-on-exec, so children inherit none of ours. Some are not
+    /// marked already: a supervisor's (Foundation's `Process` of whoever started us hands down a socket it
+    /// watches to learn when we exit, and a postgres inheriting it would make us look alive forever).
+    static func stopDescriptorInheritance() {
+        guard let entries = try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd") else { return }
+        for descriptor in entries.compactMap(Int32.init) where descriptor > 2 {
+            let flags = fcntl(descriptor, F_GETFD)
+            if flags >= 0 && flags & FD_CLOEXEC == 0 { _ = fcntl(descriptor, F_SETFD, flags | FD_CLOEXEC) }
+        }
+    }
+
     /// Returns the exit status and everything the command printed (stdout and stderr together).
     static func run(_ executable: String, _ arguments: [String]) throws -> (status: Int32, output: String) {
+        stopDescriptorInheritance()
         let outputPath = FileManager.default.temporaryDirectory.appendingPathComponent("gantry-\(UUID().uuidString).out").path
         defer { unlink(outputPath) }
 
@@ -42,6 +54,7 @@ enum ChildProcess {
 
     /// Starts a command and leaves it running on its own (the watchdog).
     static func spawnDetached(_ executable: String, _ arguments: [String]) throws {
+        stopDescriptorInheritance()
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }

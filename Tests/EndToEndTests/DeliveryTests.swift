@@ -1,0 +1,177 @@
+import Foundation
+import GantryProtocol
+import GantryTesting
+import Synchronization
+import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Leases, wake-ups and crashes, with real brokers sharing a real database.
+@Suite struct DeliveryTests {
+    @Test func aLongPollWakesWhenAnotherBrokerEnqueues() async throws {
+        let (first, url) = try await startBroker()
+        let second = try await BrokerProcess(databaseURL: url)
+        let worker = try await first.connect()
+        let producer = try await second.connect()
+        var latencies: [Duration] = []
+        for round in 0..<5 {
+            try await worker.sendRequest("reserve", ["queues": ["wake"], "wait_ms": 10_000], id: 1)
+            try await Task.sleep(for: .milliseconds(200))
+            let id = try await enqueue(producer, ["type": "ping", "queue": "wake"])
+            let enqueued = ContinuousClock.now
+            let response = try await worker.response(id: 1, timeout: .seconds(15))
+            latencies.append(ContinuousClock.now - enqueued)
+            #expect(response.result?["jobs"]?[0]?["id"]?.stringValue == id, "round \(round)")
+            _ = try await worker.result("ack", ["id": .string(id)])
+        }
+        // The safety poll runs every 2 s; a wake-up well under that came through LISTEN/NOTIFY.
+        #expect(latencies.allSatisfy { $0 < .seconds(1) }, "wake-up latencies: \(latencies)")
+        print("cross-broker wake-up latencies (enqueue answered → reserve answered): \(latencies)")
+    }
+
+    @Test func twoBrokersNeverHandOneJobToTwoWorkers() async throws {
+        let (first, url) = try await startBroker()
+        let second = try await BrokerProcess(databaseURL: url)
+        let producer = try await first.connect()
+        let total = 400
+        for chunk in stride(from: 0, to: total, by: 100) {
+            let jobs = JSONValue.array((chunk..<chunk + 100).map { .object(["type": "n", "args": [.int(Int64($0))]]) })
+            _ = try await producer.result("enqueue_batch", ["jobs": jobs])
+        }
+        let seen = Collected<String>()
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for index in 0..<8 {
+                let broker = index % 2 == 0 ? first : second
+                group.addTask {
+                    let worker = try await broker.connect()
+                    while true {
+                        let jobs = try await reserve(worker, ["default"], max: 5, waitMs: 300)
+                        if jobs.isEmpty { break }
+                        for job in jobs {
+                            let id = try #require(job["id"]?.stringValue)
+                            seen.append(id)
+                            _ = try await worker.result("ack", ["id": .string(id)])
+                        }
+                    }
+                    await worker.close()
+                }
+            }
+            try await group.waitForAll()
+        }
+        let ids = seen.all
+        #expect(ids.count == total)
+        #expect(Set(ids).count == total, "some job was handed out twice")
+        let stats = try await producer.result("stats")
+        #expect(stats["queues"]?["default"]?["counts"]?["completed"] == .int(Int64(total)))
+    }
+
+    @Test func aDroppedConnectionPutsItsJobsBackAtOnce() async throws {
+        let (broker, _) = try await startBroker()
+        let doomed = try await broker.connect()
+        let id = try await enqueue(doomed, ["type": "x"])
+        #expect(try await reserve(doomed, ["default"]).count == 1)
+        let survivor = try await broker.connect()
+        try await survivor.sendRequest("reserve", ["queues": ["default"], "wait_ms": 10_000], id: 7)
+        await doomed.close()
+        let response = try await survivor.response(id: 7, timeout: .seconds(5))
+        let job = try #require(response.result?["jobs"]?[0])
+        #expect(job["id"]?.stringValue == id)
+        #expect(job["attempt"] == 2)
+        let details = try await survivor.result("jobs.get", ["id": .string(id)])
+        #expect(details["errors"]?[0]?["reason"] == "connection_closed")
+        // The old connection's lease is gone: its ack would be refused.
+    }
+
+    @Test func anExpiredLeaseComesBackAndTheOldHolderLosesIt() async throws {
+        let (broker, _) = try await startBroker()
+        let slow = try await broker.connect()
+        let id = try await enqueue(slow, ["type": "slow"])
+        #expect(try await reserve(slow, ["default"], leaseMs: 1000).count == 1)
+        let other = try await broker.connect()
+        let jobs = try await reserve(other, ["default"], waitMs: 5000)
+        #expect(jobs.first?["id"]?.stringValue == id)
+        #expect(jobs.first?["attempt"] == 2)
+        let late = try await slow.call("ack", ["id": .string(id)])
+        #expect(late.errorCode == -32003, "lease lost")
+        #expect(late.error?.data?["state"] == "reserved")
+        let details = try await other.result("jobs.get", ["id": .string(id)])
+        #expect(details["errors"]?[0]?["reason"] == "lease_expired")
+    }
+
+    @Test func killNineLosesNothingThatWasAcknowledged() async throws {
+        let (broker, url) = try await startBroker()
+        let acknowledged = Collected<String>()
+        let producers = Task {
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for _ in 0..<4 {
+                    group.addTask {
+                        let client = try await broker.connect()
+                        while true {
+                            let response = try await client.call("enqueue", ["type": "precious"], timeout: .seconds(5))
+                            guard let id = response.result?["id"]?.stringValue else {
+                                print("producer stopped: \(response)")
+                                return
+                            }
+                            acknowledged.append(id)
+                        }
+                    }
+                }
+                try? await group.waitForAll()
+            }
+        }
+        // Kill it mid-stream, once the producers are well under way.
+        let deadline = ContinuousClock.now + .seconds(30)
+        while acknowledged.all.count < 50 && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
+        broker.signal(SIGKILL)
+        _ = await producers.result
+        try await broker.waitForExit()
+        let ids = acknowledged.all
+        #expect(ids.count > 10, "the producers got going before the kill")
+
+        let restarted = try await BrokerProcess(databaseURL: url)
+        let client = try await restarted.connect()
+        for id in ids {
+            let job = try await client.call("jobs.get", ["id": .string(id)])
+            #expect(job.result?["state"] == "available", "job \(id) was acknowledged, so it must exist")
+        }
+        let stats = try await client.result("stats")
+        let available = stats["queues"]?["default"]?["counts"]?["available"]?.intValue ?? 0
+        #expect(available >= Int64(ids.count))
+    }
+
+    @Test func sigtermDrainsThenExitsCleanly() async throws {
+        let (broker, _) = try await startBroker(["--drain-grace-ms", "10000"])
+        let worker = try await broker.connect()
+        let id = try await enqueue(worker, ["type": "x"])
+        _ = try await enqueue(worker, ["type": "y"])
+        #expect(try await reserve(worker, ["default"]).count == 1)
+        let idle = try await broker.connect()
+
+        broker.signal(SIGTERM)
+        try await Task.sleep(for: .milliseconds(300))
+        #expect(try await idle.nextLine(timeout: .seconds(5)) == nil, "an idle connection is closed at once")
+        #expect(broker.process.isRunning, "the broker waits for the worker that holds a job")
+        #expect(try await reserve(worker, ["default"]).isEmpty, "nothing new is handed out while draining")
+        #expect(try await worker.result("ack", ["id": .string(id)]) == ["ok": true], "the worker's ack lands")
+        #expect(try await broker.waitForExit(timeout: .seconds(10)) == 0)
+    }
+
+    @Test func theEmbeddedPostgresModeNeedsNoSetUpAndKeepsJobsAcrossRestarts() async throws {
+        let directory = URL(fileURLWithPath: "/tmp/gantry-e2e-\(UUID().uuidString.prefix(8))")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let first = try await BrokerProcess(arguments: ["--data-dir", directory.path])
+        let client = try await first.connect()
+        let id = try await enqueue(client, ["type": "kept"])
+        first.signal(SIGTERM)
+        #expect(try await first.waitForExit() == 0)
+        let pidFile = directory.appendingPathComponent("pg/postmaster.pid").path
+        #expect(!FileManager.default.fileExists(atPath: pidFile), "gantryd stopped its PostgreSQL on exit")
+
+        let second = try await BrokerProcess(arguments: ["--data-dir", directory.path])
+        let again = try await second.connect()
+        #expect(try await again.result("jobs.get", ["id": .string(id)])["state"] == "available")
+        second.signal(SIGTERM)
+        #expect(try await second.waitForExit() == 0)
+    }
+}

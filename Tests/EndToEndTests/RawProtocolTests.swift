@@ -1,0 +1,191 @@
+import Foundation
+import GantryProtocol
+import GantryTesting
+import Testing
+
+/// What a person with `nc` sees: exact lines in, exact lines out, against the real gantryd.
+@Suite struct RawProtocolTests {
+    @Test func aJobGoesFromEnqueueToCompleted() async throws {
+        let (broker, _) = try await startBroker()
+        let client = try await broker.connect()
+        let hello = try await client.result("hello", ["client": "e2e", "protocol": 1])
+        #expect(hello["protocol"] == 1)
+        #expect(hello["session_id"]?.stringValue?.isEmpty == false)
+
+        let enqueued = try await client.result("enqueue", ["type": "email.send", "args": ["to": "a@b.c"], "queue": "mail"])
+        #expect(enqueued["state"] == "available")
+        let id = try #require(enqueued["id"]?.stringValue)
+
+        let jobs = try await reserve(client, ["mail"])
+        #expect(jobs.count == 1)
+        #expect(jobs[0]["id"]?.stringValue == id)
+        #expect(jobs[0]["args"] == ["to": "a@b.c"])
+        #expect(jobs[0]["attempt"] == 1)
+        #expect(jobs[0]["lease_expires_at"]?.stringValue != nil)
+
+        #expect(try await client.result("ack", ["id": .string(id), "result": ["sent": true]]) == ["ok": true])
+        let job = try await client.result("jobs.get", ["id": .string(id)])
+        #expect(job["state"] == "completed")
+        #expect(job["result"] == ["sent": true])
+
+        let stats = try await client.result("stats")
+        #expect(stats["queues"]?["mail"]?["counts"]?["completed"] == 1)
+        #expect(stats["queues"]?["mail"]?["processed"] == 1)
+        #expect(stats["broker"]?["connections"] == 1)
+    }
+
+    @Test func nackRetriesWithBackoffThenBuriesTheJob() async throws {
+        let (broker, _) = try await startBroker()
+        let client = try await broker.connect()
+        let id = try await enqueue(client, ["type": "flaky", "max_attempts": 2])
+        _ = try await reserve(client, ["default"])
+
+        let first = try await client.result("nack", ["id": .string(id), "error": ["message": "SMTP timeout", "kind": "Timeout", "backtrace": ["a.rb:1", "b.rb:2"]]])
+        #expect(first["state"] == "scheduled")
+        let nextRunAt = try #require(first["next_run_at"]?.stringValue.flatMap(GantryJSON.parseTimestamp))
+        #expect(nextRunAt.timeIntervalSinceNow > 10, "the first retry waits at least 15 s")
+        #expect(try await reserve(client, ["default"]).isEmpty, "a scheduled retry is not handed out early")
+
+        // Ask the broker to retry at once instead, to reach the last attempt.
+        let job = try await client.result("jobs.get", ["id": .string(id)])
+        #expect(job["state"] == "scheduled")
+        #expect(job["errors"]?[0]?["message"] == "SMTP timeout")
+        #expect(job["errors"]?[0]?["kind"] == "Timeout")
+        #expect(job["errors"]?[0]?["backtrace"] == ["a.rb:1", "b.rb:2"])
+    }
+
+    @Test func retryInMsZeroMakesTheJobAvailableAndTheLastFailureIsDead() async throws {
+        let (broker, _) = try await startBroker()
+        let client = try await broker.connect()
+        let id = try await enqueue(client, ["type": "flaky", "max_attempts": 2])
+        _ = try await reserve(client, ["default"])
+        let first = try await client.result("nack", ["id": .string(id), "error": ["message": "one"], "retry_in_ms": 0])
+        #expect(first["state"] == "available")
+        let again = try await reserve(client, ["default"])
+        #expect(again.first?["attempt"] == 2)
+        let last = try await client.result("nack", ["id": .string(id), "error": ["message": "two"]])
+        #expect(last["state"] == "dead")
+        let job = try await client.result("jobs.get", ["id": .string(id)])
+        #expect(job["state"] == "dead")
+        #expect(job["errors"]?.arrayValue?.compactMap { $0["message"]?.stringValue } == ["one", "two"])
+
+        // retry: false buries a job at once, whatever attempts remain.
+        let other = try await enqueue(client, ["type": "bad-input"])
+        _ = try await reserve(client, ["default"])
+        #expect(try await client.result("nack", ["id": .string(other), "error": ["message": "invalid"], "retry": false])["state"] == "dead")
+    }
+
+    @Test func badInputGetsErrorsThatSayWhatToDoAndTheConnectionLives() async throws {
+        let (broker, _) = try await startBroker()
+        let client = try await broker.connect()
+
+        try await client.send(#"{"jsonrpc":"2.0","id":1,"method":"enqueue","params":{"type":"x""#)
+        let parse = try #require(try await client.nextLine())
+        #expect(parse.contains(#""code":-32700"#))
+        #expect(parse.contains(#""id":null"#))
+
+        try await client.send(#"{"id":2,"method":"stats"}"#)
+        #expect(try #require(try await client.nextLine()).contains(#""code":-32600"#))
+
+        let unknown = try await client.call("enqueu", ["type": "x"])
+        #expect(unknown.errorCode == -32601)
+        #expect(unknown.error?.message.contains("enqueue") == true, "lists the methods that exist")
+
+        let missing = try await client.call("enqueue", ["args": [1]])
+        #expect(missing.errorCode == -32602)
+        #expect(missing.error?.data?["field"] == "type")
+
+        let priority = try await client.call("enqueue", ["type": "x", "priority": 40000])
+        #expect(priority.error?.data?["field"] == "priority")
+
+        let queue = try await client.call("enqueue", ["type": "x", "queue": "no spaces please"])
+        #expect(queue.error?.data?["field"] == "queue")
+
+        let ack = try await client.call("ack", ["id": "999999"])
+        #expect(ack.errorCode == -32002, "no such job")
+
+        // A notification gets no answer; the next line is the next request's.
+        try await client.send(#"{"jsonrpc":"2.0","method":"stats"}"#)
+        let after = try await client.call("stats")
+        #expect(after.error == nil)
+
+        // Random bytes and invalid UTF-8 are parse errors too, never the end of the broker.
+        try await client.sendRaw(Data([0xFF, 0xFE, 0x00, 0x7B, 0x0A]))
+        #expect(try #require(try await client.nextLine()).contains("-32700"))
+        try await client.send(String(repeating: "[", count: 10_000))
+        #expect(try #require(try await client.nextLine()).contains("-32700"))
+        #expect(try await client.call("stats").error == nil)
+    }
+
+    @Test func batchesAnswerInOneLine() async throws {
+        let (broker, _) = try await startBroker()
+        let client = try await broker.connect()
+        try await client.send(#"[{"jsonrpc":"2.0","id":"a","method":"enqueue","params":{"type":"x"}},{"jsonrpc":"2.0","method":"stats"},{"jsonrpc":"2.0","id":"c","method":"nope"}]"#)
+        let line = try #require(try await client.nextLine())
+        let answers = try JSONDecoder().decode([RPCResponse].self, from: Data(line.utf8))
+        #expect(answers.map(\.id) == [.string("a"), .string("c")])
+        #expect(answers[0].result?["state"] == "available")
+        #expect(answers[1].errorCode == -32601)
+    }
+
+    @Test func enqueueBatchIsAllOrNothing() async throws {
+        let (broker, _) = try await startBroker()
+        let client = try await broker.connect()
+        let bad = try await client.call("enqueue_batch", ["jobs": [["type": "a"], ["type": "b", "priority": 0]]])
+        #expect(bad.error?.data?["field"] == "jobs[1].priority")
+        #expect(try await reserve(client, ["default"]).isEmpty)
+        let good = try await client.result("enqueue_batch", ["jobs": [["type": "a"], ["type": "b"]]])
+        #expect(good["ids"]?.arrayValue?.count == 2)
+    }
+
+    @Test func anOversizeLineGetsAnErrorThenTheConnectionCloses() async throws {
+        let (broker, _) = try await startBroker(["--max-line-bytes", "4096"])
+        let client = try await broker.connect()
+        let huge = #"{"jsonrpc":"2.0","id":1,"method":"enqueue","params":{"type":"x","args":[""# + String(repeating: "a", count: 8000) + #""]}}"#
+        try await client.send(huge)
+        let line = try #require(try await client.nextLine())
+        #expect(line.contains("-32006"))
+        #expect(line.contains("4096"))
+        #expect(try await client.nextLine() == nil, "the broker closes the connection")
+        // Other clients are unaffected.
+        let other = try await broker.connect()
+        #expect(try await other.call("stats").error == nil)
+    }
+
+    @Test func anAckIsNotStuckBehindALongPollOnTheSameConnection() async throws {
+        let (broker, _) = try await startBroker()
+        let client = try await broker.connect()
+        let id = try await enqueue(client, ["type": "x", "queue": "work"])
+        _ = try await reserve(client, ["work"])
+        try await client.sendRequest("reserve", ["queues": ["empty"], "wait_ms": 3000], id: 1)
+        try await client.sendRequest("ack", ["id": .string(id)], id: 2)
+        let first = try #require(try await client.nextLine())
+        #expect(first.contains(#""id":2,"#), "the ack answers first: \(first)")
+        let second = try #require(try await client.nextLine(timeout: .seconds(10)))
+        #expect(second.contains(#""id":1,"#))
+        #expect(second.contains(#""jobs":[]"#))
+    }
+
+    @Test func delayedJobsWaitForTheirTime() async throws {
+        let (broker, _) = try await startBroker()
+        let client = try await broker.connect()
+        let enqueuedAt = ContinuousClock.now
+        let result = try await client.result("enqueue", ["type": "later", "delay_ms": 1500])
+        #expect(result["state"] == "scheduled")
+        let jobs = try await reserve(client, ["default"], waitMs: 5000)
+        #expect(jobs.count == 1)
+        #expect(ContinuousClock.now - enqueuedAt >= .milliseconds(1400))
+    }
+
+    @Test func extendReportsWhichLeasesAreHeld() async throws {
+        let (broker, _) = try await startBroker()
+        let client = try await broker.connect()
+        let id = try await enqueue(client, ["type": "long"])
+        let job = try #require(try await reserve(client, ["default"], leaseMs: 5000).first)
+        let extended = try await client.result("extend", ["ids": [.string(id), "424242"], "lease_ms": 600_000])
+        #expect(extended["lost"] == ["424242"])
+        let newExpiry = try #require(extended["leases"]?[0]?["lease_expires_at"]?.stringValue.flatMap(GantryJSON.parseTimestamp))
+        let oldExpiry = try #require(job["lease_expires_at"]?.stringValue.flatMap(GantryJSON.parseTimestamp))
+        #expect(newExpiry > oldExpiry.addingTimeInterval(500))
+    }
+}
