@@ -221,14 +221,14 @@ public final class Broker: Sendable {
         case .retry(let afterMs): .retry(afterMs: afterMs)
         case .dead: .dead
         }
-        let (held, nextRunAt) = try await store.failJob(id: id, sessionID: session.id, error: error, outcome: outcome)
+        let (held, queue, nextRunAt) = try await store.failJob(id: id, sessionID: session.id, error: error, outcome: outcome)
         guard held else { throw try await leaseProblem(id: id, wireID: params.id) }
         session.finished(params.id)
         switch decision {
         case .dead:
             return Nack.Result(state: .dead)
         case .retry(let afterMs):
-            if afterMs == 0, let job = try? await store.job(id: id) { await announceAvailable([job.queue: 1]) }
+            if afterMs == 0, let queue { await announceAvailable([queue: 1]) }
             return Nack.Result(state: afterMs == 0 ? .available : .scheduled, nextRunAt: nextRunAt)
         }
     }

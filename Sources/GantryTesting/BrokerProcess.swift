@@ -9,8 +9,8 @@ public final class BrokerProcess: @unchecked Sendable {
     public let process: Process
     public let host: String
     public let port: Int
-    private let output: Pipe
     public let logFile: URL
+    private let outputFile: URL
 
     public struct Failure: Error, CustomStringConvertible {
         public let description: String
@@ -33,30 +33,32 @@ public final class BrokerProcess: @unchecked Sendable {
         env["GANTRY_EXIT_WITH_PID"] = String(getpid())
         for (key, value) in environment { env[key] = value }
         process.environment = env
-        let output = Pipe()
-        let logFile = FileManager.default.temporaryDirectory.appendingPathComponent("gantryd-\(UUID().uuidString).log")
+        // Output goes to files polled with sleeps: a blocking read would hold one of the few threads that
+        // all the tests' async work shares.
+        let base = FileManager.default.temporaryDirectory.appendingPathComponent("gantryd-\(UUID().uuidString)")
+        let logFile = base.appendingPathExtension("log")
+        let outputFile = base.appendingPathExtension("out")
         FileManager.default.createFile(atPath: logFile.path, contents: nil)
-        process.standardOutput = output
+        FileManager.default.createFile(atPath: outputFile.path, contents: nil)
+        process.standardOutput = try FileHandle(forWritingTo: outputFile)
         process.standardError = try FileHandle(forWritingTo: logFile)
         process.standardInput = FileHandle.nullDevice
         try process.run()
         self.process = process
-        self.output = output
         self.logFile = logFile
+        self.outputFile = outputFile
 
         // The first stdout line names the address once the broker accepts connections.
-        let reader = output.fileHandleForReading
         var text = ""
-        let deadline = Date().addingTimeInterval(60)
+        let deadline = ContinuousClock.now + .seconds(60)
         while !text.contains("\n") {
-            guard process.isRunning, Date() < deadline else {
+            guard process.isRunning, ContinuousClock.now < deadline else {
                 let log = (try? String(contentsOf: logFile, encoding: .utf8)) ?? ""
                 process.terminate()
                 throw Failure(description: "gantryd did not start listening: \(log.suffix(3000))")
             }
-            let chunk = reader.availableData
-            if chunk.isEmpty { try await Task.sleep(for: .milliseconds(20)) }
-            text += String(decoding: chunk, as: UTF8.self)
+            try await Task.sleep(for: .milliseconds(20))
+            text = (try? String(contentsOf: outputFile, encoding: .utf8)) ?? ""
         }
         let line = text.split(separator: "\n")[0]
         guard let address = line.split(separator: " ").last, let colon = address.lastIndex(of: ":"),
@@ -95,5 +97,27 @@ public final class BrokerProcess: @unchecked Sendable {
     deinit {
         if process.isRunning { kill(process.processIdentifier, SIGKILL) }
         try? FileManager.default.removeItem(at: logFile)
+        try? FileManager.default.removeItem(at: outputFile)
     }
+}
+
+/// Runs `gantryd` to completion (e.g. `gantryd migrate`) and returns its exit status and output.
+public func runGantryd(_ arguments: [String], environment: [String: String] = [:]) async throws -> (status: Int32, output: String) {
+    let process = Process()
+    process.executableURL = BrokerProcess.executable
+    process.arguments = arguments
+    var env = ProcessInfo.processInfo.environment
+    env.removeValue(forKey: "GANTRY_DATABASE_URL")
+    for (key, value) in environment { env[key] = value }
+    process.environment = env
+    let outputFile = FileManager.default.temporaryDirectory.appendingPathComponent("gantryd-\(UUID().uuidString).out")
+    FileManager.default.createFile(atPath: outputFile.path, contents: nil)
+    defer { try? FileManager.default.removeItem(at: outputFile) }
+    let output = try FileHandle(forWritingTo: outputFile)
+    process.standardOutput = output
+    process.standardError = output
+    process.standardInput = FileHandle.nullDevice
+    try process.run()
+    while process.isRunning { try await Task.sleep(for: .milliseconds(20)) }
+    return (process.terminationStatus, (try? String(contentsOf: outputFile, encoding: .utf8)) ?? "")
 }

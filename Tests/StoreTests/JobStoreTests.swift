@@ -130,7 +130,7 @@ import Testing
             let session = UUID()
             let id = Int64(try await store.insertJobs([Enqueue.Params(type: "t", maxAttempts: 2)])[0].id)!
             _ = try await claim(store, ["default"], session: session)
-            let (held, nextRunAt) = try await store.failJob(
+            let (held, _, nextRunAt) = try await store.failJob(
                 id: id, sessionID: session, error: ["message": "boom", "reason": "nack", "at": "2030-01-01T00:00:00.000Z"],
                 outcome: .retry(afterMs: 60_000))
             #expect(held)
@@ -173,12 +173,14 @@ import Testing
     }
 
     @Test func expiredLeasesAreReaped() async throws {
-        try await withStore { store, _ in
+        try await withStore { store, client in
             _ = try await store.insertJobs([Enqueue.Params(type: "slow")])
-            let claimed = try await claim(store, ["default"], leaseMs: 200)
-            #expect(try await store.reapExpiredLeases().isEmpty)
-            try await Task.sleep(for: .milliseconds(300))
-            #expect(try await store.reapExpiredLeases() == ["default": 1])
+            let claimed = try await claim(store, ["default"], leaseMs: 60_000)
+            let early = try await store.reapExpiredLeases()
+            #expect(early.isEmpty, "a lease that has not run out is left alone")
+            try await client.query("UPDATE gantry.jobs SET lease_expires_at = now() - interval '1 second'")
+            let reaped = try await store.reapExpiredLeases()
+            #expect(reaped == ["default": 1])
             let job = try #require(try await store.job(id: Int64(claimed[0].id)!))
             #expect(job.state == .available)
             #expect(job.errors.map(\.reason) == ["lease_expired"])

@@ -6,8 +6,9 @@ import NIOExtras
 import NIOFoundationCompat
 
 /// Serves one client: reads lines, runs each request in its own task (so a long-polling `reserve` never holds
-/// up an `ack` behind it), and writes each answer as soon as it is ready. Nothing a client sends ends the
-/// broker; only an oversize line ends the connection.
+/// up an `ack` behind it), and writes each answer as soon as it is ready. A request counts as in flight until
+/// its answer is written, so a client that sends without reading is slowed down, not buffered for. Nothing a
+/// client sends ends the broker; only an oversize line ends the connection.
 struct RPCConnection {
     let channel: NIOAsyncChannel<ByteBuffer, ByteBuffer>
     let broker: Broker
@@ -20,20 +21,7 @@ struct RPCConnection {
         registry.opened(session, channel: channel.channel)
         do {
             try await channel.executeThenClose { inbound, outbound in
-                let (answers, answerSink) = AsyncStream.makeStream(of: Data.self)
-                try await withThrowingTaskGroup(of: Void.self) { group in
-                    group.addTask {
-                        for await answer in answers {
-                            var buffer = ByteBuffer(bytes: answer)
-                            buffer.writeInteger(LineFraming.newline)
-                            try await outbound.write(buffer)
-                        }
-                    }
-                    await readRequests(inbound, answerSink: answerSink)
-                    answerSink.finish()
-                    try await group.next()
-                    group.cancelAll()
-                }
+                await readRequests(inbound, answers: AnswerWriter(outbound: outbound))
             }
         } catch {
             logger.debug("connection ended", metadata: ["session": "\(session.id)", "error": "\(error)"])
@@ -43,7 +31,7 @@ struct RPCConnection {
     }
 
     /// Reads until the client closes or sends an oversize line; returns once every started request has answered.
-    private func readRequests(_ inbound: NIOAsyncChannelInboundStream<ByteBuffer>, answerSink: AsyncStream<Data>.Continuation) async {
+    private func readRequests(_ inbound: NIOAsyncChannelInboundStream<ByteBuffer>, answers: AnswerWriter) async {
         await withTaskGroup(of: Void.self) { requests in
             var inFlight = 0
             do {
@@ -54,20 +42,24 @@ struct RPCConnection {
                         inFlight -= 1
                     }
                     inFlight += 1
+                    // The decoder only bounds a line still incomplete; one that arrived whole is checked here.
+                    guard line.readableBytes <= broker.configuration.maxLineBytes else {
+                        throw ByteToMessageDecoderError.PayloadTooLargeError()
+                    }
                     let data = Data(buffer: line)
                     registry.startedRequest(session.id)
                     requests.addTask {
-                        await handleLine(data, answerSink: answerSink)
+                        await handleLine(data, answers: answers)
                         registry.finishedRequest(session.id)
                     }
                 }
             } catch is ByteToMessageDecoderError.PayloadTooLargeError {
                 logger.warning("closing connection after an oversize line", metadata: ["session": "\(session.id)", "peer": "\(session.peer)"])
-                answerSink.yield(ResponseLine.failure(RPCErrorResponse(id: nil, error: .payloadTooLarge(limit: broker.configuration.maxLineBytes))))
+                await answers.write(ResponseLine.failure(RPCErrorResponse(id: nil, error: .payloadTooLarge(limit: broker.configuration.maxLineBytes))))
             } catch let leftover as NIOExtrasErrors.LeftOverBytesError {
                 // The client closed mid-line: treat what it sent as its last line.
                 let data = Data(buffer: leftover.leftOverBytes)
-                requests.addTask { await handleLine(data, answerSink: answerSink) }
+                requests.addTask { await handleLine(data, answers: answers) }
             } catch {
                 logger.debug("read failed", metadata: ["session": "\(session.id)", "error": "\(error)"])
             }
@@ -77,20 +69,20 @@ struct RPCConnection {
         }
     }
 
-    private func handleLine(_ data: Data, answerSink: AsyncStream<Data>.Continuation) async {
+    private func handleLine(_ data: Data, answers: AnswerWriter) async {
         switch LineFraming.parse(data) {
         case .blank:
             return
         case .unusable(let error):
-            answerSink.yield(ResponseLine.failure(error))
+            await answers.write(ResponseLine.failure(error))
         case .single(let request):
-            if let answer = await answer(request) { answerSink.yield(answer) }
+            if let answer = await answer(request) { await answers.write(answer) }
         case .batch(let requests):
-            var answers: [Data] = []
+            var batchAnswers: [Data] = []
             for request in requests {
-                if let answer = await answer(request) { answers.append(answer) }
+                if let answer = await answer(request) { batchAnswers.append(answer) }
             }
-            if let line = ResponseLine.batch(answers) { answerSink.yield(line) }
+            if let line = ResponseLine.batch(batchAnswers) { await answers.write(line) }
         }
     }
 
@@ -103,5 +95,17 @@ struct RPCConnection {
             guard let id = request.id else { return nil }
             return ResponseLine.answer(id: id, outcome)
         }
+    }
+}
+
+/// Writes answer lines; any request task may write, and a write waits while the client is not reading.
+struct AnswerWriter: Sendable {
+    let outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>
+
+    func write(_ answer: Data) async {
+        var buffer = ByteBuffer(bytes: answer)
+        buffer.writeInteger(LineFraming.newline)
+        // A failed write means the client is gone; reading stops on its own.
+        try? await outbound.write(buffer)
     }
 }

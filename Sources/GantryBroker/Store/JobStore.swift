@@ -166,9 +166,9 @@ public struct JobStore: Sendable {
     }
 
     /// Records a failed attempt of a job `sessionID` holds: appends the error and either schedules the retry or
-    /// moves the job to the dead set. Returns the job's next run time (nil when dead), or nil overall when the
-    /// session does not hold the lease.
-    public func failJob(id: Int64, sessionID: UUID, error: JSONValue, outcome: FailureOutcome) async throws -> (held: Bool, nextRunAt: Date?) {
+    /// moves the job to the dead set. Returns whether the session held the lease, and for a retry the job's
+    /// queue and next run time.
+    public func failJob(id: Int64, sessionID: UUID, error: JSONValue, outcome: FailureOutcome) async throws -> (held: Bool, queue: String?, nextRunAt: Date?) {
         switch outcome {
         case .retry(let delayMs):
             let rows = try await client.query("""
@@ -183,10 +183,10 @@ public struct JobStore: Sendable {
                 ), counted AS (
                     \(unescaped: Self.countFailures("failed"))
                 )
-                SELECT run_at FROM failed
+                SELECT queue, run_at FROM failed
                 """, logger: logger)
-            for try await runAt in rows.decode(Date.self) { return (true, runAt) }
-            return (false, nil)
+            for try await (queue, runAt) in rows.decode((String, Date).self) { return (true, queue, runAt) }
+            return (false, nil, nil)
         case .dead:
             let rows = try await client.query("""
                 WITH failed AS (
@@ -204,7 +204,7 @@ public struct JobStore: Sendable {
                 SELECT count(*) FROM moved
                 """, logger: logger)
             let moved = try await rows.decode(Int64.self).first(where: { _ in true }) ?? 0
-            return (moved == 1, nil)
+            return (moved == 1, nil, nil)
         }
     }
 
