@@ -104,7 +104,7 @@ func withDatabase(_ common: CommonOptions, _ file: FileSettings, logger: Logger,
     } else {
         let database = EmbeddedPostgres(directory: common.dataDirectory(file), logger: logger)
         do { postgresConfiguration = try await database.start() } catch {
-            throw ValidationError("Could not start the embedded PostgreSQL: \(error)")
+            throw ValidationError("Could not start the embedded PostgreSQL: \(String(reflecting: error))")
         }
         embedded = database
     }

@@ -46,8 +46,7 @@ public final class EmbeddedPostgres: Sendable {
 
     static var runningAsRoot: Bool { geteuid() == 0 }
 
-    /// Creates the cluster if needed, starts it (or adopts one already running on this directory), and makes
-    /// sure the database exists. Returns how to connect.
+    /// Creates the cluster if needed, starts it, and makes sure the database exists. Returns how to connect.
     public func start() async throws -> PostgresClient.Configuration {
         let binaries = try Self.findBinaries()
         try prepareDirectories()
@@ -57,17 +56,17 @@ public final class EmbeddedPostgres: Sendable {
                 "-D", clusterDirectory.path, "-U", user, "--auth=trust", "--encoding=UTF8", "--locale=C", "--no-instructions",
             ] + (settings["fsync"] == "off" ? ["--no-sync"] : []))
         }
-        if try runAsServerUser(binaries.appendingPathComponent("pg_ctl"), ["status", "-D", clusterDirectory.path], allowFailure: true) == 0 {
-            logger.info("adopting the embedded PostgreSQL already running", metadata: ["directory": "\(clusterDirectory.path)"])
-        } else {
-            var options = "-c listen_addresses='' -k \(socketDirectory) -p \(port)"
-            for (name, value) in settings.sorted(by: { $0.key < $1.key }) { options += " -c \(name)=\(value)" }
-            try runAsServerUser(binaries.appendingPathComponent("pg_ctl"), [
-                "start", "-w", "-t", "60", "-D", clusterDirectory.path, "-l", logFile.path, "-o", options,
-            ])
-            logger.info("started embedded PostgreSQL", metadata: ["socket": "\(socketDirectory)"])
+        let pgCtl = binaries.appendingPathComponent("pg_ctl")
+        if try runAsServerUser(pgCtl, ["status", "-D", clusterDirectory.path], allowFailure: true) == 0 {
+            // Left by a broker that was killed; its watchdog is about to stop it, so start afresh instead.
+            logger.info("restarting the embedded PostgreSQL an earlier gantryd left running", metadata: ["directory": "\(clusterDirectory.path)"])
+            try runAsServerUser(pgCtl, ["stop", "-D", clusterDirectory.path, "-m", "fast", "-w"])
         }
-        try startWatchdog(binaries: binaries)
+        var options = "-c listen_addresses='' -k \(socketDirectory) -p \(port)"
+        for (name, value) in settings.sorted(by: { $0.key < $1.key }) { options += " -c \(name)=\(value)" }
+        try runAsServerUser(pgCtl, ["start", "-w", "-t", "60", "-D", clusterDirectory.path, "-l", logFile.path, "-o", options])
+        logger.info("started embedded PostgreSQL", metadata: ["socket": "\(socketDirectory)"])
+        try startWatchdog()
         try await createDatabaseIfMissing(database)
         return clientConfiguration(database: database)
     }
@@ -167,11 +166,15 @@ public final class EmbeddedPostgres: Sendable {
         return status
     }
 
-    /// A tiny shell loop that outlives us only to stop the cluster once we are gone.
-    private func startWatchdog(binaries: URL) throws {
-        let stopCommand = (Self.runningAsRoot ? "/usr/sbin/runuser -u postgres -- " : "")
-            + "\(binaries.path)/pg_ctl stop -D '\(clusterDirectory.path)' -m fast"
-        let script = "while kill -0 \(getpid()) 2>/dev/null; do sleep 1; done; \(stopCommand) >/dev/null 2>&1"
+    /// A tiny shell loop that outlives us only to stop the cluster once we are gone. It signals the server it
+    /// saw start (SIGINT: fast shutdown), never whatever runs in the directory later, so a broker restarted on
+    /// the same directory keeps its new server.
+    private func startWatchdog() throws {
+        let pidFile = clusterDirectory.appendingPathComponent("postmaster.pid").path
+        guard let pidLine = (try? String(contentsOfFile: pidFile, encoding: .utf8))?.split(separator: "\n").first,
+              let serverPID = Int32(pidLine.trimmingCharacters(in: .whitespaces))
+        else { throw Failure(description: "PostgreSQL started but \(pidFile) names no process") }
+        let script = "while kill -0 \(getpid()) 2>/dev/null; do sleep 1; done; kill -INT \(serverPID) 2>/dev/null"
         try ChildProcess.spawnDetached("/bin/sh", ["-c", script])
     }
 }
