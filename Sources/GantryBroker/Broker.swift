@@ -143,7 +143,7 @@ public final class Broker: Sendable {
             "session": "\(session.id)", "peer": "\(session.peer)", "client": "\(params.client ?? "-")",
             "worker": "\(params.worker?.id ?? "-")",
         ])
-        return Hello.Result(broker: "gantryd \(configuration.version)", protocol: ProtocolDefaults.protocolVersion, sessionID: session.id.uuidString)
+        return Hello.Result(broker: "gantryd \(configuration.version)", protocol: ProtocolDefaults.protocolVersion, sessionID: session.id.wireString)
     }
 
     func enqueue(_ params: Enqueue.Params) async throws -> Enqueue.Result {
@@ -215,7 +215,7 @@ public final class Broker: Sendable {
             "backtrace": params.error.backtrace ?? .null,
             "reason": "nack",
             "at": .string(GantryJSON.formatTimestamp(Date())),
-            "session_id": .string(session.id.uuidString),
+            "session_id": .string(session.id.wireString),
         ])
         let outcome: JobStore.FailureOutcome = switch decision {
         case .retry(let afterMs): .retry(afterMs: afterMs)
@@ -251,7 +251,7 @@ public final class Broker: Sendable {
         let (connections, workers) = counts.withLock { ($0.connections, $0.workers) }
         let uptime = ContinuousClock.now - startedAt
         return Stats.Result(queues: queues, broker: Stats.BrokerStats(
-            id: id.uuidString, version: configuration.version,
+            id: id.wireString, version: configuration.version,
             uptimeMs: uptime.components.seconds * 1000 + uptime.components.attoseconds / 1_000_000_000_000_000,
             connections: connections, workers: workers))
     }
@@ -261,4 +261,9 @@ public final class Broker: Sendable {
         guard let state = try await store.jobState(id: id) else { return .notFound(jobID: wireID) }
         return .leaseLost(jobID: wireID, state: state.rawValue)
     }
+}
+
+extension UUID {
+    /// Lower case, as PostgreSQL prints uuids, so ids read the same wherever a client meets them.
+    var wireString: String { uuidString.lowercased() }
 }

@@ -74,9 +74,14 @@ extension RPCErrorObject {
     }
 
     public static func leaseLost(jobID: String, state: String) -> RPCErrorObject {
-        RPCErrorObject(
-            .leaseLost,
-            "This connection no longer holds the lease on job \(jobID) (it is now \(state)): the lease ran out or the connection that reserved it closed, so the job was put back. Do not ack it; it may already run elsewhere. Extend long jobs' leases before they run out.",
+        let why = switch state {
+        case "reserved", "available", "scheduled":
+            "its lease ran out or the connection that reserved it closed, so it was put back and may already run elsewhere. Extend long jobs' leases before they run out"
+        default:
+            "it is already \(state)"
+        }
+        return RPCErrorObject(
+            .leaseLost, "This connection does not hold the lease on job \(jobID): \(why). Do not ack or nack it again.",
             data: ["id": .string(jobID), "state": .string(state)])
     }
 

@@ -87,3 +87,15 @@ public enum GantryJSON {
         }
     }
 }
+
+extension KeyedDecodingContainer {
+    /// Reads an integer field, refusing fractions and out-of-range numbers with an error that names the field
+    /// (Foundation's own error for `5.5` or `1e30` does not say which field it was).
+    func decodeInteger<Integer: FixedWidthInteger>(_ type: Integer.Type, forKey key: Key) throws -> Integer? {
+        guard let value = try decodeIfPresent(JSONValue.self, forKey: key), value != .null else { return nil }
+        guard let whole = value.intValue, let result = Integer(exactly: whole) else {
+            throw DecodingError.typeMismatch(Integer.self, .init(codingPath: codingPath + [key], debugDescription: "not an integer in range"))
+        }
+        return result
+    }
+}

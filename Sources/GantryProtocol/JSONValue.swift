@@ -42,6 +42,16 @@ public enum JSONValue: Sendable, Hashable {
         }
     }
 
+    /// Whether every number in it is finite: JSON has no infinity, so such a value could not be sent on.
+    public var isFinite: Bool {
+        switch self {
+        case .double(let value): value.isFinite
+        case .array(let values): values.allSatisfy(\.isFinite)
+        case .object(let fields): fields.values.allSatisfy(\.isFinite)
+        default: true
+        }
+    }
+
     public var arrayValue: [JSONValue]? {
         if case .array(let values) = self { return values }
         return nil

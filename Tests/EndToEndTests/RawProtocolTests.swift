@@ -114,6 +114,12 @@ import Testing
         #expect(try #require(try await client.nextLine()).contains("-32700"))
         try await client.send(String(repeating: "[", count: 10_000))
         #expect(try #require(try await client.nextLine()).contains("-32700"))
+        try await client.send(String(repeating: "[", count: 100_000) + String(repeating: "]", count: 100_000))
+        #expect(try #require(try await client.nextLine()).contains("-32700"), "nesting too deep to be a request")
+        let huge = try await client.call("enqueue", ["type": "x", "priority": 1e30])
+        #expect(huge.error?.data?["field"] == "priority")
+        try await client.send(#"{"jsonrpc":"2.0","id":99,"method":"enqueue","params":{"type":"x","args":[1e999]}}"#)
+        #expect(try #require(try await client.nextLine()).contains(#""id""#))
         #expect(try await client.call("stats").error == nil)
     }
 

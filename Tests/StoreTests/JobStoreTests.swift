@@ -155,6 +155,25 @@ import Testing
         }
     }
 
+    @Test func jobsPastTheirQueueTimeoutExpireAndAreNeverHandedOut() async throws {
+        try await withStore { store, client in
+            let ids = try await store.insertJobs([
+                Enqueue.Params(type: "stale", queueTimeoutMs: 60_000),
+                Enqueue.Params(type: "fresh", queueTimeoutMs: 60_000),
+            ]).map { Int64($0.id)! }
+            try await client.query("UPDATE gantry.jobs SET expires_at = now() - interval '1 second' WHERE id = \(ids[0])")
+            let claimed = try await claim(store, ["default"])
+            #expect(claimed.map(\.type) == ["fresh"])
+            let expired = try await store.expireStaleJobs()
+            #expect(expired == 1)
+            let job = try #require(try await store.job(id: ids[0]))
+            #expect(job.state == .expired)
+            let stats = try #require(try await store.queueStats()["default"])
+            #expect(stats.counts["expired"] == 1)
+            #expect(stats.counts["available"] == 0)
+        }
+    }
+
     @Test func aClosedSessionsJobsGoBackWithTheReason() async throws {
         try await withStore { store, _ in
             let session = UUID()

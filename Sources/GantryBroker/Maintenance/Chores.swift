@@ -12,8 +12,11 @@ extension Broker {
         return configuration.reaperInterval
     }
 
-    /// Delayed jobs and retries become available when their time comes; sleeps until the next one is due.
+    /// Delayed jobs and retries become available when their time comes, and jobs whose queue timeout passed
+    /// expire; sleeps until the next scheduled job is due.
     func promoteDueJobs() async throws -> Duration {
+        let expired = try await store.expireStaleJobs()
+        if expired > 0 { logger.info("expired jobs that waited past their queue timeout", metadata: ["jobs": "\(expired)"]) }
         let (available, nextDueInMs) = try await store.promoteDueJobs()
         if !available.isEmpty { await announceAvailable(available) }
         guard let nextDueInMs else { return configuration.schedulerMaxSleep }

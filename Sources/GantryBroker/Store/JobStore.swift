@@ -77,7 +77,7 @@ public struct JobStore: Sendable {
                 FROM input ORDER BY position
                 RETURNING id, queue, state
             ), notified AS (
-                SELECT pg_notify(\(Self.notifyChannel), \(brokerID.uuidString) || ' ' || queue || ' ' || count(*))
+                SELECT pg_notify(\(Self.notifyChannel), \(brokerID.wireString) || ' ' || queue || ' ' || count(*))
                 FROM inserted WHERE state = 'available' GROUP BY queue
             )
             SELECT id, state, (SELECT count(*) FROM notified) FROM inserted
@@ -326,13 +326,33 @@ public struct JobStore: Sendable {
         return (available, nextDue)
     }
 
+    /// Jobs still waiting when their queue timeout passes become `expired` and are never handed out.
+    /// Returns how many expired.
+    public func expireStaleJobs(limit: Int = 1000) async throws -> Int {
+        let rows = try await client.query("""
+            WITH stale AS (
+                SELECT id FROM gantry.jobs
+                WHERE expires_at IS NOT NULL AND expires_at <= now() AND state <> 'reserved'
+                ORDER BY expires_at LIMIT \(limit) FOR UPDATE SKIP LOCKED
+            ), gone AS (
+                DELETE FROM gantry.jobs j USING stale WHERE j.id = stale.id RETURNING j.*
+            ), moved AS (
+                INSERT INTO gantry.finished_jobs (\(unescaped: Self.movedColumns), errors, state)
+                SELECT \(unescaped: Self.movedColumns), errors, 'expired' FROM gone
+                RETURNING id
+            )
+            SELECT count(*) FROM moved
+            """, logger: logger)
+        return Int(try await rows.decode(Int64.self).first(where: { _ in true }) ?? 0)
+    }
+
     /// Tells every broker (this one too) that jobs became available.
     public func notifyAvailable(_ counts: [String: Int]) async throws {
         guard !counts.isEmpty else { return }
         let queues = Array(counts.keys)
         let numbers = queues.map { Int64(counts[$0]!) }
         try await client.query("""
-            SELECT pg_notify(\(Self.notifyChannel), \(brokerID.uuidString) || ' ' || q || ' ' || n)
+            SELECT pg_notify(\(Self.notifyChannel), \(brokerID.wireString) || ' ' || q || ' ' || n)
             FROM unnest(\(queues)::text[], \(numbers)::int8[]) AS t(q, n)
             """, logger: logger)
     }

@@ -39,7 +39,7 @@ struct Notifier: Service {
     private func handle(_ payload: String) {
         let parts = payload.split(separator: " ")
         guard parts.count == 3, let count = Int(parts[2]) else { return }
-        guard parts[0] != broker.id.uuidString else { return }
+        guard parts[0] != broker.id.wireString else { return }
         broker.waitBoard.jobsAvailable([String(parts[1]): count])
     }
 }

@@ -67,7 +67,7 @@ public enum Nack: RPCMethod {
             id = try c.decode(String.self, forKey: .id)
             error = try c.decode(Failure.self, forKey: .error)
             retry = try c.decodeIfPresent(Bool.self, forKey: .retry) ?? true
-            retryInMs = try c.decodeIfPresent(Int64.self, forKey: .retryInMs)
+            retryInMs = try c.decodeInteger(Int64.self, forKey: .retryInMs)
         }
 
         public func validate() throws(RPCErrorObject) {

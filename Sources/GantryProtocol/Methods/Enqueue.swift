@@ -57,13 +57,13 @@ public enum Enqueue: RPCMethod {
             type = try c.decode(String.self, forKey: .type)
             args = try c.decodeIfPresent(JSONValue.self, forKey: .args) ?? .emptyArray
             queue = try c.decodeIfPresent(String.self, forKey: .queue) ?? ProtocolDefaults.queue
-            priority = try c.decodeIfPresent(Int.self, forKey: .priority) ?? ProtocolDefaults.priority
+            priority = try c.decodeInteger(Int.self, forKey: .priority) ?? ProtocolDefaults.priority
             runAt = try c.decodeIfPresent(Date.self, forKey: .runAt)
-            delayMs = try c.decodeIfPresent(Int64.self, forKey: .delayMs)
-            maxAttempts = try c.decodeIfPresent(Int.self, forKey: .maxAttempts) ?? ProtocolDefaults.maxAttempts
-            timeoutMs = try c.decodeIfPresent(Int64.self, forKey: .timeoutMs)
+            delayMs = try c.decodeInteger(Int64.self, forKey: .delayMs)
+            maxAttempts = try c.decodeInteger(Int.self, forKey: .maxAttempts) ?? ProtocolDefaults.maxAttempts
+            timeoutMs = try c.decodeInteger(Int64.self, forKey: .timeoutMs)
             expiresAt = try c.decodeIfPresent(Date.self, forKey: .expiresAt)
-            queueTimeoutMs = try c.decodeIfPresent(Int64.self, forKey: .queueTimeoutMs)
+            queueTimeoutMs = try c.decodeInteger(Int64.self, forKey: .queueTimeoutMs)
             uniqueKey = try c.decodeIfPresent(String.self, forKey: .uniqueKey)
             tags = try c.decodeIfPresent([String].self, forKey: .tags) ?? []
             meta = try c.decodeIfPresent(JSONValue.self, forKey: .meta) ?? [:]
@@ -97,6 +97,9 @@ public enum Enqueue: RPCMethod {
                 throw .invalidParams(field: fieldPrefix + "unique_key", "must be 1 to 255 bytes")
             }
             guard case .object = meta else { throw .invalidParams(field: fieldPrefix + "meta", "must be an object") }
+            for (name, value) in [("args", args), ("meta", meta)] where !value.isFinite {
+                throw .invalidParams(field: fieldPrefix + name, "holds a number too large for a 64-bit float; send it as a string")
+            }
             for (index, tag) in tags.enumerated() where tag.isEmpty || tag.utf8.count > 100 {
                 throw .invalidParams(field: fieldPrefix + "tags[\(index)]", "must be 1 to 100 bytes")
             }

@@ -35,7 +35,7 @@ public enum Hello: RPCMethod {
             let container = try decoder.container(keyedBy: CodingKeys.self)
             id = try container.decode(String.self, forKey: .id)
             queues = try container.decodeIfPresent([String].self, forKey: .queues) ?? []
-            concurrency = try container.decodeIfPresent(Int.self, forKey: .concurrency) ?? 1
+            concurrency = try container.decodeInteger(Int.self, forKey: .concurrency) ?? 1
             handlers = try container.decodeIfPresent([Handler].self, forKey: .handlers) ?? []
         }
     }
@@ -58,7 +58,7 @@ public enum Hello: RPCMethod {
         public init(from decoder: any Decoder) throws {
             let container = try decoder.container(keyedBy: CodingKeys.self)
             client = try container.decodeIfPresent(String.self, forKey: .client)
-            `protocol` = try container.decodeIfPresent(Int.self, forKey: .protocol) ?? ProtocolDefaults.protocolVersion
+            `protocol` = try container.decodeInteger(Int.self, forKey: .protocol) ?? ProtocolDefaults.protocolVersion
             token = try container.decodeIfPresent(String.self, forKey: .token)
             worker = try container.decodeIfPresent(Worker.self, forKey: .worker)
         }

@@ -31,9 +31,9 @@ public enum Reserve: RPCMethod {
         public init(from decoder: any Decoder) throws {
             let c = try decoder.container(keyedBy: CodingKeys.self)
             queues = try c.decode([String].self, forKey: .queues)
-            max = try c.decodeIfPresent(Int.self, forKey: .max) ?? 1
-            waitMs = try c.decodeIfPresent(Int64.self, forKey: .waitMs) ?? 0
-            leaseMs = try c.decodeIfPresent(Int64.self, forKey: .leaseMs)
+            max = try c.decodeInteger(Int.self, forKey: .max) ?? 1
+            waitMs = try c.decodeInteger(Int64.self, forKey: .waitMs) ?? 0
+            leaseMs = try c.decodeInteger(Int64.self, forKey: .leaseMs)
         }
 
         public func validate() throws(RPCErrorObject) {

@@ -49,6 +49,10 @@ extension Migration {
         #"""
         CREATE INDEX jobs_session ON gantry.jobs (session_id) WHERE state = 'reserved'
         """#,
+        // Jobs with a queue timeout, for the sweep that expires them.
+        #"""
+        CREATE INDEX jobs_expiry ON gantry.jobs (expires_at) WHERE expires_at IS NOT NULL AND state <> 'reserved'
+        """#,
         #"""
         CREATE TABLE gantry.finished_jobs (
             id               bigint      PRIMARY KEY,
