@@ -6,7 +6,7 @@ import PostgresNIO
 import ServiceLifecycle
 import UnixSignals
 
-@main
+
 struct Gantryd: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "gantryd",
@@ -134,5 +134,13 @@ func exitWhenSupervisorDies(logger: Logger) {
         }
         logger.warning("the supervising process \(pid) is gone; exiting")
         exit(1)
+    }
+}
+
+extension Gantryd {
+    /// ArgumentParser's async entry point. (Called from top-level code, `main()` would resolve to the
+    /// synchronous overload, which only prints help for async commands.)
+    static func runFromCommandLine() async {
+        await main()
     }
 }
