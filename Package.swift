@@ -79,7 +79,7 @@ let package = Package(
         ),
         .testTarget(
             name: "EndToEndTests",
-            dependencies: ["GantryProtocol", "GantryTesting", "gantryd"],
+            dependencies: ["GantryBroker", "GantryProtocol", "GantryTesting", "gantryd"],
             swiftSettings: strictSettings
         ),
     ]

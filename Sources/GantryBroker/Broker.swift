@@ -1,6 +1,7 @@
 import Foundation
 import GantryProtocol
 import Logging
+import NIOCore
 import PostgresNIO
 import Synchronization
 
@@ -10,6 +11,7 @@ public final class Broker: Sendable {
     public let id: UUID
     public let configuration: BrokerConfiguration
     let store: JobStore
+    let brokers: BrokerStore
     let logger: Logger
     let waitBoard = WaitBoard()
     let retryPolicy: RetryPolicy
@@ -26,7 +28,9 @@ public final class Broker: Sendable {
                 retryPolicy: RetryPolicy = RetryPolicy()) {
         self.id = id
         self.configuration = configuration
-        self.store = JobStore(client: client, brokerID: id, logger: logger)
+        let storage = Storage(client: client, connectionTimeout: configuration.storageTimeout)
+        self.store = JobStore(storage: storage, brokerID: id, logger: logger)
+        self.brokers = BrokerStore(storage: storage, logger: logger)
         self.logger = logger
         self.retryPolicy = retryPolicy
     }
@@ -120,6 +124,10 @@ public final class Broker: Sendable {
 
     /// Storage errors that a retry can fix are told apart from bugs.
     static func describe(_ error: any Error, logger: Logger, method: String) -> RPCErrorObject {
+        if let unavailable = error as? StorageUnavailable {
+            logger.warning("storage unavailable", metadata: ["method": "\(method)", "error": "\(unavailable)"])
+            return .storageUnavailable(unavailable.description)
+        }
         if let psql = error as? PSQLError {
             let sqlState = psql.serverInfo?[.sqlState] ?? ""
             if psql.serverInfo == nil || ["08", "57", "53", "40"].contains(String(sqlState.prefix(2))) {
@@ -252,7 +260,7 @@ public final class Broker: Sendable {
         let uptime = ContinuousClock.now - startedAt
         return Stats.Result(queues: queues, broker: Stats.BrokerStats(
             id: id.wireString, version: configuration.version,
-            uptimeMs: uptime.components.seconds * 1000 + uptime.components.attoseconds / 1_000_000_000_000_000,
+            uptimeMs: TimeAmount(uptime).nanoseconds / 1_000_000,
             connections: connections, workers: workers))
     }
 

@@ -5,6 +5,8 @@ public struct BrokerConfiguration: Sendable {
     public var port = 7440
     /// A line longer than this gets an error and the connection is closed.
     public var maxLineBytes = 1 << 20
+    /// A client that starts a line and does not finish it within this time is disconnected.
+    public var partialLineTimeout: Duration = .seconds(30)
     /// Requests one connection may have running at once before the broker stops reading from it.
     public var maxInFlightPerConnection = 256
     /// How long a lease lasts when neither the reserve nor the job says (Faktory's 30 minutes).
@@ -15,6 +17,12 @@ public struct BrokerConfiguration: Sendable {
     public var schedulerMaxSleep: Duration = .milliseconds(250)
     /// How often waiting reserves re-check the database in case a notification was lost.
     public var safetyPollInterval: Duration = .seconds(2)
+    /// How long a request may wait for a database connection before it is answered "storage unavailable".
+    public var storageTimeout: Duration = .seconds(5)
+    /// A broker that has not heartbeaten for this long is dead: other brokers put back what its sessions held.
+    public var brokerTimeout: Duration = .seconds(10)
+    /// How often this broker heartbeats (a fifth of the timeout, so a few missed beats are tolerated).
+    public var heartbeatInterval: Duration { brokerTimeout / 5 }
     /// On SIGTERM, how long workers get to ack what they hold before their connections close.
     public var drainGrace: Duration = .seconds(10)
     public var version = "0.1.0"

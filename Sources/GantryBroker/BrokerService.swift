@@ -27,9 +27,12 @@ public struct BrokerService: Service {
             try await Migrator(client: client, logger: logger).migrate()
         }
         let broker = self.broker
+        // Signed in before the first lease is handed out, so no other broker mistakes those leases for orphans.
+        _ = try await broker.heartbeat()
         let chores: [any Service] = [
+            PeriodicChore(name: "heartbeat", logger: logger) { try await broker.heartbeat() },
             Notifier(client: client, broker: broker, logger: logger, onListening: { _ = try? await broker.pollForWaiters() }),
-            PeriodicChore(name: "lease reaper", logger: logger) { try await broker.reapExpiredLeases() },
+            PeriodicChore(name: "lease reaper", logger: logger) { try await broker.reapLostLeases() },
             PeriodicChore(name: "scheduler", logger: logger) { try await broker.promoteDueJobs() },
             PeriodicChore(name: "waiter poll", logger: logger) { try await broker.pollForWaiters() },
         ]
@@ -38,6 +41,7 @@ public struct BrokerService: Service {
             group.addTask { try await RPCListener(broker: broker, logger: logger, onBound: onBound).run() }
             try await group.waitForAll()
         }
+        try? await broker.brokers.signOut(id: broker.id)
         logger.info("broker stopped")
     }
 }

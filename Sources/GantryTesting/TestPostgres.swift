@@ -33,6 +33,17 @@ public enum TestPostgres {
         try? FileManager.default.removeItem(at: postgres.directory)
     }
 
+    /// A cluster of its own, for a test that stops and starts PostgreSQL. The caller stops it (its watchdog
+    /// does, should the test process die first).
+    public static func privateCluster() async throws -> EmbeddedPostgres {
+        let directory = URL(fileURLWithPath: "/tmp/gantry-test-\(getpid())-\(UUID().uuidString.prefix(8))")
+        var logger = Logger(label: "private-postgres")
+        logger.logLevel = .warning
+        let postgres = EmbeddedPostgres(directory: directory, database: "gantry", settings: ["fsync": "off"], logger: logger)
+        _ = try await postgres.start()
+        return postgres
+    }
+
     /// A new, empty database: its URL (for a `gantryd` process) and its client configuration.
     public static func freshDatabase() async throws -> (url: String, configuration: PostgresClient.Configuration) {
         let postgres = try await cluster.value

@@ -36,6 +36,15 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "On SIGTERM, how long workers may keep acking what they hold, in ms (default 10000).")
     var drainGraceMs: Int64?
 
+    @Option(help: "How long a request may wait for a database connection before it is answered -32004 storage unavailable, in ms (default 5000).")
+    var storageTimeoutMs: Int64?
+
+    @Option(help: "A broker silent for this long is dead and the others put back the jobs its workers held, in ms (default 10000).")
+    var brokerTimeoutMs: Int64?
+
+    @Option(help: "A client that starts a line and does not finish it within this time is disconnected, in ms (default 30000).")
+    var partialLineTimeoutMs: Int64?
+
     @Flag(help: "Do not run database migrations on start (run `gantryd migrate` yourself).")
     var noMigrate = false
 
@@ -56,6 +65,18 @@ struct Serve: AsyncParsableCommand {
             configuration.defaultLeaseMs = value
         }
         if let value = drainGraceMs ?? file.drainGraceMs { configuration.drainGrace = .milliseconds(max(0, value)) }
+        if let value = partialLineTimeoutMs ?? file.partialLineTimeoutMs {
+            guard value >= 100 else { throw ValidationError("--partial-line-timeout-ms must be at least 100.") }
+            configuration.partialLineTimeout = .milliseconds(value)
+        }
+        if let value = storageTimeoutMs ?? file.storageTimeoutMs {
+            guard value >= 100 else { throw ValidationError("--storage-timeout-ms must be at least 100.") }
+            configuration.storageTimeout = .milliseconds(value)
+        }
+        if let value = brokerTimeoutMs ?? file.brokerTimeoutMs {
+            guard value >= 1000 else { throw ValidationError("--broker-timeout-ms must be at least 1000.") }
+            configuration.brokerTimeout = .milliseconds(value)
+        }
 
         try await withDatabase(common, file, logger: logger) { client in
             let broker = BrokerService(configuration: configuration, client: client, migrate: !noMigrate, logger: logger) { address in

@@ -10,9 +10,13 @@ import Testing
 @Suite struct JobStoreTests {
     static let logger = Logger(label: "store-test")
 
+    /// A store for a broker that has signed in (so its leases are not taken for a dead broker's).
     func withStore(_ body: @Sendable @escaping (JobStore, PostgresClient) async throws -> Void) async throws {
         try await TestPostgres.withMigratedDatabase { client, _ in
-            try await body(JobStore(client: client, brokerID: UUID(), logger: Self.logger), client)
+            let storage = Storage(client: client)
+            let brokerID = UUID()
+            try await BrokerStore(storage: storage, logger: Self.logger).heartbeat(id: brokerID, host: "test", version: "test")
+            try await body(JobStore(storage: storage, brokerID: brokerID, logger: Self.logger), client)
         }
     }
 
@@ -140,7 +144,7 @@ import Testing
             #expect(job.errors.map(\.message) == ["boom"])
             #expect(job.errors.first?.attempt == 1)
 
-            try await store.client.query("UPDATE gantry.jobs SET run_at = now() WHERE id = \(id)")
+            try await store.storage.client.query("UPDATE gantry.jobs SET run_at = now() WHERE id = \(id)")
             _ = try await store.promoteDueJobs()
             #expect(try await claim(store, ["default"], session: session).first?.attempt == 2)
             _ = try await store.failJob(
@@ -195,14 +199,38 @@ import Testing
         try await withStore { store, client in
             _ = try await store.insertJobs([Enqueue.Params(type: "slow")])
             let claimed = try await claim(store, ["default"], leaseMs: 60_000)
-            let early = try await store.reapExpiredLeases()
-            #expect(early.isEmpty, "a lease that has not run out is left alone")
+            let early = try await store.reapLostLeases(brokerTimeoutMs: 60_000)
+            #expect(early == [:], "a lease that has not run out is left alone")
             try await client.query("UPDATE gantry.jobs SET lease_expires_at = now() - interval '1 second'")
-            let reaped = try await store.reapExpiredLeases()
+            let reaped = try await store.reapLostLeases(brokerTimeoutMs: 60_000)
             #expect(reaped == ["default": 1])
             let job = try #require(try await store.job(id: Int64(claimed[0].id)!))
             #expect(job.state == .available)
             #expect(job.errors.map(\.reason) == ["lease_expired"])
+        }
+    }
+
+    @Test func leasesHeldThroughADeadBrokerAreReaped() async throws {
+        try await withStore { store, client in
+            _ = try await store.insertJobs([Enqueue.Params(type: "orphan")])
+            let claimed = try await claim(store, ["default"], leaseMs: 600_000)
+            #expect(try await store.reapLostLeases(brokerTimeoutMs: 10_000) == [:])
+            try await client.query("UPDATE gantry.brokers SET heartbeat_at = now() - interval '11 seconds'")
+            #expect(try await store.reapLostLeases(brokerTimeoutMs: 10_000) == ["default": 1])
+            let job = try #require(try await store.job(id: Int64(claimed[0].id)!))
+            #expect(job.state == .available)
+            #expect(job.errors.map(\.reason) == ["broker_lost"])
+        }
+    }
+
+    @Test func onlyOneBrokerReapsAtATime() async throws {
+        try await withStore { store, client in
+            let held = try await client.withTransaction(logger: Self.logger) { connection in
+                try await connection.query("SELECT pg_advisory_xact_lock(\(JobStore.reaperLockKey))", logger: Self.logger)
+                return try await store.reapLostLeases(brokerTimeoutMs: 10_000)
+            }
+            #expect(held == nil, "another broker holds the reaper lock")
+            #expect(try await store.reapLostLeases(brokerTimeoutMs: 10_000) == [:])
         }
     }
 

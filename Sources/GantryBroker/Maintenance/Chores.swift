@@ -1,15 +1,24 @@
+import Foundation
 import Logging
+import NIOCore
 
 /// The broker's background duties, each one round of work returning when to run again.
 extension Broker {
-    /// Leases that ran out go back (or die, with no attempts left), with the reason recorded.
-    func reapExpiredLeases() async throws -> Duration {
-        let available = try await store.reapExpiredLeases()
-        if !available.isEmpty {
-            logger.info("put back jobs whose lease ran out", metadata: ["jobs": "\(available.values.reduce(0, +))"])
+    /// Leases that ran out, and leases held through a broker that died, go back (or die, with no attempts
+    /// left), with the reason recorded.
+    func reapLostLeases() async throws -> Duration {
+        let timeoutMs = TimeAmount(configuration.brokerTimeout).nanoseconds / 1_000_000
+        if let available = try await store.reapLostLeases(brokerTimeoutMs: timeoutMs), !available.isEmpty {
+            logger.info("put back jobs whose lease ran out or whose broker died", metadata: ["jobs": "\(available.values.reduce(0, +))"])
             await announceAvailable(available)
         }
         return configuration.reaperInterval
+    }
+
+    /// Tells the other brokers this one is alive, so they leave its sessions' leases alone.
+    func heartbeat() async throws -> Duration {
+        try await brokers.heartbeat(id: id, host: ProcessInfo.processInfo.hostName, version: configuration.version)
+        return configuration.heartbeatInterval
     }
 
     /// Delayed jobs and retries become available when their time comes, and jobs whose queue timeout passed

@@ -9,12 +9,12 @@ public struct JobStore: Sendable {
     /// The channel every broker LISTENs on; payload `<broker id> <queue> <count>`.
     public static let notifyChannel = "gantry_jobs"
 
-    let client: PostgresClient
+    let storage: Storage
     let logger: Logger
     let brokerID: UUID
 
-    public init(client: PostgresClient, brokerID: UUID, logger: Logger) {
-        self.client = client
+    public init(storage: Storage, brokerID: UUID, logger: Logger) {
+        self.storage = storage
         self.brokerID = brokerID
         self.logger = logger
     }
@@ -57,37 +57,39 @@ public struct JobStore: Sendable {
     /// Inserts the jobs in one statement (so a batch is all or nothing) and, in the same transaction, notifies
     /// every broker of the queues that gained available jobs. Returns ids and states in the order given.
     public func insertJobs(_ jobs: [Enqueue.Params]) async throws -> [Enqueue.Result] {
-        let records = jobs.map(NewJobRecord.init)
-        let payload = String(decoding: try JSONEncoder().encode(records), as: UTF8.self)
-        let rows = try await client.query("""
-            WITH input AS (
-                SELECT r.*, e.position,
-                       coalesce(r.run_at, now() + r.delay_ms * interval '1 millisecond') AS due_at
-                FROM jsonb_array_elements(\(payload)::jsonb) WITH ORDINALITY AS e(job, position)
-                CROSS JOIN LATERAL jsonb_to_record(e.job) AS r(
-                    type text, args jsonb, queue text, priority smallint, run_at timestamptz, delay_ms bigint,
-                    max_attempts integer, timeout_ms bigint, expires_at timestamptz, queue_timeout_ms bigint,
-                    unique_key text, tags text[], meta jsonb)
-            ), inserted AS (
-                INSERT INTO gantry.jobs (queue, type, args, state, priority, run_at, max_attempts, timeout_ms,
-                                         expires_at, unique_key, tags, meta)
-                SELECT queue, type, args, CASE WHEN due_at > now() THEN 'scheduled' ELSE 'available' END, priority,
-                       due_at, max_attempts, timeout_ms,
-                       coalesce(expires_at, now() + queue_timeout_ms * interval '1 millisecond'), unique_key, tags, meta
-                FROM input ORDER BY position
-                RETURNING id, queue, state
-            ), notified AS (
-                SELECT pg_notify(\(Self.notifyChannel), \(brokerID.wireString) || ' ' || queue || ' ' || count(*))
-                FROM inserted WHERE state = 'available' GROUP BY queue
-            )
-            SELECT id, state, (SELECT count(*) FROM notified) FROM inserted
-            """, logger: logger)
-        var results: [Enqueue.Result] = []
-        results.reserveCapacity(jobs.count)
-        for try await (id, state, _) in rows.decode((Int64, String, Int64).self) {
-            results.append(Enqueue.Result(id: String(id), state: JobState(rawValue: state) ?? .available))
+        return try await storage.withConnection { connection -> [Enqueue.Result] in
+            let records = jobs.map(NewJobRecord.init)
+            let payload = String(decoding: try JSONEncoder().encode(records), as: UTF8.self)
+            let rows = try await connection.query("""
+                WITH input AS (
+                    SELECT r.*, e.position,
+                           coalesce(r.run_at, now() + r.delay_ms * interval '1 millisecond') AS due_at
+                    FROM jsonb_array_elements(\(payload)::jsonb) WITH ORDINALITY AS e(job, position)
+                    CROSS JOIN LATERAL jsonb_to_record(e.job) AS r(
+                        type text, args jsonb, queue text, priority smallint, run_at timestamptz, delay_ms bigint,
+                        max_attempts integer, timeout_ms bigint, expires_at timestamptz, queue_timeout_ms bigint,
+                        unique_key text, tags text[], meta jsonb)
+                ), inserted AS (
+                    INSERT INTO gantry.jobs (queue, type, args, state, priority, run_at, max_attempts, timeout_ms,
+                                             expires_at, unique_key, tags, meta)
+                    SELECT queue, type, args, CASE WHEN due_at > now() THEN 'scheduled' ELSE 'available' END, priority,
+                           due_at, max_attempts, timeout_ms,
+                           coalesce(expires_at, now() + queue_timeout_ms * interval '1 millisecond'), unique_key, tags, meta
+                    FROM input ORDER BY position
+                    RETURNING id, queue, state
+                ), notified AS (
+                    SELECT pg_notify(\(Self.notifyChannel), \(brokerID.wireString) || ' ' || queue || ' ' || count(*))
+                    FROM inserted WHERE state = 'available' GROUP BY queue
+                )
+                SELECT id, state, (SELECT count(*) FROM notified) FROM inserted
+                """, logger: logger)
+            var results: [Enqueue.Result] = []
+            results.reserveCapacity(jobs.count)
+            for try await (id, state, _) in rows.decode((Int64, String, Int64).self) {
+                results.append(Enqueue.Result(id: String(id), state: JobState(rawValue: state) ?? .available))
+            }
+            return results
         }
-        return results
     }
 
     // MARK: reserve
@@ -96,41 +98,43 @@ public struct JobStore: Sendable {
     /// priority, then run_at, then enqueue order. `SKIP LOCKED` lets concurrent claims pass each other without
     /// ever handing one job to two sessions.
     public func claimJobs(queues: [String], max: Int, sessionID: UUID, leaseMs: Int64?, defaultLeaseMs: Int64) async throws -> [ReservedJob] {
-        let rows = try await client.query("""
-            WITH candidates AS (
-                SELECT picked.id, q.position
-                FROM unnest(\(queues)::text[]) WITH ORDINALITY AS q(name, position)
-                CROSS JOIN LATERAL (
-                    SELECT j.id, j.priority, j.run_at FROM gantry.jobs j
-                    WHERE j.queue = q.name AND j.state = 'available'
-                      AND (j.expires_at IS NULL OR j.expires_at > now())
-                    ORDER BY j.priority, j.run_at, j.id
+        return try await storage.withConnection { connection -> [ReservedJob] in
+            let rows = try await connection.query("""
+                WITH candidates AS (
+                    SELECT picked.id, q.position
+                    FROM unnest(\(queues)::text[]) WITH ORDINALITY AS q(name, position)
+                    CROSS JOIN LATERAL (
+                        SELECT j.id, j.priority, j.run_at FROM gantry.jobs j
+                        WHERE j.queue = q.name AND j.state = 'available'
+                          AND (j.expires_at IS NULL OR j.expires_at > now())
+                        ORDER BY j.priority, j.run_at, j.id
+                        LIMIT \(max)
+                        FOR UPDATE SKIP LOCKED
+                    ) picked
+                    ORDER BY q.position, picked.priority, picked.run_at, picked.id
                     LIMIT \(max)
-                    FOR UPDATE SKIP LOCKED
-                ) picked
-                ORDER BY q.position, picked.priority, picked.run_at, picked.id
-                LIMIT \(max)
-            )
-            UPDATE gantry.jobs j
-            SET state = 'reserved', attempt = j.attempt + 1, reserved_at = now(), session_id = \(sessionID),
-                broker_id = \(brokerID),
-                lease_expires_at = now() + coalesce(\(leaseMs), j.timeout_ms, \(defaultLeaseMs)) * interval '1 millisecond'
-            FROM candidates c
-            WHERE j.id = c.id
-            RETURNING j.id, j.type, j.args, j.queue, j.priority, j.attempt, j.max_attempts, j.enqueued_at,
-                      j.lease_expires_at, j.meta, c.position, j.run_at
-            """, logger: logger)
-        var claimed: [(position: Int64, runAt: Date, job: ReservedJob)] = []
-        for try await row in rows.decode((Int64, String, JSONValue, String, Int16, Int32, Int32, Date, Date, JSONValue, Int64, Date).self) {
-            let job = ReservedJob(
-                id: String(row.0), type: row.1, args: row.2, queue: row.3, priority: Int(row.4), attempt: Int(row.5),
-                maxAttempts: Int(row.6), enqueuedAt: row.7, leaseExpiresAt: row.8, meta: row.9)
-            claimed.append((row.10, row.11, job))
+                )
+                UPDATE gantry.jobs j
+                SET state = 'reserved', attempt = j.attempt + 1, reserved_at = now(), session_id = \(sessionID),
+                    broker_id = \(brokerID),
+                    lease_expires_at = now() + coalesce(\(leaseMs), j.timeout_ms, \(defaultLeaseMs)) * interval '1 millisecond'
+                FROM candidates c
+                WHERE j.id = c.id
+                RETURNING j.id, j.type, j.args, j.queue, j.priority, j.attempt, j.max_attempts, j.enqueued_at,
+                          j.lease_expires_at, j.meta, c.position, j.run_at
+                """, logger: logger)
+            var claimed: [(position: Int64, runAt: Date, job: ReservedJob)] = []
+            for try await row in rows.decode((Int64, String, JSONValue, String, Int16, Int32, Int32, Date, Date, JSONValue, Int64, Date).self) {
+                let job = ReservedJob(
+                    id: String(row.0), type: row.1, args: row.2, queue: row.3, priority: Int(row.4), attempt: Int(row.5),
+                    maxAttempts: Int(row.6), enqueuedAt: row.7, leaseExpiresAt: row.8, meta: row.9)
+                claimed.append((row.10, row.11, job))
+            }
+            // RETURNING has no order of its own: restore the order the jobs were picked in.
+            return claimed.sorted {
+                ($0.position, $0.job.priority, $0.runAt, Int64($0.job.id)!) < ($1.position, $1.job.priority, $1.runAt, Int64($1.job.id)!)
+            }.map(\.job)
         }
-        // RETURNING has no order of its own: restore the order the jobs were picked in.
-        return claimed.sorted {
-            ($0.position, $0.job.priority, $0.runAt, Int64($0.job.id)!) < ($1.position, $1.job.priority, $1.runAt, Int64($1.job.id)!)
-        }.map(\.job)
     }
 
     // MARK: ack, nack, extend
@@ -141,22 +145,24 @@ public struct JobStore: Sendable {
 
     /// Marks the job completed if `sessionID` holds its lease. Returns false when it does not.
     public func completeJob(id: Int64, sessionID: UUID, result: JSONValue?) async throws -> Bool {
-        let rows = try await client.query("""
-            WITH done AS (
-                DELETE FROM gantry.jobs WHERE id = \(id) AND state = 'reserved' AND session_id = \(sessionID)
-                RETURNING *
-            ), moved AS (
-                INSERT INTO gantry.finished_jobs (\(unescaped: Self.movedColumns), errors, state, result)
-                SELECT \(unescaped: Self.movedColumns), errors, 'completed', \(result)::jsonb FROM done
-                RETURNING queue
-            ), counted AS (
-                INSERT INTO gantry.queue_counters AS c (queue, counter, slot, value)
-                SELECT queue, 'processed', pg_backend_pid() % 64, count(*) FROM moved GROUP BY queue
-                ON CONFLICT (queue, counter, slot) DO UPDATE SET value = c.value + excluded.value
-            )
-            SELECT count(*) FROM moved
-            """, logger: logger)
-        return try await rows.decode(Int64.self).first(where: { _ in true }) == 1
+        return try await storage.withConnection { connection -> Bool in
+            let rows = try await connection.query("""
+                WITH done AS (
+                    DELETE FROM gantry.jobs WHERE id = \(id) AND state = 'reserved' AND session_id = \(sessionID)
+                    RETURNING *
+                ), moved AS (
+                    INSERT INTO gantry.finished_jobs (\(unescaped: Self.movedColumns), errors, state, result)
+                    SELECT \(unescaped: Self.movedColumns), errors, 'completed', \(result)::jsonb FROM done
+                    RETURNING queue
+                ), counted AS (
+                    INSERT INTO gantry.queue_counters AS c (queue, counter, slot, value)
+                    SELECT queue, 'processed', pg_backend_pid() % 64, count(*) FROM moved GROUP BY queue
+                    ON CONFLICT (queue, counter, slot) DO UPDATE SET value = c.value + excluded.value
+                )
+                SELECT count(*) FROM moved
+                """, logger: logger)
+            return try await rows.decode(Int64.self).first(where: { _ in true }) == 1
+        }
     }
 
     /// How a failed attempt ends, decided by the broker's retry rules before the store records it.
@@ -169,42 +175,44 @@ public struct JobStore: Sendable {
     /// moves the job to the dead set. Returns whether the session held the lease, and for a retry the job's
     /// queue and next run time.
     public func failJob(id: Int64, sessionID: UUID, error: JSONValue, outcome: FailureOutcome) async throws -> (held: Bool, queue: String?, nextRunAt: Date?) {
-        switch outcome {
-        case .retry(let delayMs):
-            let rows = try await client.query("""
-                WITH failed AS (
-                    UPDATE gantry.jobs
-                    SET state = CASE WHEN \(delayMs) = 0 THEN 'available' ELSE 'scheduled' END,
-                        run_at = now() + \(delayMs) * interval '1 millisecond',
-                        errors = errors || jsonb_build_array(\(error)::jsonb || jsonb_build_object('attempt', attempt)),
-                        session_id = NULL, broker_id = NULL, lease_expires_at = NULL
-                    WHERE id = \(id) AND state = 'reserved' AND session_id = \(sessionID)
-                    RETURNING queue, run_at
-                ), counted AS (
-                    \(unescaped: Self.countFailures("failed"))
-                )
-                SELECT queue, run_at FROM failed
-                """, logger: logger)
-            for try await (queue, runAt) in rows.decode((String, Date).self) { return (true, queue, runAt) }
-            return (false, nil, nil)
-        case .dead:
-            let rows = try await client.query("""
-                WITH failed AS (
-                    DELETE FROM gantry.jobs WHERE id = \(id) AND state = 'reserved' AND session_id = \(sessionID)
-                    RETURNING *
-                ), moved AS (
-                    INSERT INTO gantry.finished_jobs (\(unescaped: Self.movedColumns), errors, state)
-                    SELECT \(unescaped: Self.movedColumns),
-                           errors || jsonb_build_array(\(error)::jsonb || jsonb_build_object('attempt', attempt)), 'dead'
-                    FROM failed
-                    RETURNING queue
-                ), counted AS (
-                    \(unescaped: Self.countFailures("moved"))
-                )
-                SELECT count(*) FROM moved
-                """, logger: logger)
-            let moved = try await rows.decode(Int64.self).first(where: { _ in true }) ?? 0
-            return (moved == 1, nil, nil)
+        return try await storage.withConnection { connection -> (held: Bool, queue: String?, nextRunAt: Date?) in
+            switch outcome {
+            case .retry(let delayMs):
+                let rows = try await connection.query("""
+                    WITH failed AS (
+                        UPDATE gantry.jobs
+                        SET state = CASE WHEN \(delayMs) = 0 THEN 'available' ELSE 'scheduled' END,
+                            run_at = now() + \(delayMs) * interval '1 millisecond',
+                            errors = errors || jsonb_build_array(\(error)::jsonb || jsonb_build_object('attempt', attempt)),
+                            session_id = NULL, broker_id = NULL, lease_expires_at = NULL
+                        WHERE id = \(id) AND state = 'reserved' AND session_id = \(sessionID)
+                        RETURNING queue, run_at
+                    ), counted AS (
+                        \(unescaped: Self.countFailures("failed"))
+                    )
+                    SELECT queue, run_at FROM failed
+                    """, logger: logger)
+                for try await (queue, runAt) in rows.decode((String, Date).self) { return (true, queue, runAt) }
+                return (false, nil, nil)
+            case .dead:
+                let rows = try await connection.query("""
+                    WITH failed AS (
+                        DELETE FROM gantry.jobs WHERE id = \(id) AND state = 'reserved' AND session_id = \(sessionID)
+                        RETURNING *
+                    ), moved AS (
+                        INSERT INTO gantry.finished_jobs (\(unescaped: Self.movedColumns), errors, state)
+                        SELECT \(unescaped: Self.movedColumns),
+                               errors || jsonb_build_array(\(error)::jsonb || jsonb_build_object('attempt', attempt)), 'dead'
+                        FROM failed
+                        RETURNING queue
+                    ), counted AS (
+                        \(unescaped: Self.countFailures("moved"))
+                    )
+                    SELECT count(*) FROM moved
+                    """, logger: logger)
+                let moved = try await rows.decode(Int64.self).first(where: { _ in true }) ?? 0
+                return (moved == 1, nil, nil)
+            }
         }
     }
 
@@ -221,17 +229,19 @@ public struct JobStore: Sendable {
 
     /// Pushes out the leases `sessionID` holds among `ids`; the others are not touched.
     public func extendLeases(ids: [Int64], sessionID: UUID, leaseMs: Int64?, defaultLeaseMs: Int64) async throws -> [Extend.Lease] {
-        let rows = try await client.query("""
-            UPDATE gantry.jobs
-            SET lease_expires_at = now() + coalesce(\(leaseMs), timeout_ms, \(defaultLeaseMs)) * interval '1 millisecond'
-            WHERE id = ANY(\(ids)::bigint[]) AND state = 'reserved' AND session_id = \(sessionID)
-            RETURNING id, lease_expires_at
-            """, logger: logger)
-        var leases: [Extend.Lease] = []
-        for try await (id, expiresAt) in rows.decode((Int64, Date).self) {
-            leases.append(Extend.Lease(id: String(id), leaseExpiresAt: expiresAt))
+        return try await storage.withConnection { connection -> [Extend.Lease] in
+            let rows = try await connection.query("""
+                UPDATE gantry.jobs
+                SET lease_expires_at = now() + coalesce(\(leaseMs), timeout_ms, \(defaultLeaseMs)) * interval '1 millisecond'
+                WHERE id = ANY(\(ids)::bigint[]) AND state = 'reserved' AND session_id = \(sessionID)
+                RETURNING id, lease_expires_at
+                """, logger: logger)
+            var leases: [Extend.Lease] = []
+            for try await (id, expiresAt) in rows.decode((Int64, Date).self) {
+                leases.append(Extend.Lease(id: String(id), leaseExpiresAt: expiresAt))
+            }
+            return leases
         }
-        return leases
     }
 
     // MARK: putting jobs back
@@ -239,7 +249,9 @@ public struct JobStore: Sendable {
     /// Puts back every job leased to the session (its connection closed), recording why. Jobs with attempts
     /// left become available at once; the others are dead. Returns the queues that gained available jobs.
     public func releaseSessionJobs(sessionID: UUID, message: String) async throws -> [String: Int] {
-        try await putBack("""
+        let logger = logger
+        return try await storage.withConnection { connection in
+            try await Self.putBack(on: connection, logger: logger, """
             WITH lost AS (
                 SELECT j.id, j.attempt >= j.max_attempts AS exhausted,
                        jsonb_build_object('attempt', j.attempt, 'message', \(message)::text, 'reason', 'connection_closed',
@@ -249,22 +261,43 @@ public struct JobStore: Sendable {
             )
             \(unescaped: Self.putBackRest)
             """)
+        }
     }
 
-    /// Puts back jobs whose lease ran out, as `releaseSessionJobs` does.
-    public func reapExpiredLeases(limit: Int = 1000) async throws -> [String: Int] {
-        try await putBack("""
-            WITH lost AS (
-                SELECT j.id, j.attempt >= j.max_attempts AS exhausted,
-                       jsonb_build_object('attempt', j.attempt, 'reason', 'lease_expired', 'at', \(unescaped: Self.nowText),
-                                          'session_id', j.session_id,
-                                          'message', 'The lease ran out before the worker acked, nacked or extended it.') AS error
-                FROM gantry.jobs j WHERE j.state = 'reserved' AND j.lease_expires_at < now()
-                ORDER BY j.lease_expires_at LIMIT \(limit)
-                FOR UPDATE SKIP LOCKED
-            )
-            \(unescaped: Self.putBackRest)
-            """)
+    /// Arbitrary but fixed: the advisory lock that lets one broker at a time reap.
+    static let reaperLockKey: Int64 = 0x6761_6E74_7273
+
+    /// Puts back, as `releaseSessionJobs` does, jobs whose lease ran out and jobs held through a broker that
+    /// stopped heartbeating (it died with its sessions). Only one broker reaps at a time: the others find the
+    /// advisory lock taken and return nil. The lock is a transaction's, so a pooler cannot strand it.
+    public func reapLostLeases(brokerTimeoutMs: Int64, limit: Int = 1000) async throws -> [String: Int]? {
+        let logger = logger
+        return try await storage.withConnection { connection -> [String: Int]? in
+            try await connection.withTransaction(logger: logger) { transaction -> [String: Int]? in
+                let lock = try await transaction.query("SELECT pg_try_advisory_xact_lock(\(Self.reaperLockKey))", logger: logger)
+                guard try await lock.decode(Bool.self).first(where: { _ in true }) == true else { return nil }
+                return try await Self.putBack(on: transaction, logger: logger, """
+                    WITH lost AS (
+                        SELECT j.id, j.attempt >= j.max_attempts AS exhausted,
+                               jsonb_build_object(
+                                   'attempt', j.attempt, 'at', \(unescaped: Self.nowText), 'session_id', j.session_id,
+                                   'reason', CASE WHEN j.lease_expires_at < now() THEN 'lease_expired' ELSE 'broker_lost' END,
+                                   'message', CASE WHEN j.lease_expires_at < now()
+                                       THEN 'The lease ran out before the worker acked, nacked or extended it.'
+                                       ELSE 'The broker holding the worker''s connection stopped heartbeating.' END) AS error
+                        FROM gantry.jobs j
+                        WHERE j.state = 'reserved' AND (
+                            j.lease_expires_at < now()
+                            OR NOT EXISTS (
+                                SELECT 1 FROM gantry.brokers b
+                                WHERE b.id = j.broker_id AND b.heartbeat_at > now() - \(brokerTimeoutMs) * interval '1 millisecond'))
+                        ORDER BY j.lease_expires_at LIMIT \(limit)
+                        FOR UPDATE SKIP LOCKED
+                    )
+                    \(unescaped: Self.putBackRest)
+                    """)
+            }
+        }
     }
 
     /// After a `lost` CTE (id, exhausted, error): retry or bury each job, count the failures, and report the
@@ -291,8 +324,8 @@ public struct JobStore: Sendable {
         SELECT queue, count(*) FROM back GROUP BY queue
         """
 
-    private func putBack(_ query: PostgresQuery) async throws -> [String: Int] {
-        let rows = try await client.query(query, logger: logger)
+    private static func putBack(on connection: PostgresConnection, logger: Logger, _ query: PostgresQuery) async throws -> [String: Int] {
+        let rows = try await connection.query(query, logger: logger)
         var available: [String: Int] = [:]
         for try await (queue, count) in rows.decode((String, Int64).self) { available[queue] = Int(count) }
         return available
@@ -306,116 +339,128 @@ public struct JobStore: Sendable {
     /// Makes scheduled jobs whose time has come available. Returns the queues that gained jobs and how long
     /// until the next scheduled job is due (nil when none is).
     public func promoteDueJobs(limit: Int = 5000) async throws -> (available: [String: Int], nextDueInMs: Int64?) {
-        let rows = try await client.query("""
-            WITH due AS (
-                SELECT id FROM gantry.jobs WHERE state = 'scheduled' AND run_at <= now()
-                ORDER BY run_at LIMIT \(limit) FOR UPDATE SKIP LOCKED
-            ), promoted AS (
-                UPDATE gantry.jobs j SET state = 'available' FROM due WHERE j.id = due.id RETURNING j.queue
-            )
-            SELECT queue, count(*)::int8 FROM promoted GROUP BY queue
-            UNION ALL
-            SELECT NULL, (extract(epoch FROM min(run_at) - now()) * 1000)::int8 FROM gantry.jobs
-            WHERE state = 'scheduled' AND run_at > now()
-            """, logger: logger)
-        var available: [String: Int] = [:]
-        var nextDue: Int64?
-        for try await (queue, value) in rows.decode((String?, Int64?).self) {
-            if let queue, let value { available[queue] = Int(value) } else if queue == nil { nextDue = value }
+        return try await storage.withConnection { connection -> (available: [String: Int], nextDueInMs: Int64?) in
+            let rows = try await connection.query("""
+                WITH due AS (
+                    SELECT id FROM gantry.jobs WHERE state = 'scheduled' AND run_at <= now()
+                    ORDER BY run_at LIMIT \(limit) FOR UPDATE SKIP LOCKED
+                ), promoted AS (
+                    UPDATE gantry.jobs j SET state = 'available' FROM due WHERE j.id = due.id RETURNING j.queue
+                )
+                SELECT queue, count(*)::int8 FROM promoted GROUP BY queue
+                UNION ALL
+                SELECT NULL, (extract(epoch FROM min(run_at) - now()) * 1000)::int8 FROM gantry.jobs
+                WHERE state = 'scheduled' AND run_at > now()
+                """, logger: logger)
+            var available: [String: Int] = [:]
+            var nextDue: Int64?
+            for try await (queue, value) in rows.decode((String?, Int64?).self) {
+                if let queue, let value { available[queue] = Int(value) } else if queue == nil { nextDue = value }
+            }
+            return (available, nextDue)
         }
-        return (available, nextDue)
     }
 
     /// Jobs still waiting when their queue timeout passes become `expired` and are never handed out.
     /// Returns how many expired.
     public func expireStaleJobs(limit: Int = 1000) async throws -> Int {
-        let rows = try await client.query("""
-            WITH stale AS (
-                SELECT id FROM gantry.jobs
-                WHERE expires_at IS NOT NULL AND expires_at <= now() AND state <> 'reserved'
-                ORDER BY expires_at LIMIT \(limit) FOR UPDATE SKIP LOCKED
-            ), gone AS (
-                DELETE FROM gantry.jobs j USING stale WHERE j.id = stale.id RETURNING j.*
-            ), moved AS (
-                INSERT INTO gantry.finished_jobs (\(unescaped: Self.movedColumns), errors, state)
-                SELECT \(unescaped: Self.movedColumns), errors, 'expired' FROM gone
-                RETURNING id
-            )
-            SELECT count(*) FROM moved
-            """, logger: logger)
-        return Int(try await rows.decode(Int64.self).first(where: { _ in true }) ?? 0)
+        return try await storage.withConnection { connection -> Int in
+            let rows = try await connection.query("""
+                WITH stale AS (
+                    SELECT id FROM gantry.jobs
+                    WHERE expires_at IS NOT NULL AND expires_at <= now() AND state <> 'reserved'
+                    ORDER BY expires_at LIMIT \(limit) FOR UPDATE SKIP LOCKED
+                ), gone AS (
+                    DELETE FROM gantry.jobs j USING stale WHERE j.id = stale.id RETURNING j.*
+                ), moved AS (
+                    INSERT INTO gantry.finished_jobs (\(unescaped: Self.movedColumns), errors, state)
+                    SELECT \(unescaped: Self.movedColumns), errors, 'expired' FROM gone
+                    RETURNING id
+                )
+                SELECT count(*) FROM moved
+                """, logger: logger)
+            return Int(try await rows.decode(Int64.self).first(where: { _ in true }) ?? 0)
+        }
     }
 
     /// Tells every broker (this one too) that jobs became available.
     public func notifyAvailable(_ counts: [String: Int]) async throws {
         guard !counts.isEmpty else { return }
-        let queues = Array(counts.keys)
-        let numbers = queues.map { Int64(counts[$0]!) }
-        try await client.query("""
-            SELECT pg_notify(\(Self.notifyChannel), \(brokerID.wireString) || ' ' || q || ' ' || n)
-            FROM unnest(\(queues)::text[], \(numbers)::int8[]) AS t(q, n)
-            """, logger: logger)
+        try await storage.withConnection { connection -> Void in
+            let queues = Array(counts.keys)
+            let numbers = queues.map { Int64(counts[$0]!) }
+            try await connection.query("""
+                SELECT pg_notify(\(Self.notifyChannel), \(brokerID.wireString) || ' ' || q || ' ' || n)
+                FROM unnest(\(queues)::text[], \(numbers)::int8[]) AS t(q, n)
+                """, logger: logger)
+        }
     }
 
     /// How many jobs (up to `cap`) are available in each of the queues: the safety net for lost notifications.
     public func availableCounts(queues: [String], cap: Int = 100) async throws -> [String: Int] {
-        let rows = try await client.query("""
-            SELECT q, (SELECT count(*) FROM (SELECT 1 FROM gantry.jobs
-                       WHERE queue = q AND state = 'available' LIMIT \(cap)) AS some)
-            FROM unnest(\(queues)::text[]) AS q
-            """, logger: logger)
-        var counts: [String: Int] = [:]
-        for try await (queue, count) in rows.decode((String, Int64).self) where count > 0 { counts[queue] = Int(count) }
-        return counts
+        return try await storage.withConnection { connection -> [String: Int] in
+            let rows = try await connection.query("""
+                SELECT q, (SELECT count(*) FROM (SELECT 1 FROM gantry.jobs
+                           WHERE queue = q AND state = 'available' LIMIT \(cap)) AS some)
+                FROM unnest(\(queues)::text[]) AS q
+                """, logger: logger)
+            var counts: [String: Int] = [:]
+            for try await (queue, count) in rows.decode((String, Int64).self) where count > 0 { counts[queue] = Int(count) }
+            return counts
+        }
     }
 
     // MARK: reading
 
     /// The whole job, live or finished; nil when there is none with that id.
     public func job(id: Int64) async throws -> Job? {
-        let rows = try await client.query("""
-            SELECT id, type, queue, args, state, priority, attempt, max_attempts, run_at, enqueued_at, reserved_at,
-                   lease_expires_at, NULL::timestamptz, timeout_ms, expires_at, unique_key, tags, meta, errors, NULL::jsonb
-            FROM gantry.jobs WHERE id = \(id)
-            UNION ALL
-            SELECT id, type, queue, args, state, priority, attempt, max_attempts, run_at, enqueued_at, reserved_at,
-                   NULL::timestamptz, finished_at, timeout_ms, expires_at, unique_key, tags, meta, errors, result
-            FROM gantry.finished_jobs WHERE id = \(id)
-            LIMIT 1
-            """, logger: logger)
-        for try await row in rows {
-            let (id, type, queue, args, state, priority, attempt, maxAttempts, runAt, enqueuedAt) =
-                try row.decode((Int64, String, String, JSONValue, String, Int16, Int32, Int32, Date, Date).self)
-            let columns = Array(row)
-            let reservedAt = try columns[10].decode(Date?.self)
-            let leaseExpiresAt = try columns[11].decode(Date?.self)
-            let finishedAt = try columns[12].decode(Date?.self)
-            let timeoutMs = try columns[13].decode(Int64?.self)
-            let expiresAt = try columns[14].decode(Date?.self)
-            let uniqueKey = try columns[15].decode(String?.self)
-            let tags = try columns[16].decode([String].self)
-            let meta = try columns[17].decode(JSONValue.self)
-            let errors = try columns[18].decode(JSONValue.self)
-            let result = try columns[19].decode(JSONValue?.self)
-            return Job(
-                id: String(id), type: type, queue: queue, args: args, state: JobState(rawValue: state) ?? .available,
-                priority: Int(priority), attempt: Int(attempt), maxAttempts: Int(maxAttempts), runAt: runAt,
-                enqueuedAt: enqueuedAt, reservedAt: reservedAt, leaseExpiresAt: leaseExpiresAt, finishedAt: finishedAt,
-                timeoutMs: timeoutMs, expiresAt: expiresAt, uniqueKey: uniqueKey, tags: tags, meta: meta,
-                errors: try Self.decodeErrors(errors), result: result)
+        return try await storage.withConnection { connection -> Job? in
+            let rows = try await connection.query("""
+                SELECT id, type, queue, args, state, priority, attempt, max_attempts, run_at, enqueued_at, reserved_at,
+                       lease_expires_at, NULL::timestamptz, timeout_ms, expires_at, unique_key, tags, meta, errors, NULL::jsonb
+                FROM gantry.jobs WHERE id = \(id)
+                UNION ALL
+                SELECT id, type, queue, args, state, priority, attempt, max_attempts, run_at, enqueued_at, reserved_at,
+                       NULL::timestamptz, finished_at, timeout_ms, expires_at, unique_key, tags, meta, errors, result
+                FROM gantry.finished_jobs WHERE id = \(id)
+                LIMIT 1
+                """, logger: logger)
+            for try await row in rows {
+                let (id, type, queue, args, state, priority, attempt, maxAttempts, runAt, enqueuedAt) =
+                    try row.decode((Int64, String, String, JSONValue, String, Int16, Int32, Int32, Date, Date).self)
+                let columns = Array(row)
+                let reservedAt = try columns[10].decode(Date?.self)
+                let leaseExpiresAt = try columns[11].decode(Date?.self)
+                let finishedAt = try columns[12].decode(Date?.self)
+                let timeoutMs = try columns[13].decode(Int64?.self)
+                let expiresAt = try columns[14].decode(Date?.self)
+                let uniqueKey = try columns[15].decode(String?.self)
+                let tags = try columns[16].decode([String].self)
+                let meta = try columns[17].decode(JSONValue.self)
+                let errors = try columns[18].decode(JSONValue.self)
+                let result = try columns[19].decode(JSONValue?.self)
+                return Job(
+                    id: String(id), type: type, queue: queue, args: args, state: JobState(rawValue: state) ?? .available,
+                    priority: Int(priority), attempt: Int(attempt), maxAttempts: Int(maxAttempts), runAt: runAt,
+                    enqueuedAt: enqueuedAt, reservedAt: reservedAt, leaseExpiresAt: leaseExpiresAt, finishedAt: finishedAt,
+                    timeoutMs: timeoutMs, expiresAt: expiresAt, uniqueKey: uniqueKey, tags: tags, meta: meta,
+                    errors: try Self.decodeErrors(errors), result: result)
+            }
+            return nil
         }
-        return nil
     }
 
     /// The state of a job, to tell "lease lost" from "no such job" when a lease check fails.
     public func jobState(id: Int64) async throws -> JobState? {
-        let rows = try await client.query("""
-            SELECT state FROM gantry.jobs WHERE id = \(id)
-            UNION ALL SELECT state FROM gantry.finished_jobs WHERE id = \(id)
-            LIMIT 1
-            """, logger: logger)
-        for try await state in rows.decode(String.self) { return JobState(rawValue: state) }
-        return nil
+        return try await storage.withConnection { connection -> JobState? in
+            let rows = try await connection.query("""
+                SELECT state FROM gantry.jobs WHERE id = \(id)
+                UNION ALL SELECT state FROM gantry.finished_jobs WHERE id = \(id)
+                LIMIT 1
+                """, logger: logger)
+            for try await state in rows.decode(String.self) { return JobState(rawValue: state) }
+            return nil
+        }
     }
 
     private static func decodeErrors(_ value: JSONValue) throws -> [JobError] {
@@ -425,30 +470,32 @@ public struct JobStore: Sendable {
 
     /// Counts per queue from the trigger-maintained counters, and each queue's oldest available job's age.
     public func queueStats() async throws -> [String: Stats.QueueStats] {
-        let rows = try await client.query("""
-            WITH totals AS (
-                SELECT queue, counter, sum(value)::int8 AS value FROM gantry.queue_counters GROUP BY queue, counter
-            ), queues AS (SELECT DISTINCT queue FROM totals)
-            SELECT queue, counter, value FROM totals
-            UNION ALL
-            SELECT q.queue, 'latency_ms',
-                   coalesce((SELECT (extract(epoch FROM now() - min(run_at)) * 1000)::int8 FROM (
-                       SELECT run_at FROM gantry.jobs WHERE queue = q.queue AND state = 'available'
-                       ORDER BY run_at LIMIT 1) AS oldest), 0)
-            FROM queues q
-            """, logger: logger)
-        var stats: [String: Stats.QueueStats] = [:]
-        for try await (queue, counter, value) in rows.decode((String, String, Int64).self) {
-            var entry = stats[queue] ?? Stats.QueueStats(
-                counts: Dictionary(uniqueKeysWithValues: JobState.allCases.map { ($0.rawValue, 0) }), latencyMs: 0, processed: 0, failed: 0)
-            switch counter {
-            case "processed": entry.processed = value
-            case "failed": entry.failed = value
-            case "latency_ms": entry.latencyMs = max(0, value)
-            default: entry.counts[counter] = value
+        return try await storage.withConnection { connection -> [String: Stats.QueueStats] in
+            let rows = try await connection.query("""
+                WITH totals AS (
+                    SELECT queue, counter, sum(value)::int8 AS value FROM gantry.queue_counters GROUP BY queue, counter
+                ), queues AS (SELECT DISTINCT queue FROM totals)
+                SELECT queue, counter, value FROM totals
+                UNION ALL
+                SELECT q.queue, 'latency_ms',
+                       coalesce((SELECT (extract(epoch FROM now() - min(run_at)) * 1000)::int8 FROM (
+                           SELECT run_at FROM gantry.jobs WHERE queue = q.queue AND state = 'available'
+                           ORDER BY run_at LIMIT 1) AS oldest), 0)
+                FROM queues q
+                """, logger: logger)
+            var stats: [String: Stats.QueueStats] = [:]
+            for try await (queue, counter, value) in rows.decode((String, String, Int64).self) {
+                var entry = stats[queue] ?? Stats.QueueStats(
+                    counts: Dictionary(uniqueKeysWithValues: JobState.allCases.map { ($0.rawValue, 0) }), latencyMs: 0, processed: 0, failed: 0)
+                switch counter {
+                case "processed": entry.processed = value
+                case "failed": entry.failed = value
+                case "latency_ms": entry.latencyMs = max(0, value)
+                default: entry.counts[counter] = value
+                }
+                stats[queue] = entry
             }
-            stats[queue] = entry
+            return stats
         }
-        return stats
     }
 }

@@ -1,0 +1,75 @@
+import Logging
+import PostgresNIO
+import Synchronization
+
+/// No database connection could be had in time: PostgreSQL is down, unreachable, or every connection is busy.
+/// Nothing was sent to the database, so the request can safely be retried.
+public struct StorageUnavailable: Error, CustomStringConvertible {
+    public let waited: Duration
+    public var description: String { "no PostgreSQL connection could be had within \(waited)" }
+}
+
+/// Runs store work on a pooled connection, or fails fast with `StorageUnavailable`. PostgresClient would
+/// otherwise wait for a connection for as long as PostgreSQL is away, and clients with it. The deadline covers
+/// only the wait for a connection: once work has started on one it runs to the end, so a timeout never leaves a
+/// client unsure whether its write happened.
+public struct Storage: Sendable {
+    public let client: PostgresClient
+    public let connectionTimeout: Duration
+
+    public init(client: PostgresClient, connectionTimeout: Duration = .seconds(5)) {
+        self.client = client
+        self.connectionTimeout = connectionTimeout
+    }
+
+    private final class Race: Sendable {
+        enum State { case waiting, started, timedOut }
+        let state = Mutex(State.waiting)
+
+        /// The connection arrived: start work unless the deadline already passed.
+        func start() -> Bool {
+            state.withLock {
+                guard $0 == .waiting else { return false }
+                $0 = .started
+                return true
+            }
+        }
+
+        /// The deadline passed: give up unless work already started.
+        func timeOut() -> Bool {
+            state.withLock {
+                guard $0 == .waiting else { return false }
+                $0 = .timedOut
+                return true
+            }
+        }
+    }
+
+    public func withConnection<Value: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> Value) async throws -> Value {
+        let race = Race()
+        let timeout = connectionTimeout
+        return try await withThrowingTaskGroup(of: Value?.self) { group in
+            group.addTask {
+                try await client.withConnection { connection in
+                    guard race.start() else { throw StorageUnavailable(waited: timeout) }
+                    return try await body(connection)
+                }
+            }
+            group.addTask {
+                try await Task.sleep(for: timeout)
+                return nil
+            }
+            while let outcome = try await group.next() {
+                if let value = outcome {
+                    group.cancelAll()
+                    return value
+                }
+                if race.timeOut() {
+                    group.cancelAll()
+                    throw StorageUnavailable(waited: timeout)
+                }
+            }
+            throw StorageUnavailable(waited: timeout)
+        }
+    }
+}
