@@ -69,7 +69,7 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
-        .testTarget(name: "GantryProtocolTests", dependencies: ["GantryProtocol"], swiftSettings: strictSettings),
+        .testTarget(name: "GantryProtocolTests", dependencies: ["GantryProtocol", "GantryTesting"], swiftSettings: strictSettings),
         .testTarget(name: "GantryBrokerTests", dependencies: ["GantryBroker", "GantryProtocol"], swiftSettings: strictSettings),
         .testTarget(
             name: "StoreTests",

@@ -92,6 +92,7 @@ public final class Broker: Sendable {
         Nack.name: route(Nack.self) { try await $0.nack($1, session: $2) },
         Extend.name: route(Extend.self) { try await $0.extend($1, session: $2) },
         JobsGet.name: route(JobsGet.self) { broker, params, _ in try await broker.getJob(params) },
+        JobsRetry.name: route(JobsRetry.self) { broker, params, _ in try await broker.retryJob(params) },
         Stats.name: route(Stats.self) { broker, _, _ in try await broker.stats() },
     ]
 
@@ -252,6 +253,18 @@ public final class Broker: Sendable {
     func getJob(_ params: JobsGet.Params) async throws -> Job {
         guard let id = Int64(params.id), let job = try await store.job(id: id) else { throw RPCErrorObject.notFound(jobID: params.id) }
         return job
+    }
+
+    func retryJob(_ params: JobsRetry.Params) async throws -> JobsRetry.Result {
+        guard let id = Int64(params.id) else { throw RPCErrorObject.notFound(jobID: params.id) }
+        guard let queue = try await store.retryJob(id: id) else {
+            guard let state = try await store.jobState(id: id) else { throw RPCErrorObject.notFound(jobID: params.id) }
+            throw RPCErrorObject.wrongState(
+                jobID: params.id, state: state.rawValue, allowed: JobStore.retryableStates.map(\.rawValue).joined(separator: ", "))
+        }
+        logger.info("job retried by an operator", metadata: ["id": "\(id)", "queue": "\(queue)"])
+        await announceAvailable([queue: 1])
+        return JobsRetry.Result(id: params.id, state: .available)
     }
 
     func stats() async throws -> Stats.Result {

@@ -14,6 +14,7 @@ public enum GantryErrorCode: Int, Sendable, CaseIterable, Codable {
     case overloaded = -32005
     case payloadTooLarge = -32006
     case shuttingDown = -32007
+    case wrongState = -32008
 
     public var name: String {
         switch self {
@@ -29,6 +30,7 @@ public enum GantryErrorCode: Int, Sendable, CaseIterable, Codable {
         case .overloaded: "overloaded"
         case .payloadTooLarge: "payload_too_large"
         case .shuttingDown: "shutting_down"
+        case .wrongState: "wrong_state"
         }
     }
 
@@ -94,6 +96,12 @@ extension RPCErrorObject {
             .payloadTooLarge,
             "The line is longer than the broker's limit of \(limit) bytes, so the connection will be closed. Keep each request under the limit: store large payloads elsewhere and enqueue a reference to them.",
             data: ["limit_bytes": .int(Int64(limit))])
+    }
+
+    public static func wrongState(jobID: String, state: String, allowed: String) -> RPCErrorObject {
+        RPCErrorObject(
+            .wrongState, "Job \(jobID) is \(state); only \(allowed) jobs can be retried. To run a completed job's work again, enqueue a new job.",
+            data: ["id": .string(jobID), "state": .string(state)])
     }
 
     public static let shuttingDown = RPCErrorObject(

@@ -58,7 +58,7 @@ public enum GantryJSON {
     public static func describe(_ error: DecodingError) -> RPCErrorObject {
         func path(_ codingPath: [any CodingKey], appending key: (any CodingKey)? = nil) -> String {
             let keys = codingPath + (key.map { [$0] } ?? [])
-            let text = keys.map { $0.intValue.map { "[\($0)]" } ?? ".\($0.stringValue)" }.joined()
+            let text = keys.map { $0.intValue.map { "[\($0)]" } ?? ".\($0.stringValue.isEmpty ? "\"\"" : $0.stringValue)" }.joined()
             return text.hasPrefix(".") ? String(text.dropFirst()) : (text.isEmpty ? "params" : text)
         }
         switch error {

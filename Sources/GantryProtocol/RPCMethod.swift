@@ -25,7 +25,7 @@ extension KnownFields {
     static func checkFields(_ fields: [String: JSONValue], prefix: String = "") throws(RPCErrorObject) {
         if let unknown = fields.keys.sorted().first(where: { !fieldNames.contains($0) }) {
             let known = fieldNames.sorted().joined(separator: ", ")
-            throw .invalidParams(field: prefix + unknown, "is not a field of this method (fields: \(known.isEmpty ? "none" : known))")
+            throw .invalidParams(field: prefix + (unknown.isEmpty ? "\"\"" : unknown), "is not a field of this method (fields: \(known.isEmpty ? "none" : known))")
         }
         try checkNestedFields(fields)
     }

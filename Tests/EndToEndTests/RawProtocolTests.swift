@@ -69,6 +69,15 @@ import Testing
         #expect(job["state"] == "dead")
         #expect(job["errors"]?.arrayValue?.compactMap { $0["message"]?.stringValue } == ["one", "two"])
 
+        // An operator brings the dead job back, history kept, with one more attempt.
+        #expect(try await client.result("jobs.retry", ["id": .string(id)]) == ["id": .string(id), "state": "available"])
+        let revived = try #require(try await reserve(client, ["default"]).first)
+        #expect(revived["attempt"] == 3)
+        #expect(revived["max_attempts"] == 3)
+        let twice = try await client.call("jobs.retry", ["id": .string(id)])
+        #expect(twice.errorCode == -32008, "a reserved job cannot be retried")
+        #expect(twice.error?.data?["state"] == "reserved")
+
         // retry: false buries a job at once, whatever attempts remain.
         let other = try await enqueue(client, ["type": "bad-input"])
         _ = try await reserve(client, ["default"])
@@ -193,5 +202,34 @@ import Testing
         let newExpiry = try #require(extended["leases"]?[0]?["lease_expires_at"]?.stringValue.flatMap(GantryJSON.parseTimestamp))
         let oldExpiry = try #require(job["lease_expires_at"]?.stringValue.flatMap(GantryJSON.parseTimestamp))
         #expect(newExpiry > oldExpiry.addingTimeInterval(500))
+    }
+}
+
+/// Garbage at the real broker: every line gets exactly one answer and the broker keeps serving.
+@Suite struct BrokerFuzzTests {
+    @Test func randomLinesEachGetOneAnswer() async throws {
+        let (broker, _) = try await startBroker()
+        let client = try await broker.connect()
+        var rng = SeededGenerator(seed: 0x6675_7A7A)
+        let lines = 1000
+        for index in 0..<lines {
+            var bytes: [UInt8]
+            if index % 2 == 0 {
+                bytes = (0..<Int.random(in: 1..<200, using: &rng)).map { _ in UInt8.random(in: 0...255, using: &rng) }
+                bytes.removeAll { $0 == UInt8(ascii: "\n") }
+                bytes.insert(UInt8(ascii: "x"), at: 0)
+            } else {
+                let methods = ["enqueue", "reserve", "ack", "nack", "extend", "jobs.get", "jobs.retry", "hello", "stats", "nope"]
+                let params: [String: JSONValue] = ["type": "t", "queues": ["q"], "id": .string(String(index)), "priority": .int(Int64.random(in: -5...40_000, using: &rng))]
+                let request: JSONValue = ["jsonrpc": "2.0", "id": .int(Int64(index)), "method": .string(methods.randomElement(using: &rng)!),
+                                          "params": .object(params.filter { _ in Bool.random(using: &rng) })]
+                bytes = Array(try JSONEncoder().encode(request))
+            }
+            try await client.sendRaw(Data(bytes + [UInt8(ascii: "\n")]))
+        }
+        var answers = 0
+        while answers < lines, try await client.nextLine(timeout: .seconds(20)) != nil { answers += 1 }
+        #expect(answers == lines)
+        #expect(try await client.call("stats").error == nil)
     }
 }

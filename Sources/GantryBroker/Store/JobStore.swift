@@ -450,6 +450,32 @@ public struct JobStore: Sendable {
         }
     }
 
+    /// Final states an operator may bring a job back from.
+    public static let retryableStates: [JobState] = [.dead, .expired, .cancelled]
+
+    /// Moves a dead, expired or cancelled job back to `available`, keeping its errors; a job out of attempts
+    /// gets one more, and a queue timeout that already passed no longer applies. Returns its queue, or nil
+    /// when no such job is in a retryable state.
+    public func retryJob(id: Int64) async throws -> String? {
+        let states = Self.retryableStates.map(\.rawValue)
+        return try await storage.withConnection { connection -> String? in
+            let rows = try await connection.query("""
+                WITH revived AS (
+                    DELETE FROM gantry.finished_jobs WHERE id = \(id) AND state = ANY(\(states)::text[]) RETURNING *
+                )
+                INSERT INTO gantry.jobs (id, queue, type, args, state, priority, run_at, attempt, max_attempts, timeout_ms,
+                                         expires_at, unique_key, tags, meta, errors, enqueued_at)
+                OVERRIDING SYSTEM VALUE
+                SELECT id, queue, type, args, 'available', priority, now(), attempt, greatest(max_attempts, attempt + 1),
+                       timeout_ms, NULL, unique_key, tags, meta, errors, enqueued_at
+                FROM revived
+                RETURNING queue
+                """, logger: logger)
+            for try await queue in rows.decode(String.self) { return queue }
+            return nil
+        }
+    }
+
     /// The state of a job, to tell "lease lost" from "no such job" when a lease check fails.
     public func jobState(id: Int64) async throws -> JobState? {
         return try await storage.withConnection { connection -> JobState? in

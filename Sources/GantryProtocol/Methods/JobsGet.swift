@@ -73,3 +73,21 @@ public enum Stats: RPCMethod {
         }
     }
 }
+
+/// `jobs.retry`: brings a dead, expired or cancelled job back to `available`, its error history kept. A job that
+/// used all its attempts gets one more.
+/// `{"jsonrpc":"2.0","id":9,"method":"jobs.retry","params":{"id":"42"}}`
+public enum JobsRetry: RPCMethod {
+    public static let name = "jobs.retry"
+    public typealias Params = JobsGet.Params
+
+    public struct Result: Codable, Sendable, Hashable {
+        public var id: String
+        public var state: JobState
+
+        public init(id: String, state: JobState) {
+            self.id = id
+            self.state = state
+        }
+    }
+}
