@@ -52,6 +52,7 @@ struct Serve: AsyncParsableCommand {
         let file = try common.fileSettings()
         let logger = bootstrapLogging(common, file)
         exitWhenSupervisorDies(logger: logger)
+        raiseOpenFileLimit(logger: logger)
         var configuration = BrokerConfiguration()
         let (host, port) = try parseListenAddress(listen ?? file.listen ?? "127.0.0.1:7440")
         configuration.host = host
@@ -163,5 +164,15 @@ extension Gantryd {
     /// synchronous overload, which only prints help for async commands.)
     static func runFromCommandLine() async {
         await main()
+    }
+}
+
+/// Every client connection is a file descriptor: allow as many as the system lets this process have.
+func raiseOpenFileLimit(logger: Logger) {
+    var limit = rlimit()
+    guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0, limit.rlim_cur < limit.rlim_max else { return }
+    limit.rlim_cur = limit.rlim_max
+    if setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) != 0 {
+        logger.warning("could not raise the open-file limit", metadata: ["limit": "\(limit.rlim_cur)"])
     }
 }

@@ -1,0 +1,77 @@
+import Foundation
+import GantryProtocol
+import GantryTesting
+import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Many clients that connect and then say nothing: the broker keeps serving, its memory stays bounded, and it
+/// lets go of them all when they leave.
+@Suite struct ConnectionFloodTests {
+    /// A plain blocking TCP connection to the broker, kept open and silent.
+    func openSilentConnection(port: Int) -> Int32? {
+        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard descriptor >= 0 else { return nil }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard connected == 0 else {
+            close(descriptor)
+            return nil
+        }
+        return descriptor
+    }
+
+    func residentMegabytes(of pid: Int32) -> Int {
+        let status = (try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)) ?? ""
+        let line = status.split(separator: "\n").first { $0.hasPrefix("VmRSS:") } ?? ""
+        return (Int(line.split(separator: " ").dropFirst().first ?? "0") ?? 0) / 1024
+    }
+
+    @Test func tenThousandSilentConnectionsAreHeldAndReleased() async throws {
+        var limit = rlimit()
+        getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
+        limit.rlim_cur = limit.rlim_max
+        setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
+        let target = min(10_000, Int(limit.rlim_cur) - 1_000)
+
+        let (broker, _) = try await startBroker()
+        let client = try await broker.connect()
+        let before = residentMegabytes(of: broker.process.processIdentifier)
+        var descriptors: [Int32] = []
+        defer { for descriptor in descriptors { close(descriptor) } }
+        for _ in 0..<target {
+            guard let descriptor = openSilentConnection(port: broker.port) else { break }
+            descriptors.append(descriptor)
+        }
+        #expect(descriptors.count == target)
+
+        // The broker has accepted them all and still answers at once.
+        var connections: Int64 = 0
+        let deadline = ContinuousClock.now + .seconds(60)
+        while connections < Int64(target + 1) && ContinuousClock.now < deadline {
+            connections = try await client.result("stats")["broker"]?["connections"]?.intValue ?? 0
+            if connections < Int64(target + 1) { try await Task.sleep(for: .milliseconds(100)) }
+        }
+        #expect(connections == Int64(target + 1))
+        let started = ContinuousClock.now
+        #expect(try await client.call("enqueue", ["type": "still-serving"]).error == nil)
+        let held = residentMegabytes(of: broker.process.processIdentifier)
+        print("connection flood: \(descriptors.count) silent connections, broker RSS \(before) MB → \(held) MB, an enqueue meanwhile took \(ContinuousClock.now - started)")
+        #expect(held - before < 300, "memory per idle connection stays small")
+
+        for descriptor in descriptors { close(descriptor) }
+        descriptors.removeAll()
+        let released = ContinuousClock.now + .seconds(60)
+        while connections > 1 && ContinuousClock.now < released {
+            try await Task.sleep(for: .milliseconds(100))
+            connections = try await client.result("stats")["broker"]?["connections"]?.intValue ?? 0
+        }
+        #expect(connections == 1, "every abandoned connection was let go")
+    }
+}
