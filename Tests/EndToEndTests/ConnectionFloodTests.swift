@@ -74,4 +74,33 @@ import Glibc
         }
         #expect(connections == 1, "every abandoned connection was let go")
     }
+
+    @Test func aClientThatSendsWithoutReadingIsSlowedNotBuffered() async throws {
+        let (broker, _) = try await startBroker()
+        let before = residentMegabytes(of: broker.process.processIdentifier)
+        guard let descriptor = openSilentConnection(port: broker.port) else {
+            Issue.record("could not connect")
+            return
+        }
+        defer { close(descriptor) }
+        // 200,000 requests (about 12 MB) written without reading a single answer: the broker must stop reading
+        // once its in-flight limit and the socket buffers are full, so the writer blocks.
+        let line = Array(#"{"jsonrpc":"2.0","id":1,"method":"nope"}"#.utf8) + [UInt8(ascii: "\n")]
+        let chunk = Array((0..<1000).map { _ in line }.joined())
+        var timeout = timeval(tv_sec: 3, tv_usec: 0)
+        setsockopt(descriptor, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        var sent = 0
+        while sent < 200 {
+            let written = chunk.withUnsafeBytes { send(descriptor, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            if written < chunk.count { break }
+            sent += 1
+        }
+        let stalled = residentMegabytes(of: broker.process.processIdentifier)
+        print("request flood: writer blocked after \(sent * 1000) of 200,000 requests; broker RSS \(before) MB → \(stalled) MB")
+        #expect(sent < 200, "the broker stopped reading instead of buffering everything")
+        #expect(stalled - before < 100)
+        // Other clients are served meanwhile.
+        let other = try await broker.connect()
+        #expect(try await other.call("stats").error == nil)
+    }
 }

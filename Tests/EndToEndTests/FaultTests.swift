@@ -104,6 +104,69 @@ import Glibc
         #expect(details["errors"]?[0]?["reason"] == "broker_lost")
     }
 
+    /// Works jobs until stopped, acking each; counts completions per id to find duplicates.
+    final class Workers: Sendable {
+        let completed = Collected<String>()
+        let stop = Collected<Bool>()
+
+        func run(on brokers: [BrokerProcess], perBroker: Int = 2) async {
+            await withTaskGroup(of: Void.self) { group in
+                for broker in brokers {
+                    for _ in 0..<perBroker {
+                        group.addTask {
+                            guard let worker = try? await broker.connect() else { return }
+                            while self.stop.all.isEmpty {
+                                guard let jobs = try? await reserve(worker, ["default"], max: 5, waitMs: 200) else { return }
+                                for job in jobs {
+                                    guard let id = job["id"]?.stringValue else { continue }
+                                    if (try? await worker.result("ack", ["id": .string(id)])) != nil { self.completed.append(id) }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    @Test func killingOneOfTwoBrokersUnderLoadLosesNothing() async throws {
+        let (doomed, url) = try await startBroker(["--broker-timeout-ms", "2000"])
+        let survivor = try await BrokerProcess(databaseURL: url, extraArguments: ["--broker-timeout-ms", "2000"])
+        let producer = Producer()
+        let workers = Workers()
+        let producing = Task { await producer.run(on: doomed, connections: 2) }
+        let producingElsewhere = Task { await producer.run(on: survivor, connections: 2) }
+        let working = Task { await workers.run(on: [doomed, survivor]) }
+        while workers.completed.all.count < 100 { try await Task.sleep(for: .milliseconds(20)) }
+
+        doomed.signal(SIGKILL)
+        try await Task.sleep(for: .milliseconds(500))
+        producer.stop.append(true)
+        await producing.value
+        await producingElsewhere.value
+        // Let the survivor's workers drain everything, including what the dead broker's workers held.
+        let client = try await survivor.connect()
+        let drainDeadline = ContinuousClock.now + .seconds(30)
+        while ContinuousClock.now < drainDeadline {
+            let counts = try await client.result("stats")["queues"]?["default"]?["counts"]
+            if counts?["available"] == 0, counts?["reserved"] == 0, counts?["scheduled"] == 0 { break }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        workers.stop.append(true)
+        await working.value
+
+        let acknowledged = Set(producer.acknowledged.all)
+        let completions = workers.completed.all
+        let completedSet = Set(completions)
+        var lost = 0
+        for id in acknowledged where !completedSet.contains(id) {
+            if try await client.call("jobs.get", ["id": .string(id)]).result?["state"] != "completed" { lost += 1 }
+        }
+        print("broker kill under load: \(acknowledged.count) acknowledged, \(completions.count) acks by workers, \(completions.count - completedSet.count) duplicate deliveries acked, lost \(lost)")
+        #expect(lost == 0)
+        #expect(completions.count == completedSet.count, "no job was acked twice")
+    }
+
     @Test func aWorkerKilledMidJobHandsItsJobBackAtOnce() async throws {
         let (broker, _) = try await startBroker()
         let producer = try await broker.connect()
