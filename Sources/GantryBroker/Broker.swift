@@ -51,7 +51,8 @@ public final class Broker: Sendable {
         guard session.hasReserved else { return }
         do {
             let released = try await store.releaseSessionJobs(
-                sessionID: session.id, message: "The worker's connection closed before it acked or nacked the job.")
+                sessionID: session.id, workerID: session.workerID,
+                message: "The worker's connection closed before it acked or nacked the job.")
             if !released.isEmpty {
                 logger.info("put back jobs of a closed connection", metadata: ["session": "\(session.id)", "jobs": "\(released.values.reduce(0, +))"])
                 await announceAvailable(released)
@@ -218,19 +219,20 @@ public final class Broker: Sendable {
         guard let lease = session.lease(for: params.id) else { throw try await leaseProblem(id: id, wireID: params.id) }
         let decision = retryPolicy.decide(
             attempt: lease.attempt, maxAttempts: lease.maxAttempts, retryRequested: params.retry, retryInMs: params.retryInMs)
-        let error: JSONValue = .object([
+        var error: [String: JSONValue] = [
             "message": .string(params.error.message),
-            "kind": params.error.kind.map(JSONValue.string) ?? .null,
-            "backtrace": params.error.backtrace ?? .null,
             "reason": "nack",
             "at": .string(GantryJSON.formatTimestamp(Date())),
             "session_id": .string(session.id.wireString),
-        ])
+        ]
+        error["kind"] = params.error.kind.map(JSONValue.string)
+        error["backtrace"] = params.error.backtrace
+        error["worker"] = session.workerID.map(JSONValue.string)
         let outcome: JobStore.FailureOutcome = switch decision {
         case .retry(let afterMs): .retry(afterMs: afterMs)
         case .dead: .dead
         }
-        let (held, queue, nextRunAt) = try await store.failJob(id: id, sessionID: session.id, error: error, outcome: outcome)
+        let (held, queue, nextRunAt) = try await store.failJob(id: id, sessionID: session.id, error: .object(error), outcome: outcome)
         guard held else { throw try await leaseProblem(id: id, wireID: params.id) }
         session.finished(params.id)
         switch decision {

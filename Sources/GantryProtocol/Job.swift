@@ -10,8 +10,11 @@ public struct JobError: Codable, Sendable, Hashable {
     public var reason: String
     public var at: Date
     public var sessionID: String?
+    /// The worker id the session announced in `hello`, when it did.
+    public var worker: String?
 
-    public init(attempt: Int, message: String, kind: String? = nil, backtrace: JSONValue? = nil, reason: String, at: Date, sessionID: String? = nil) {
+    public init(attempt: Int, message: String, kind: String? = nil, backtrace: JSONValue? = nil, reason: String, at: Date,
+                sessionID: String? = nil, worker: String? = nil) {
         self.attempt = attempt
         self.message = message
         self.kind = kind
@@ -19,10 +22,11 @@ public struct JobError: Codable, Sendable, Hashable {
         self.reason = reason
         self.at = at
         self.sessionID = sessionID
+        self.worker = worker
     }
 
     enum CodingKeys: String, CodingKey {
-        case attempt, message, kind, backtrace, reason, at
+        case attempt, message, kind, backtrace, reason, at, worker
         case sessionID = "session_id"
     }
 }

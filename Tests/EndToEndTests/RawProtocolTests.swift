@@ -37,6 +37,7 @@ import Testing
     @Test func nackRetriesWithBackoffThenBuriesTheJob() async throws {
         let (broker, _) = try await startBroker()
         let client = try await broker.connect()
+        _ = try await client.result("hello", ["client": "e2e", "worker": ["id": "mailer-1", "queues": ["default"], "concurrency": 2]])
         let id = try await enqueue(client, ["type": "flaky", "max_attempts": 2])
         _ = try await reserve(client, ["default"])
 
@@ -52,6 +53,8 @@ import Testing
         #expect(job["errors"]?[0]?["message"] == "SMTP timeout")
         #expect(job["errors"]?[0]?["kind"] == "Timeout")
         #expect(job["errors"]?[0]?["backtrace"] == ["a.rb:1", "b.rb:2"])
+        #expect(job["errors"]?[0]?["worker"] == "mailer-1", "the worker that failed is named")
+        #expect(try await client.result("stats")["broker"]?["workers"] == 1)
     }
 
     @Test func retryInMsZeroMakesTheJobAvailableAndTheLastFailureIsDead() async throws {

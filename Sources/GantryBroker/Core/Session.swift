@@ -25,6 +25,8 @@ public final class Session: Sendable {
     }
 
     public var isWorker: Bool { state.withLock { $0.hello?.worker != nil } }
+    /// The worker id it announced in `hello`, if any: recorded with the errors of its attempts.
+    public var workerID: String? { state.withLock { $0.hello?.worker?.id } }
     public var hasReserved: Bool { state.withLock { $0.hasReserved } }
     public var isClosing: Bool { state.withLock { $0.closing } }
     public var leaseCount: Int { state.withLock { $0.leases.count } }

@@ -248,14 +248,15 @@ public struct JobStore: Sendable {
 
     /// Puts back every job leased to the session (its connection closed), recording why. Jobs with attempts
     /// left become available at once; the others are dead. Returns the queues that gained available jobs.
-    public func releaseSessionJobs(sessionID: UUID, message: String) async throws -> [String: Int] {
+    public func releaseSessionJobs(sessionID: UUID, workerID: String?, message: String) async throws -> [String: Int] {
         let logger = logger
         return try await storage.withConnection { connection in
             try await Self.putBack(on: connection, logger: logger, """
             WITH lost AS (
                 SELECT j.id, j.attempt >= j.max_attempts AS exhausted,
-                       jsonb_build_object('attempt', j.attempt, 'message', \(message)::text, 'reason', 'connection_closed',
-                                          'at', \(unescaped: Self.nowText), 'session_id', j.session_id) AS error
+                       jsonb_strip_nulls(jsonb_build_object(
+                           'attempt', j.attempt, 'message', \(message)::text, 'reason', 'connection_closed',
+                           'at', \(unescaped: Self.nowText), 'session_id', j.session_id, 'worker', \(workerID)::text)) AS error
                 FROM gantry.jobs j WHERE j.session_id = \(sessionID) AND j.state = 'reserved'
                 FOR UPDATE
             )
