@@ -13,7 +13,9 @@ let package = Package(
         .library(name: "GantryProtocol", targets: ["GantryProtocol"]),
         .library(name: "GantryBroker", targets: ["GantryBroker"]),
         .library(name: "GantryTesting", targets: ["GantryTesting"]),
+        .library(name: "GantryClient", targets: ["GantryClient"]),
         .executable(name: "gantryd", targets: ["gantryd"]),
+        .executable(name: "gantry-worker", targets: ["gantry-worker"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
@@ -56,6 +58,34 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
+        // The Swift client and the Worker runtime; what apps and worker fleets link.
+        .target(
+            name: "GantryClient",
+            dependencies: [
+                "GantryProtocol",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "NIOFoundationCompat", package: "swift-nio"),
+                .product(name: "NIOExtras", package: "swift-nio-extras"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .executableTarget(
+            name: "gantry-worker",
+            dependencies: [
+                "GantryClient",
+                "GantryProtocol",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Yams", package: "Yams"),
+            ],
+            swiftSettings: strictSettings
+        ),
         // A real broker and a throwaway Postgres for tests, ours and (later) the clients'.
         .target(
             name: "GantryTesting",
@@ -75,6 +105,11 @@ let package = Package(
             name: "StoreTests",
             dependencies: ["GantryBroker", "GantryProtocol", "GantryTesting",
                            .product(name: "PostgresNIO", package: "postgres-nio")],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "ClientTests",
+            dependencies: ["GantryClient", "GantryProtocol", "GantryTesting", "gantryd", "gantry-worker"],
             swiftSettings: strictSettings
         ),
         .testTarget(

@@ -1,0 +1,126 @@
+import Foundation
+import GantryProtocol
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOExtras
+import NIOFoundationCompat
+import NIOPosix
+
+/// The connection is gone; requests that were waiting on it fail with this. `GantryClient` reconnects on the
+/// next call. Leases held through the lost connection are gone too (the broker has put those jobs back).
+public struct ConnectionLost: Error, CustomStringConvertible {
+    public let description: String
+}
+
+/// One TCP connection to a broker: writes requests, matches response lines to waiting callers by id, so many
+/// requests can be in flight at once and answered in any order.
+final class ClientConnection: Sendable {
+    private let channel: any Channel
+    private let pending: PendingRequests
+
+    private init(channel: any Channel, pending: PendingRequests) {
+        self.channel = channel
+        self.pending = pending
+    }
+
+    static func connect(host: String, port: Int, maxLineBytes: Int) async throws -> ClientConnection {
+        let pending = PendingRequests()
+        let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .connectTimeout(.seconds(10))
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(
+                        ByteToMessageHandler(LineBasedFrameDecoder(), maximumBufferSize: maxLineBytes))
+                    try channel.pipeline.syncOperations.addHandler(ResponseRouter(pending: pending))
+                }
+            }
+            .connect(host: host, port: port).get()
+        return ClientConnection(channel: channel, pending: pending)
+    }
+
+    var isActive: Bool { channel.isActive }
+
+    /// Sends one request line and waits for the response with its id.
+    func send(id: Int64, line: ByteBuffer) async throws -> RPCResponse {
+        try await withCheckedThrowingContinuation { continuation in
+            guard pending.add(id: id, continuation) else {
+                continuation.resume(throwing: ConnectionLost(description: "the connection to the broker is closed"))
+                return
+            }
+            channel.writeAndFlush(line).whenFailure { error in
+                self.pending.fail(id: id, with: ConnectionLost(description: "could not send to the broker: \(error)"))
+            }
+        }
+    }
+
+    func close() {
+        channel.close(promise: nil)
+    }
+}
+
+/// Callers waiting for a response, by request id.
+final class PendingRequests: Sendable {
+    private struct State {
+        var waiting: [Int64: CheckedContinuation<RPCResponse, any Error>] = [:]
+        var closed = false
+    }
+
+    private let state = NIOLockedValueBox(State())
+
+    func add(id: Int64, _ continuation: CheckedContinuation<RPCResponse, any Error>) -> Bool {
+        state.withLockedValue {
+            guard !$0.closed else { return false }
+            $0.waiting[id] = continuation
+            return true
+        }
+    }
+
+    func resolve(_ response: RPCResponse) {
+        guard case .number(let id)? = response.id else { return }
+        let continuation = state.withLockedValue { $0.waiting.removeValue(forKey: id) }
+        continuation?.resume(returning: response)
+    }
+
+    func fail(id: Int64, with error: any Error) {
+        state.withLockedValue { $0.waiting.removeValue(forKey: id) }?.resume(throwing: error)
+    }
+
+    func failAll(with error: any Error) {
+        let waiting = state.withLockedValue { state in
+            state.closed = true
+            defer { state.waiting.removeAll() }
+            return Array(state.waiting.values)
+        }
+        for continuation in waiting { continuation.resume(throwing: error) }
+    }
+}
+
+/// Decodes each response line and hands it to whoever waits for its id.
+final class ResponseRouter: ChannelInboundHandler, Sendable {
+    typealias InboundIn = ByteBuffer
+
+    let pending: PendingRequests
+
+    init(pending: PendingRequests) {
+        self.pending = pending
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let line = unwrapInboundIn(data)
+        // Lines that are not responses (or are for nobody) are ignored; the broker only sends responses.
+        if let response = try? GantryJSON.makeDecoder().decode(RPCResponse.self, from: line) {
+            pending.resolve(response)
+        }
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        pending.failAll(with: ConnectionLost(description: "the broker closed the connection"))
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        pending.failAll(with: ConnectionLost(description: "the connection failed: \(error)"))
+        context.close(promise: nil)
+    }
+}

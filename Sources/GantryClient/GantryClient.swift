@@ -1,0 +1,217 @@
+import Foundation
+import GantryProtocol
+import Logging
+import NIOCore
+import NIOFoundationCompat
+import Synchronization
+
+/// A thin client for a Gantry broker: one pipelined connection shared by every task that uses the client,
+/// re-opened with backoff when it drops. Failed calls throw `RPCErrorObject` (the broker's code, message and
+/// data) or `ConnectionLost`.
+///
+/// ```swift
+/// let gantry = try GantryClient(url: "gantry://127.0.0.1:7440", name: "billing")
+/// let id = try await gantry.enqueue("email.send", args: Email(to: "ana@example.com"), options: .init(queue: "mail"))
+/// ```
+public final class GantryClient: Sendable {
+    public let host: String
+    public let port: Int
+    let name: String
+    let worker: Hello.Worker?
+    let logger: Logger
+    private let connector: Connector
+    private let nextID = Atomic<Int64>(0)
+
+    public struct InvalidURL: Error, CustomStringConvertible {
+        public let description: String
+    }
+
+    /// - Parameters:
+    ///   - url: `gantry://host:port`, or just `host:port` (default port 7440).
+    ///   - name: how operators see this client in the broker's logs.
+    ///   - worker: what a worker announces in `hello` (the `Worker` fills it in).
+    public init(url: String = "gantry://127.0.0.1:7440", name: String = "gantry-swift", worker: Hello.Worker? = nil,
+                logger: Logger = Logger(label: "gantry.client")) throws {
+        let address = url.hasPrefix("gantry://") ? String(url.dropFirst("gantry://".count)) : url
+        let parts = address.split(separator: ":", omittingEmptySubsequences: false)
+        guard parts.count <= 2, let host = parts.first.map(String.init), !host.isEmpty else {
+            throw InvalidURL(description: "The broker address must look like gantry://127.0.0.1:7440 (got \(url)).")
+        }
+        let port = parts.count == 2 ? Int(parts[1]) : ProtocolDefaults.port
+        guard let port, (1...65535).contains(port) else {
+            throw InvalidURL(description: "The broker address must end in a port from 1 to 65535 (got \(url)).")
+        }
+        self.host = host
+        self.port = port
+        self.name = name
+        self.worker = worker
+        self.logger = logger
+        self.connector = Connector(host: host, port: port, logger: logger)
+    }
+
+    // MARK: typed calls
+
+    /// Calls a method with its typed params and returns its typed result.
+    public func call<Method: RPCMethod>(_ method: Method.Type, _ params: Method.Params) async throws -> Method.Result {
+        let result = try await send(method: Method.name, params: try GantryJSON.makeEncoder().encode(params))
+        return try GantryJSON.makeDecoder().decode(Method.Result.self, from: GantryJSON.makeEncoder().encode(result))
+    }
+
+    /// Calls any method by name, for what has no typed wrapper.
+    public func call(method: String, params: JSONValue? = nil) async throws -> JSONValue {
+        try await send(method: method, params: params.map { try GantryJSON.makeEncoder().encode($0) })
+    }
+
+    /// Enqueues one job; returns its id once the broker has committed it.
+    @discardableResult
+    public func enqueue<Args: Encodable>(_ type: String, args: Args, options: EnqueueOptions = EnqueueOptions()) async throws -> String {
+        try await call(Enqueue.self, options.params(type: type, args: try Self.json(args))).id
+    }
+
+    /// Enqueues all the jobs or none; returns their ids in order.
+    @discardableResult
+    public func enqueueBatch(_ jobs: [Enqueue.Params]) async throws -> [String] {
+        try await call(EnqueueBatch.self, EnqueueBatch.Params(jobs: jobs)).ids
+    }
+
+    /// The whole job: state, attempts, errors, result.
+    public func job(id: String) async throws -> Job {
+        try await call(JobsGet.self, JobsGet.Params(id: id))
+    }
+
+    public func stats() async throws -> Stats.Result {
+        try await call(Stats.self, NoParams())
+    }
+
+    /// Closes the connection; the next call opens a new one.
+    public func close() async {
+        await connector.close()
+    }
+
+    static func json<Value: Encodable>(_ value: Value) throws -> JSONValue {
+        try GantryJSON.makeDecoder().decode(JSONValue.self, from: GantryJSON.makeEncoder().encode(value))
+    }
+
+    // MARK: the wire
+
+    private func send(method: String, params: Data?) async throws -> JSONValue {
+        let connection = try await connector.connection { connection in
+            // Each new connection starts with hello, so the broker knows who this is (and a worker's handlers).
+            let hello = Hello.Params(client: self.name, worker: self.worker)
+            let response = try await self.exchange(on: connection, method: Hello.name, params: try GantryJSON.makeEncoder().encode(hello))
+            if let error = response.error { throw error }
+        }
+        let response = try await exchange(on: connection, method: method, params: params)
+        if let error = response.error { throw error }
+        return response.result ?? .null
+    }
+
+    private func exchange(on connection: ClientConnection, method: String, params: Data?) async throws -> RPCResponse {
+        let id = nextID.wrappingAdd(1, ordering: .relaxed).newValue
+        var line = ByteBuffer()
+        line.writeString(#"{"jsonrpc":"2.0","id":\#(id),"method":"#)
+        line.writeBytes(try JSONEncoder().encode(method))
+        if let params {
+            line.writeString(#","params":"#)
+            line.writeBytes(params)
+        }
+        line.writeString("}\n")
+        return try await connection.send(id: id, line: line)
+    }
+}
+
+/// Opens the connection when first needed and again after it drops, backing off while the broker is away.
+actor Connector {
+    let host: String
+    let port: Int
+    let logger: Logger
+    private var current: ClientConnection?
+    private var opening: Task<ClientConnection, any Error>?
+
+    init(host: String, port: Int, logger: Logger) {
+        self.host = host
+        self.port = port
+        self.logger = logger
+    }
+
+    func connection(greet: @escaping @Sendable (ClientConnection) async throws -> Void) async throws -> ClientConnection {
+        if let current, current.isActive { return current }
+        if let opening { return try await opening.value }
+        let (host, port, logger) = (host, port, logger)
+        let task = Task<ClientConnection, any Error> {
+            var delay = Duration.milliseconds(100)
+            var attempt = 0
+            while true {
+                attempt += 1
+                do {
+                    let connection = try await ClientConnection.connect(host: host, port: port, maxLineBytes: 64 << 20)
+                    try await greet(connection)
+                    return connection
+                } catch let error as RPCErrorObject {
+                    throw error
+                } catch {
+                    // A broker restarting comes back within seconds; give up after about half a minute.
+                    guard attempt < 10 else {
+                        throw ConnectionLost(description: "cannot reach the broker at \(host):\(port) (\(error)); is gantryd running?")
+                    }
+                    logger.info("broker unreachable; retrying", metadata: ["address": "\(host):\(port)", "in": "\(delay)"])
+                    try await Task.sleep(for: delay)
+                    delay = min(delay * 2, .seconds(5))
+                }
+            }
+        }
+        opening = task
+        defer { opening = nil }
+        let connection = try await task.value
+        current = connection
+        return connection
+    }
+
+    func close() {
+        current?.close()
+        current = nil
+    }
+}
+
+/// How to enqueue a job, beyond its type and args. Unset fields take the broker's defaults.
+public struct EnqueueOptions: Sendable {
+    public var queue: String
+    public var priority: Int
+    public var runAt: Date?
+    public var delay: Duration?
+    public var maxAttempts: Int
+    public var timeout: Duration?
+    public var expiresAt: Date?
+    public var queueTimeout: Duration?
+    public var uniqueKey: String?
+    public var tags: [String]
+    public var meta: [String: JSONValue]
+
+    public init(queue: String = ProtocolDefaults.queue, priority: Int = ProtocolDefaults.priority, runAt: Date? = nil,
+                delay: Duration? = nil, maxAttempts: Int = ProtocolDefaults.maxAttempts, timeout: Duration? = nil,
+                expiresAt: Date? = nil, queueTimeout: Duration? = nil, uniqueKey: String? = nil, tags: [String] = [],
+                meta: [String: JSONValue] = [:]) {
+        self.queue = queue
+        self.priority = priority
+        self.runAt = runAt
+        self.delay = delay
+        self.maxAttempts = maxAttempts
+        self.timeout = timeout
+        self.expiresAt = expiresAt
+        self.queueTimeout = queueTimeout
+        self.uniqueKey = uniqueKey
+        self.tags = tags
+        self.meta = meta
+    }
+
+    public func params(type: String, args: JSONValue) -> Enqueue.Params {
+        Enqueue.Params(
+            type: type, args: args, queue: queue, priority: priority, runAt: runAt, delayMs: delay.map(Self.milliseconds),
+            maxAttempts: maxAttempts, timeoutMs: timeout.map(Self.milliseconds), expiresAt: expiresAt,
+            queueTimeoutMs: queueTimeout.map(Self.milliseconds), uniqueKey: uniqueKey, tags: tags, meta: .object(meta))
+    }
+
+    static func milliseconds(_ duration: Duration) -> Int64 {
+        TimeAmount(duration).nanoseconds / 1_000_000
+    }
+}

@@ -1,0 +1,192 @@
+import Foundation
+import GantryProtocol
+import Logging
+import ServiceLifecycle
+import Synchronization
+
+/// A job as a handler sees it: its args decoded to the handler's type.
+public struct JobContext<Args: Sendable>: Sendable {
+    public let id: String
+    public let type: String
+    public let args: Args
+    public let queue: String
+    public let attempt: Int
+    public let maxAttempts: Int
+    public let meta: JSONValue
+}
+
+/// Throw this (or an error conforming to `PermanentError`) from a handler when retrying cannot help, e.g. the
+/// args are invalid: the job goes straight to the dead set.
+public protocol PermanentError: Error {}
+
+public struct PermanentFailure: PermanentError, CustomStringConvertible {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+}
+
+/// Runs registered handlers for jobs from ordered queues, with a concurrency limit: reserves with a long poll,
+/// extends the leases of long jobs, acks on return and nacks on throw. It is a ServiceLifecycle `Service`:
+/// on graceful shutdown (SIGTERM in a `ServiceGroup`) it stops reserving and lets running jobs finish.
+///
+/// ```swift
+/// let worker = try Worker(url: "gantry://127.0.0.1:7440", queues: ["mail"], concurrency: 8)
+/// worker.register("email.send") { (job: JobContext<Email>) in try await send(job.args) }
+/// try await worker.run()
+/// ```
+public final class Worker: Service, Sendable {
+    /// Runs one job; what it returns is stored as the job's `result`.
+    public typealias Handler = @Sendable (ReservedJob) async throws -> JSONValue?
+
+    public let queues: [String]
+    public let concurrency: Int
+    public let id: String
+    /// The lease asked for at reserve; running jobs are extended every third of it.
+    public let lease: Duration
+    let logger: Logger
+    private let handlers = Mutex<[String: Handler]>([:])
+    private let running = Mutex<Set<String>>([])
+    private let stopping = Atomic<Bool>(false)
+    private let url: String
+
+    public init(url: String = "gantry://127.0.0.1:7440", queues: [String], concurrency: Int = 10,
+                id: String = "\(ProcessInfo.processInfo.hostName):\(ProcessInfo.processInfo.processIdentifier)",
+                lease: Duration = .seconds(60), logger: Logger = Logger(label: "gantry.worker")) throws {
+        precondition(!queues.isEmpty, "a worker needs at least one queue")
+        precondition(concurrency >= 1, "concurrency must be at least 1")
+        self.url = url
+        self.queues = queues
+        self.concurrency = concurrency
+        self.id = id
+        self.lease = lease
+        self.logger = logger
+        _ = try GantryClient(url: url)
+    }
+
+    /// Registers the handler for a job type; `args` are decoded to `Args` (a decoding failure is permanent).
+    public func register<Args: Decodable & Sendable>(
+        _ type: String, _ handler: @escaping @Sendable (JobContext<Args>) async throws -> Void
+    ) {
+        handlers.withLock {
+            $0[type] = { job in
+                let args: Args
+                do {
+                    args = try GantryJSON.makeDecoder().decode(Args.self, from: GantryJSON.makeEncoder().encode(job.args))
+                } catch {
+                    throw PermanentFailure("args do not decode as \(Args.self): \(error)")
+                }
+                try await handler(JobContext(
+                    id: job.id, type: job.type, args: args, queue: job.queue, attempt: job.attempt,
+                    maxAttempts: job.maxAttempts, meta: job.meta))
+                return nil
+            }
+        }
+    }
+
+    /// Registers a handler that takes the job as reserved and may return a result to keep with it.
+    public func register(_ type: String, raw handler: @escaping Handler) {
+        handlers.withLock { $0[type] = handler }
+    }
+
+    /// Stops reserving; `run()` returns once running jobs have finished.
+    public func shutdown() {
+        stopping.store(true, ordering: .relaxed)
+    }
+
+    public func run() async throws {
+        let announced = handlers.withLock { $0.keys.sorted() }.map { Hello.Handler(type: $0) }
+        let client = try GantryClient(
+            url: url, name: "gantry-swift-worker",
+            worker: Hello.Worker(id: id, queues: queues, concurrency: concurrency, handlers: announced), logger: logger)
+        logger.info("worker started", metadata: ["queues": "\(queues)", "concurrency": "\(concurrency)", "handlers": "\(announced.map(\.type))"])
+        let extender = Task { await self.extendLeases(client) }
+        defer { extender.cancel() }
+        try await withGracefulShutdownHandler {
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                var free = concurrency
+                // Reserve in batches: wait for a quarter of the slots to free up (or all, when idle) rather than
+                // one round trip per finished job.
+                let batch = max(1, concurrency / 4)
+                while !stopping.load(ordering: .relaxed) && !Task.isCancelled {
+                    if free < batch && free < concurrency {
+                        try await group.next()
+                        free += 1
+                        continue
+                    }
+                    let jobs: [ReservedJob]
+                    do {
+                        // Short enough to notice shutdown promptly; the broker answers at once when a job comes.
+                        jobs = try await client.call(Reserve.self, Reserve.Params(
+                            queues: queues, max: free, waitMs: 2000, leaseMs: EnqueueOptions.milliseconds(lease))).jobs
+                    } catch {
+                        logger.warning("reserve failed; retrying", metadata: ["error": "\(error)"])
+                        try await Task.sleep(for: .seconds(1))
+                        continue
+                    }
+                    for job in jobs {
+                        free -= 1
+                        group.addTask { await self.perform(job, client: client) }
+                    }
+                }
+                // Let running jobs finish (their leases are still extended meanwhile).
+                stopping.store(true, ordering: .relaxed)
+                try await group.waitForAll()
+            }
+        } onGracefulShutdown: {
+            self.shutdown()
+        }
+        await client.close()
+        logger.info("worker stopped")
+    }
+
+    private func perform(_ job: ReservedJob, client: GantryClient) async {
+        running.withLock { _ = $0.insert(job.id) }
+        defer { running.withLock { _ = $0.remove(job.id) } }
+        let started = ContinuousClock.now
+        do {
+            guard let handler = handlers.withLock({ $0[job.type] }) else {
+                throw UnknownJobType(type: job.type)
+            }
+            let result = try await handler(job)
+            _ = try await client.call(Ack.self, Ack.Params(id: job.id, result: result))
+            logger.info("job done", metadata: ["id": "\(job.id)", "type": "\(job.type)", "took": "\(ContinuousClock.now - started)"])
+        } catch let error as RPCErrorObject where error.code == GantryErrorCode.leaseLost.rawValue {
+            logger.warning("lease lost; the job was put back and may run again", metadata: ["id": "\(job.id)"])
+        } catch {
+            await fail(job, error: error, client: client)
+        }
+    }
+
+    private func fail(_ job: ReservedJob, error: any Error, client: GantryClient) async {
+        let permanent = error is any PermanentError
+        let failure = Nack.Failure(
+            message: "\(error)", kind: String(describing: Swift.type(of: error)),
+            backtrace: .array(String(reflecting: error).split(separator: "\n").map { .string(String($0)) }))
+        do {
+            let result = try await client.call(Nack.self, Nack.Params(id: job.id, error: failure, retry: !permanent))
+            logger.warning("job failed", metadata: [
+                "id": "\(job.id)", "type": "\(job.type)", "error": "\(error)", "now": "\(result.state.rawValue)",
+            ])
+        } catch {
+            logger.warning("could not nack; the broker puts the job back when its lease ends", metadata: ["id": "\(job.id)", "error": "\(error)"])
+        }
+    }
+
+    /// Heartbeat for long jobs: every third of the lease, extend all running jobs' leases in one call.
+    private func extendLeases(_ client: GantryClient) async {
+        while !Task.isCancelled {
+            try? await Task.sleep(for: lease / 3)
+            let ids = running.withLock { Array($0) }
+            guard !ids.isEmpty else { continue }
+            if let result = try? await client.call(Extend.self, Extend.Params(ids: ids, leaseMs: EnqueueOptions.milliseconds(lease))),
+               !result.lost.isEmpty {
+                logger.warning("leases lost while running; those jobs may run again elsewhere", metadata: ["ids": "\(result.lost)"])
+            }
+        }
+    }
+}
+
+/// No handler is registered here for the job's type.
+public struct UnknownJobType: Error, CustomStringConvertible {
+    public let type: String
+    public var description: String { "no handler for job type \(type) on this worker" }
+}

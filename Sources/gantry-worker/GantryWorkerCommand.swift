@@ -1,0 +1,162 @@
+import ArgumentParser
+import Foundation
+import GantryClient
+import GantryProtocol
+import Logging
+import ServiceLifecycle
+import UnixSignals
+import Yams
+
+@main
+struct GantryWorkerCommand: AsyncParsableCommand {
+    /// A command that exits with this code has failed for good: the job goes to the dead set, not back for a retry.
+    static let doNotRetryExitCode: Int32 = 65
+
+    static let configuration = CommandConfiguration(
+        commandName: "gantry-worker",
+        abstract: "Work Gantry jobs by running a command per job, in any language.",
+        discussion: """
+            For each job it runs the command of the job's type with /bin/sh -c. The job arrives as one line of JSON \
+            on stdin ({"id","type","args","queue","attempt","max_attempts","meta"}) and in the environment \
+            (GANTRY_JOB_ID, GANTRY_JOB_TYPE, GANTRY_JOB_QUEUE, GANTRY_JOB_ATTEMPT, GANTRY_JOB_MAX_ATTEMPTS, \
+            GANTRY_JOB_ARGS, GANTRY_JOB_META).
+
+            How the command ends decides the job:
+              exit 0          the job is acked; stdout, when it is JSON, is kept as its result
+              exit 65         the job failed for good (EX_DATAERR): it goes to the dead set, no retry
+              any other exit  the job failed: retried with backoff while attempts remain; the tail of stderr is its error
+              past --timeout-ms  the command gets SIGTERM, then SIGKILL 5 s later; the job failed (retried)
+
+            Example:
+              gantry-worker --broker 127.0.0.1:7440 --queue mail --concurrency 8 --handler email.send='python3 send.py'
+
+            The same from a YAML file (--config worker.yml):
+              broker: 127.0.0.1:7440
+              queues: [mail]
+              concurrency: 8
+              timeout_ms: 600000
+              handlers:
+                email.send: python3 send.py
+
+            SIGTERM or SIGINT: stop taking jobs, let running commands finish, exit.
+            """)
+
+    @Option(help: "The broker, as host:port or gantry://host:port (default 127.0.0.1:7440, or GANTRY_URL).")
+    var broker: String?
+
+    @Option(name: .customLong("queue"), help: "A queue to work, in priority order; repeat for several (default: default).")
+    var queues: [String] = []
+
+    @Option(help: "How many commands may run at once (default 4).")
+    var concurrency: Int?
+
+    @Option(name: .customLong("handler"), help: "TYPE=COMMAND: run COMMAND for jobs of TYPE; repeat for several types.")
+    var handlers: [String] = []
+
+    @Option(help: "Kill a command that runs longer than this, in ms (default 1800000, 30 minutes).")
+    var timeoutMs: Int64?
+
+    @Option(help: "A YAML file with broker, queues, concurrency, timeout_ms and handlers (a map of type to command); flags override it.")
+    var config: String?
+
+    @Option(help: "trace, debug, info (default), warning or error.")
+    var logLevel: String = "info"
+
+    struct FileSettings: Decodable {
+        var broker: String?
+        var queues: [String]?
+        var concurrency: Int?
+        var timeoutMs: Int64?
+        var handlers: [String: String]?
+
+        enum CodingKeys: String, CodingKey {
+            case broker, queues, concurrency, handlers
+            case timeoutMs = "timeout_ms"
+        }
+    }
+
+    func run() async throws {
+        let level = Logger.Level(rawValue: logLevel) ?? .info
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        let logger = Logger(label: "gantry-worker")
+        var file = FileSettings()
+        if let config {
+            do { file = try YAMLDecoder().decode(FileSettings.self, from: String(contentsOfFile: config, encoding: .utf8)) } catch {
+                throw ValidationError("Cannot read the config file \(config): \(error)")
+            }
+        }
+        var commands = file.handlers ?? [:]
+        for handler in handlers {
+            guard let equals = handler.firstIndex(of: "="), equals != handler.startIndex else {
+                throw ValidationError("--handler takes TYPE=COMMAND, such as --handler email.send='python3 send.py' (got \(handler)).")
+            }
+            commands[String(handler[..<equals])] = String(handler[handler.index(after: equals)...])
+        }
+        guard !commands.isEmpty else {
+            throw ValidationError("Give at least one --handler TYPE=COMMAND (or handlers: in --config), so the worker knows what to run.")
+        }
+        let url = broker ?? file.broker ?? ProcessInfo.processInfo.environment["GANTRY_URL"] ?? "127.0.0.1:7440"
+        let queues = !self.queues.isEmpty ? self.queues : (file.queues ?? [ProtocolDefaults.queue])
+        let concurrency = concurrency ?? file.concurrency ?? 4
+        guard concurrency >= 1 else { throw ValidationError("--concurrency must be at least 1.") }
+        let timeout = Duration.milliseconds(timeoutMs ?? file.timeoutMs ?? 30 * 60 * 1000)
+
+        let worker: Worker
+        do { worker = try Worker(url: url, queues: queues, concurrency: concurrency, logger: logger) } catch {
+            throw ValidationError("\(error)")
+        }
+        for (type, command) in commands.sorted(by: { $0.key < $1.key }) {
+            let runner = CommandRunner(command: command, timeout: timeout)
+            worker.register(type, raw: { job in try await Self.perform(job, with: runner, logger: logger) })
+            logger.info("handler", metadata: ["type": "\(type)", "command": "\(command)"])
+        }
+        let group = ServiceGroup(configuration: ServiceGroupConfiguration(
+            services: [.init(service: worker, successTerminationBehavior: .gracefullyShutdownGroup)],
+            gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        try await group.run()
+    }
+
+    /// Runs the command and turns how it ended into the job's outcome.
+    static func perform(_ job: ReservedJob, with runner: CommandRunner, logger: Logger) async throws -> JSONValue? {
+        let started = ContinuousClock.now
+        let outcome = try await runner.run(job)
+        let took = ContinuousClock.now - started
+        let stderrTail = String(decoding: outcome.stderr.suffix(4096), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        logger.info("ran", metadata: [
+            "id": "\(job.id)", "type": "\(job.type)", "attempt": "\(job.attempt)", "exit": "\(outcome.status)",
+            "timed_out": "\(outcome.timedOut)", "took": "\(took)",
+        ])
+        if outcome.timedOut {
+            throw CommandFailed(message: "timed out after \(runner.timeout) and was killed", stderr: stderrTail)
+        }
+        switch outcome.status {
+        case 0:
+            let text = String(decoding: outcome.stdout, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+            return text.isEmpty ? nil : try? JSONDecoder().decode(JSONValue.self, from: Data(text.utf8))
+        case doNotRetryExitCode:
+            throw CommandGaveUp(message: "exited \(outcome.status) (do not retry)", stderr: stderrTail)
+        default:
+            throw CommandFailed(message: "exited \(outcome.status)", stderr: stderrTail)
+        }
+    }
+}
+
+/// The command failed; the job is retried while attempts remain.
+struct CommandFailed: Error, CustomStringConvertible, CustomDebugStringConvertible {
+    let message: String
+    let stderr: String
+    var description: String { stderr.isEmpty ? message : "\(message): \(stderr.split(separator: "\n").last ?? "")" }
+    var debugDescription: String { stderr.isEmpty ? message : stderr }
+}
+
+/// The command asked not to be retried (exit 65).
+struct CommandGaveUp: PermanentError, CustomStringConvertible, CustomDebugStringConvertible {
+    let message: String
+    let stderr: String
+    var description: String { stderr.isEmpty ? message : "\(message): \(stderr.split(separator: "\n").last ?? "")" }
+    var debugDescription: String { stderr.isEmpty ? message : stderr }
+}
