@@ -86,6 +86,13 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
+        // Benchmarks: executables that measure a running broker (numbers go in the README and issue notes).
+        .executableTarget(
+            name: "WorkerThroughput",
+            dependencies: ["GantryClient", "GantryProtocol"],
+            path: "Benchmarks/WorkerThroughput",
+            swiftSettings: strictSettings
+        ),
         // A real broker and a throwaway Postgres for tests, ours and (later) the clients'.
         .target(
             name: "GantryTesting",
