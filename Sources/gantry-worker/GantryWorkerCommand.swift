@@ -22,13 +22,16 @@ struct GantryWorkerCommand: AsyncParsableCommand {
             GANTRY_JOB_ARGS, GANTRY_JOB_META).
 
             How the command ends decides the job:
-              exit 0          the job is acked; stdout, when it is JSON, is kept as its result
-              exit 65         the job failed for good (EX_DATAERR): it goes to the dead set, no retry
-              any other exit  the job failed: retried with backoff while attempts remain; the tail of stderr is its error
-              past --timeout-ms  the command gets SIGTERM, then SIGKILL 5 s later; the job failed (retried)
+              exit 0      acked; stdout, when it is JSON, is kept as the result
+              exit 65     failed for good (EX_DATAERR): dead at once, no retry
+              other exit  failed: retried with backoff while attempts remain,
+                          with the tail of stderr as the error
+              too slow    past --timeout-ms the command and what it started
+                          get SIGTERM, then SIGKILL 5 s later; failed
 
             Example:
-              gantry-worker --broker 127.0.0.1:7440 --queue mail --concurrency 8 --handler email.send='python3 send.py'
+              gantry-worker --broker 127.0.0.1:7440 --queue mail --concurrency 8 \\
+                --handler email.send='python3 send.py'
 
             The same from a YAML file (--config worker.yml):
               broker: 127.0.0.1:7440
