@@ -49,17 +49,25 @@ public final class Broker: Sendable {
             if wasWorker { $0.workers -= 1 }
         }
         guard session.hasReserved else { return }
-        do {
-            let released = try await store.releaseSessionJobs(
-                sessionID: session.id, workerID: session.workerID,
-                message: "The worker's connection closed before it acked or nacked the job.")
-            if !released.isEmpty {
-                logger.info("put back jobs of a closed connection", metadata: ["session": "\(session.id)", "jobs": "\(released.values.reduce(0, +))"])
-                await announceAvailable(released)
+        // Retried while PostgreSQL is away (a worker that drops during an outage must not leave its jobs
+        // stuck until their leases end); after a minute the reaper's lease expiry remains the fallback.
+        for attempt in 1...30 {
+            do {
+                let released = try await store.releaseSessionJobs(
+                    sessionID: session.id, workerID: session.workerID,
+                    message: "The worker's connection closed before it acked or nacked the job.")
+                if !released.isEmpty {
+                    logger.info("put back jobs of a closed connection", metadata: ["session": "\(session.id)", "jobs": "\(released.values.reduce(0, +))"])
+                    await announceAvailable(released)
+                }
+                return
+            } catch {
+                logger.warning("could not put back a closed session's jobs yet", metadata: [
+                    "session": "\(session.id)", "attempt": "\(attempt)", "error": "\(error)",
+                ])
+                if Task.isCancelled || isDraining { return }
+                try? await Task.sleep(for: .seconds(2))
             }
-        } catch {
-            // The lease reaper puts them back when their leases run out.
-            logger.warning("could not put back a closed session's jobs", metadata: ["session": "\(session.id)", "error": "\(error)"])
         }
     }
 
@@ -134,7 +142,7 @@ public final class Broker: Sendable {
             let sqlState = psql.serverInfo?[.sqlState] ?? ""
             if psql.serverInfo == nil || ["08", "57", "53", "40"].contains(String(sqlState.prefix(2))) {
                 logger.warning("storage unavailable", metadata: ["method": "\(method)", "error": "\(String(reflecting: psql))"])
-                return .storageUnavailable(psql.serverInfo?[.message] ?? "\(psql.code)")
+                return .storageUnavailable(psql.serverInfo?[.message] ?? "\(psql.code)", certain: false)
             }
             logger.error("query failed", metadata: ["method": "\(method)", "error": "\(String(reflecting: psql))"])
             return .internalError("a query failed: \(psql.serverInfo?[.message] ?? "\(psql.code)")")

@@ -28,6 +28,4 @@ public struct BrokerConfiguration: Sendable {
     public var version = "0.1.0"
 
     public init() {}
-
-    public var listenAddress: String { "\(host):\(port)" }
 }

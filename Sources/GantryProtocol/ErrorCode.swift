@@ -87,8 +87,13 @@ extension RPCErrorObject {
             data: ["id": .string(jobID), "state": .string(state)])
     }
 
-    public static func storageUnavailable(_ detail: String) -> RPCErrorObject {
-        RPCErrorObject(.storageUnavailable, "The broker cannot reach PostgreSQL right now (\(detail)). Nothing was changed; retry the request shortly.", data: ["retryable": true])
+    /// - Parameter certain: whether the broker knows nothing was applied (no query was sent). When a connection
+    ///   dropped mid-request it cannot know, and says so.
+    public static func storageUnavailable(_ detail: String, certain: Bool = true) -> RPCErrorObject {
+        let outcome = certain
+            ? "Nothing was changed; retry the request shortly."
+            : "The connection dropped mid-request, so it may or may not have been applied; retry shortly (an ack or nack retried after it took effect answers lease_lost)."
+        return RPCErrorObject(.storageUnavailable, "The broker cannot reach PostgreSQL right now (\(detail)). \(outcome)", data: ["retryable": true])
     }
 
     public static func payloadTooLarge(limit: Int) -> RPCErrorObject {

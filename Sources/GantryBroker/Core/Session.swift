@@ -24,7 +24,6 @@ public final class Session: Sendable {
         self.state = Mutex(State())
     }
 
-    public var isWorker: Bool { state.withLock { $0.hello?.worker != nil } }
     /// The worker id it announced in `hello`, if any: recorded with the errors of its attempts.
     public var workerID: String? { state.withLock { $0.hello?.worker?.id } }
     public var hasReserved: Bool { state.withLock { $0.hasReserved } }

@@ -81,13 +81,6 @@ public enum JobsRetry: RPCMethod {
     public static let name = "jobs.retry"
     public typealias Params = JobsGet.Params
 
-    public struct Result: Codable, Sendable, Hashable {
-        public var id: String
-        public var state: JobState
-
-        public init(id: String, state: JobState) {
-            self.id = id
-            self.state = state
-        }
-    }
+    /// The job's id and its new state, `available`.
+    public typealias Result = Enqueue.Result
 }
