@@ -12,6 +12,7 @@ public final class Broker: Sendable {
     public let configuration: BrokerConfiguration
     let store: JobStore
     let brokers: BrokerStore
+    let queues: QueueStore
     let logger: Logger
     let waitBoard = WaitBoard()
     let retryPolicy: RetryPolicy
@@ -31,6 +32,7 @@ public final class Broker: Sendable {
         let storage = Storage(client: client, connectionTimeout: configuration.storageTimeout)
         self.store = JobStore(storage: storage, brokerID: id, logger: logger)
         self.brokers = BrokerStore(storage: storage, logger: logger)
+        self.queues = QueueStore(storage: storage, logger: logger)
         self.logger = logger
         self.retryPolicy = retryPolicy
     }
@@ -103,6 +105,9 @@ public final class Broker: Sendable {
         JobsGet.name: route(JobsGet.self) { broker, params, _ in try await broker.getJob(params) },
         JobsRetry.name: route(JobsRetry.self) { broker, params, _ in try await broker.retryJob(params) },
         Stats.name: route(Stats.self) { broker, _, _ in try await broker.stats() },
+        QueuesPause.name: route(QueuesPause.self) { broker, params, _ in try await broker.pauseQueue(params) },
+        QueuesResume.name: route(QueuesResume.self) { broker, params, _ in try await broker.resumeQueue(params) },
+        QueuesList.name: route(QueuesList.self) { broker, _, _ in QueuesList.Result(queues: try await broker.queueStats()) },
     ]
 
     static let methodNames = methods.keys.sorted()
@@ -277,8 +282,34 @@ public final class Broker: Sendable {
         return JobsRetry.Result(id: params.id, state: .available)
     }
 
+    func pauseQueue(_ params: QueuesPause.Params) async throws -> QueuesPause.Result {
+        try await queues.pause(params.queue)
+        logger.info("queue paused", metadata: ["queue": "\(params.queue)"])
+        return QueuesPause.Result(queue: params.queue, paused: true)
+    }
+
+    func resumeQueue(_ params: QueuesResume.Params) async throws -> QueuesResume.Result {
+        try await queues.resume(params.queue)
+        logger.info("queue resumed", metadata: ["queue": "\(params.queue)"])
+        let waiting = try await store.availableCounts(queues: [params.queue])
+        if !waiting.isEmpty { await announceAvailable(waiting) }
+        return QueuesResume.Result(queue: params.queue, paused: false)
+    }
+
+    /// Every queue with jobs or paused, with its counts and whether it is paused.
+    func queueStats() async throws -> [String: Stats.QueueStats] {
+        var stats = try await store.queueStats()
+        for (queue, since) in try await queues.paused() {
+            var entry = stats[queue] ?? .empty
+            entry.paused = true
+            entry.pausedAt = since
+            stats[queue] = entry
+        }
+        return stats
+    }
+
     func stats() async throws -> Stats.Result {
-        let queues = try await store.queueStats()
+        let queues = try await queueStats()
         let (connections, workers) = counts.withLock { ($0.connections, $0.workers) }
         let uptime = ContinuousClock.now - startedAt
         return Stats.Result(queues: queues, broker: Stats.BrokerStats(

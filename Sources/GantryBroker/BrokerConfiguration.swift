@@ -23,6 +23,12 @@ public struct BrokerConfiguration: Sendable {
     public var brokerTimeout: Duration = .seconds(10)
     /// How often this broker heartbeats (a fifth of the timeout, so a few missed beats are tolerated).
     public var heartbeatInterval: Duration { brokerTimeout / 5 }
+    /// How long completed jobs stay inspectable before the cleaner deletes them.
+    public var completedRetention: Duration = .seconds(24 * 3600)
+    /// How long dead, cancelled and expired jobs stay (for inspection and `jobs.retry`).
+    public var failedRetention: Duration = .seconds(30 * 24 * 3600)
+    /// How often the cleaner looks for finished jobs past their retention.
+    public var cleanerInterval: Duration = .seconds(60)
     /// On SIGTERM, how long workers get to ack what they hold before their connections close.
     public var drainGrace: Duration = .seconds(10)
     public var version = "0.1.0"

@@ -35,6 +35,7 @@ public struct BrokerService: Service {
             PeriodicChore(name: "lease reaper", logger: logger) { try await broker.reapLostLeases() },
             PeriodicChore(name: "scheduler", logger: logger) { try await broker.promoteDueJobs() },
             PeriodicChore(name: "waiter poll", logger: logger) { try await broker.pollForWaiters() },
+            PeriodicChore(name: "cleaner", logger: logger) { try await broker.pruneFinishedJobs() },
         ]
         try await withThrowingTaskGroup(of: Void.self) { group in
             for chore in chores { group.addTask { try await chore.run() } }

@@ -45,6 +45,12 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "A client that starts a line and does not finish it within this time is disconnected, in ms (default 30000).")
     var partialLineTimeoutMs: Int64?
 
+    @Option(help: "How long completed jobs are kept for inspection before the cleaner deletes them, in ms (default 86400000, a day).")
+    var completedRetentionMs: Int64?
+
+    @Option(help: "How long dead, cancelled and expired jobs are kept, in ms (default 2592000000, 30 days).")
+    var failedRetentionMs: Int64?
+
     @Flag(help: "Do not run database migrations on start (run `gantryd migrate` yourself).")
     var noMigrate = false
 
@@ -70,6 +76,8 @@ struct Serve: AsyncParsableCommand {
             guard value >= 100 else { throw ValidationError("--partial-line-timeout-ms must be at least 100.") }
             configuration.partialLineTimeout = .milliseconds(value)
         }
+        if let value = completedRetentionMs ?? file.completedRetentionMs { configuration.completedRetention = .milliseconds(max(0, value)) }
+        if let value = failedRetentionMs ?? file.failedRetentionMs { configuration.failedRetention = .milliseconds(max(0, value)) }
         if let value = storageTimeoutMs ?? file.storageTimeoutMs {
             guard value >= 100 else { throw ValidationError("--storage-timeout-ms must be at least 100.") }
             configuration.storageTimeout = .milliseconds(value)

@@ -6,7 +6,7 @@ import Yams
 /// Settings shared by `gantryd serve` and `gantryd migrate`: flags override the YAML file, which overrides
 /// the defaults; `GANTRY_DATABASE_URL` stands in for `--database-url`.
 struct CommonOptions: ParsableArguments {
-    @Option(help: "A YAML file of settings (keys as the flags, with underscores: listen, database_url, data_dir, log_format, log_level, max_line_bytes, default_lease_ms, drain_grace_ms, storage_timeout_ms, broker_timeout_ms, partial_line_timeout_ms).")
+    @Option(help: "A YAML file of settings (keys as the flags, with underscores: listen, database_url, data_dir, log_format, log_level, max_line_bytes, default_lease_ms, drain_grace_ms, storage_timeout_ms, broker_timeout_ms, partial_line_timeout_ms, completed_retention_ms, failed_retention_ms).")
     var config: String?
 
     @Option(help: "PostgreSQL to use, as postgres://user:password@host:5432/database. Without it (and without GANTRY_DATABASE_URL) gantryd runs its own embedded PostgreSQL in --data-dir.")
@@ -55,6 +55,8 @@ struct FileSettings: Decodable {
     var storageTimeoutMs: Int64?
     var brokerTimeoutMs: Int64?
     var partialLineTimeoutMs: Int64?
+    var completedRetentionMs: Int64?
+    var failedRetentionMs: Int64?
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case listen
@@ -68,6 +70,8 @@ struct FileSettings: Decodable {
         case storageTimeoutMs = "storage_timeout_ms"
         case brokerTimeoutMs = "broker_timeout_ms"
         case partialLineTimeoutMs = "partial_line_timeout_ms"
+        case completedRetentionMs = "completed_retention_ms"
+        case failedRetentionMs = "failed_retention_ms"
     }
 }
 

@@ -2,6 +2,9 @@ import Foundation
 import GantryProtocol
 import GantryTesting
 import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// What a person with `nc` sees: exact lines in, exact lines out, against the real gantryd.
 @Suite struct RawProtocolTests {
@@ -234,5 +237,31 @@ import Testing
         while answers < lines, try await client.nextLine(timeout: .seconds(20)) != nil { answers += 1 }
         #expect(answers == lines)
         #expect(try await client.call("stats").error == nil)
+    }
+}
+
+@Suite struct QueueControlTests {
+    @Test func pauseSurvivesARestartAndResumeWakesWaitingWorkers() async throws {
+        let (broker, url) = try await startBroker()
+        let client = try await broker.connect()
+        #expect(try await client.result("queues.pause", ["queue": "mail"]) == ["queue": "mail", "paused": true])
+        let id = try await enqueue(client, ["type": "x", "queue": "mail"])
+        #expect(try await reserve(client, ["mail"]).isEmpty, "a paused queue hands out nothing")
+        let listed = try await client.result("queues.list")
+        #expect(listed["queues"]?["mail"]?["paused"] == true)
+        #expect(listed["queues"]?["mail"]?["counts"]?["available"] == 1)
+
+        broker.signal(SIGTERM)
+        try await broker.waitForExit()
+        let restarted = try await BrokerProcess(databaseURL: url)
+        let worker = try await restarted.connect()
+        #expect(try await reserve(worker, ["mail"]).isEmpty, "still paused after a restart")
+        try await worker.sendRequest("reserve", ["queues": ["mail"], "wait_ms": 10_000], id: 1)
+        try await Task.sleep(for: .milliseconds(200))
+        let admin = try await restarted.connect()
+        #expect(try await admin.result("queues.resume", ["queue": "mail"])["paused"] == false)
+        let woken = try await worker.response(id: 1, timeout: .seconds(5))
+        #expect(woken.result?["jobs"]?[0]?["id"]?.stringValue == id, "resuming wakes the waiting worker")
+        #expect(try await admin.call("queues.pause", ["queue": "no spaces"]).error?.data?["field"] == "queue")
     }
 }

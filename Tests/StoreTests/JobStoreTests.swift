@@ -180,6 +180,14 @@ import Testing
         }
     }
 
+    @Test func theSafetyPollCountsAvailableJobsPerQueue() async throws {
+        try await withStore { store, _ in
+            _ = try await store.insertJobs((0..<3).map { _ in Enqueue.Params(type: "a", queue: "a") } + [Enqueue.Params(type: "b", queue: "b", delayMs: 60_000)])
+            #expect(try await store.availableCounts(queues: ["a", "b", "c"]) == ["a": 3])
+            #expect(try await store.availableCounts(queues: ["a"], cap: 2) == ["a": 2])
+        }
+    }
+
     @Test func aClosedSessionsJobsGoBackWithTheReason() async throws {
         try await withStore { store, _ in
             let session = UUID()
@@ -273,6 +281,56 @@ import Testing
             for try await line in rows.decode(String.self) { plan += line + "\n" }
             #expect(plan.contains("jobs_claim"), "plan: \(plan)")
             #expect(!plan.contains("Seq Scan"), "plan: \(plan)")
+        }
+    }
+}
+
+/// Operator controls in the store: pausing queues and pruning the history.
+@Suite struct OperatorStoreTests {
+    static let logger = Logger(label: "store-test")
+
+    @Test func aPausedQueueHandsOutNothingUntilResumed() async throws {
+        try await TestPostgres.withMigratedDatabase { client, _ in
+            let storage = Storage(client: client)
+            let brokerID = UUID()
+            try await BrokerStore(storage: storage, logger: Self.logger).heartbeat(id: brokerID, host: "test", version: "test")
+            let store = JobStore(storage: storage, brokerID: brokerID, logger: Self.logger)
+            let queues = QueueStore(storage: storage, logger: Self.logger)
+            _ = try await store.insertJobs([Enqueue.Params(type: "a", queue: "mail"), Enqueue.Params(type: "b", queue: "bulk")])
+            try await queues.pause("mail")
+            let whilePaused = try await store.claimJobs(queues: ["mail", "bulk"], max: 10, sessionID: UUID(), leaseMs: nil, defaultLeaseMs: 60_000)
+            #expect(whilePaused.map(\.queue) == ["bulk"], "the paused queue is skipped, the others are not")
+            #expect(try await queues.paused().keys.sorted() == ["mail"])
+            try await queues.resume("mail")
+            let resumed = try await store.claimJobs(queues: ["mail"], max: 10, sessionID: UUID(), leaseMs: nil, defaultLeaseMs: 60_000)
+            #expect(resumed.map(\.queue) == ["mail"])
+        }
+    }
+
+    @Test func finishedJobsPastTheirRetentionArePrunedInBatches() async throws {
+        try await TestPostgres.withMigratedDatabase { client, _ in
+            let storage = Storage(client: client)
+            let store = JobStore(storage: storage, brokerID: UUID(), logger: Self.logger)
+            let ids = try await store.insertJobs((0..<5).map { Enqueue.Params(type: "t\($0)") }).map { Int64($0.id)! }
+            // Finish them by hand: three completed long ago, one completed just now, one dead long ago.
+            try await client.query("""
+                WITH gone AS (DELETE FROM gantry.jobs RETURNING *)
+                INSERT INTO gantry.finished_jobs (id, queue, type, args, state, priority, run_at, attempt, max_attempts,
+                                                  tags, meta, errors, enqueued_at, finished_at)
+                SELECT id, queue, type, args, CASE WHEN id = \(ids[4]) THEN 'dead' ELSE 'completed' END, priority, run_at, 1,
+                       max_attempts, tags, meta, errors, enqueued_at,
+                       CASE WHEN id = \(ids[3]) THEN now() ELSE now() - interval '2 days' END
+                FROM gone
+                """)
+            let day: Int64 = 24 * 3600 * 1000
+            #expect(try await store.pruneFinishedJobs(states: [.completed], olderThanMs: day, batch: 2) == 2)
+            #expect(try await store.pruneFinishedJobs(states: [.completed], olderThanMs: day, batch: 2) == 1)
+            #expect(try await store.pruneFinishedJobs(states: [.completed], olderThanMs: day, batch: 2) == 0)
+            #expect(try await store.pruneFinishedJobs(states: [.dead], olderThanMs: 30 * day) == 0, "dead jobs are kept longer")
+            #expect(try await store.job(id: ids[3])?.state == .completed, "a recent job stays")
+            #expect(try await store.job(id: ids[4])?.state == .dead)
+            let stats = try #require(try await store.queueStats()["default"])
+            #expect(stats.counts["completed"] == 1, "the counters follow the deletions")
         }
     }
 }

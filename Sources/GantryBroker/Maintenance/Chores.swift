@@ -1,4 +1,5 @@
 import Foundation
+import GantryProtocol
 import Logging
 import NIOCore
 
@@ -40,5 +41,22 @@ extension Broker {
             if !available.isEmpty { waitBoard.jobsAvailable(available) }
         }
         return configuration.safetyPollInterval
+    }
+
+    /// Finished jobs past their retention are deleted in batches of 1,000, at most 20 batches per kind per
+    /// round, so the history stays bounded under any load without a long-running delete.
+    func pruneFinishedJobs() async throws -> Duration {
+        var deleted = 0
+        for (states, retention) in [([JobState.completed], configuration.completedRetention),
+                                    ([.dead, .cancelled, .expired], configuration.failedRetention)] {
+            let olderThanMs = TimeAmount(retention).nanoseconds / 1_000_000
+            for _ in 0..<20 {
+                let batch = try await store.pruneFinishedJobs(states: states, olderThanMs: olderThanMs)
+                deleted += batch
+                if batch < 1000 { break }
+            }
+        }
+        if deleted > 0 { logger.info("deleted finished jobs past their retention", metadata: ["jobs": "\(deleted)"]) }
+        return configuration.cleanerInterval
     }
 }

@@ -94,15 +94,18 @@ public struct JobStore: Sendable {
 
     // MARK: reserve
 
-    /// Leases up to `max` available jobs, taking the queues in the order given and, within a queue, by
-    /// priority, then run_at, then enqueue order. `SKIP LOCKED` lets concurrent claims pass each other without
+    /// Leases up to `max` available jobs, taking the queues in the order given (paused ones skipped) and,
+    /// within a queue, by priority, then run_at, then enqueue order. `SKIP LOCKED` lets concurrent claims pass each other without
     /// ever handing one job to two sessions.
     public func claimJobs(queues: [String], max: Int, sessionID: UUID, leaseMs: Int64?, defaultLeaseMs: Int64) async throws -> [ReservedJob] {
         return try await storage.withConnection { connection -> [ReservedJob] in
             let rows = try await connection.query("""
                 WITH candidates AS (
                     SELECT picked.id, q.position
-                    FROM unnest(\(queues)::text[]) WITH ORDINALITY AS q(name, position)
+                    FROM (
+                        SELECT name, position FROM unnest(\(queues)::text[]) WITH ORDINALITY AS given(name, position)
+                        WHERE NOT EXISTS (SELECT 1 FROM gantry.paused_queues p WHERE p.queue = given.name)
+                    ) AS q
                     CROSS JOIN LATERAL (
                         SELECT j.id, j.priority, j.run_at FROM gantry.jobs j
                         WHERE j.queue = q.name AND j.state = 'available'
@@ -402,7 +405,7 @@ public struct JobStore: Sendable {
         return try await storage.withConnection { connection -> [String: Int] in
             let rows = try await connection.query("""
                 SELECT q, (SELECT count(*) FROM (SELECT 1 FROM gantry.jobs
-                           WHERE queue = q AND state = 'available' LIMIT \(cap)) AS some)
+                           WHERE queue = q AND state = 'available' LIMIT \(cap)) AS capped)
                 FROM unnest(\(queues)::text[]) AS q
                 """, logger: logger)
             var counts: [String: Int] = [:]
@@ -477,6 +480,34 @@ public struct JobStore: Sendable {
         }
     }
 
+    /// Arbitrary but fixed: the advisory lock that lets one broker at a time prune finished jobs.
+    static let cleanerLockKey: Int64 = 0x6761_6E74_7263
+
+    /// Deletes up to `batch` finished jobs in `states` that finished more than `olderThanMs` ago, oldest first,
+    /// in one short statement. Only the broker holding the cleaner lock deletes; the others delete nothing.
+    /// Returns how many were deleted.
+    public func pruneFinishedJobs(states: [JobState], olderThanMs: Int64, batch: Int = 1000) async throws -> Int {
+        let logger = logger
+        let names = states.map(\.rawValue)
+        return try await storage.withConnection { connection -> Int in
+            let rows = try await connection.query("""
+                WITH lead AS (
+                    SELECT pg_try_advisory_xact_lock(\(Self.cleanerLockKey)) AS held
+                ), doomed AS (
+                    SELECT id FROM gantry.finished_jobs
+                    WHERE (SELECT held FROM lead) AND state = ANY(\(names)::text[])
+                      AND finished_at < now() - \(olderThanMs) * interval '1 millisecond'
+                    ORDER BY finished_at LIMIT \(batch)
+                    FOR UPDATE SKIP LOCKED
+                ), deleted AS (
+                    DELETE FROM gantry.finished_jobs f USING doomed WHERE f.id = doomed.id RETURNING 1
+                )
+                SELECT count(*) FROM deleted
+                """, logger: logger)
+            return Int(try await rows.decode(Int64.self).first(where: { _ in true }) ?? 0)
+        }
+    }
+
     /// The state of a job, to tell "lease lost" from "no such job" when a lease check fails.
     public func jobState(id: Int64) async throws -> JobState? {
         return try await storage.withConnection { connection -> JobState? in
@@ -512,8 +543,7 @@ public struct JobStore: Sendable {
                 """, logger: logger)
             var stats: [String: Stats.QueueStats] = [:]
             for try await (queue, counter, value) in rows.decode((String, String, Int64).self) {
-                var entry = stats[queue] ?? Stats.QueueStats(
-                    counts: Dictionary(uniqueKeysWithValues: JobState.allCases.map { ($0.rawValue, 0) }), latencyMs: 0, processed: 0, failed: 0)
+                var entry = stats[queue] ?? .empty
                 switch counter {
                 case "processed": entry.processed = value
                 case "failed": entry.failed = value

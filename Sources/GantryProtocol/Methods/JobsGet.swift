@@ -1,3 +1,5 @@
+import Foundation
+
 /// `jobs.get`: the whole job, live or finished.
 /// `{"jsonrpc":"2.0","id":7,"method":"jobs.get","params":{"id":"42"}}`
 public enum JobsGet: RPCMethod {
@@ -28,17 +30,28 @@ public enum Stats: RPCMethod {
         public var processed: Int64
         /// Attempts that failed (nack, lease expired, connection closed).
         public var failed: Int64
+        /// Whether an operator paused the queue (it hands out nothing meanwhile), and since when.
+        public var paused: Bool
+        public var pausedAt: Date?
 
-        public init(counts: [String: Int64], latencyMs: Int64, processed: Int64, failed: Int64) {
+        public init(counts: [String: Int64], latencyMs: Int64, processed: Int64, failed: Int64, paused: Bool = false, pausedAt: Date? = nil) {
             self.counts = counts
             self.latencyMs = latencyMs
             self.processed = processed
             self.failed = failed
+            self.paused = paused
+            self.pausedAt = pausedAt
+        }
+
+        /// A queue with nothing in it yet: every state counted zero.
+        public static var empty: QueueStats {
+            QueueStats(counts: Dictionary(uniqueKeysWithValues: JobState.allCases.map { ($0.rawValue, 0) }), latencyMs: 0, processed: 0, failed: 0)
         }
 
         enum CodingKeys: String, CodingKey {
-            case counts, processed, failed
+            case counts, processed, failed, paused
             case latencyMs = "latency_ms"
+            case pausedAt = "paused_at"
         }
     }
 
