@@ -16,6 +16,7 @@ let package = Package(
         .library(name: "GantryClient", targets: ["GantryClient"]),
         .executable(name: "gantryd", targets: ["gantryd"]),
         .executable(name: "gantry-worker", targets: ["gantry-worker"]),
+        .executable(name: "gantry", targets: ["gantry"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
@@ -86,6 +87,16 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
+        // The operator CLI.
+        .executableTarget(
+            name: "gantry",
+            dependencies: [
+                "GantryClient",
+                "GantryProtocol",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: strictSettings
+        ),
         // Benchmarks: executables that measure a running broker (numbers go in the README and issue notes).
         .executableTarget(
             name: "WorkerThroughput",
@@ -121,7 +132,7 @@ let package = Package(
         ),
         .testTarget(
             name: "EndToEndTests",
-            dependencies: ["GantryBroker", "GantryProtocol", "GantryTesting", "gantryd"],
+            dependencies: ["GantryBroker", "GantryProtocol", "GantryTesting", "gantryd", "gantry"],
             swiftSettings: strictSettings
         ),
     ]

@@ -30,8 +30,10 @@ public final class GantryClient: Sendable {
     ///   - url: `gantry://host:port`, or just `host:port` (default port 7440).
     ///   - name: how operators see this client in the broker's logs.
     ///   - worker: what a worker announces in `hello` (the `Worker` fills it in).
+    ///   - patience: how long to keep trying to (re)connect before a call fails with `ConnectionLost`; a
+    ///     restarting broker is back within seconds. Zero tries once (for command-line tools).
     public init(url: String = "gantry://127.0.0.1:7440", name: String = "gantry-swift", worker: Hello.Worker? = nil,
-                logger: Logger = Logger(label: "gantry.client")) throws {
+                patience: Duration = .seconds(30), logger: Logger = Logger(label: "gantry.client")) throws {
         let address = url.hasPrefix("gantry://") ? String(url.dropFirst("gantry://".count)) : url
         let parts = address.split(separator: ":", omittingEmptySubsequences: false)
         guard parts.count <= 2, let host = parts.first.map(String.init), !host.isEmpty else {
@@ -46,7 +48,7 @@ public final class GantryClient: Sendable {
         self.name = name
         self.worker = worker
         self.logger = logger
-        self.connector = Connector(host: host, port: port, logger: logger)
+        self.connector = Connector(host: host, port: port, patience: patience, logger: logger)
     }
 
     // MARK: typed calls
@@ -124,25 +126,26 @@ public final class GantryClient: Sendable {
 actor Connector {
     let host: String
     let port: Int
+    let patience: Duration
     let logger: Logger
     private var current: ClientConnection?
     private var opening: Task<ClientConnection, any Error>?
 
-    init(host: String, port: Int, logger: Logger) {
+    init(host: String, port: Int, patience: Duration, logger: Logger) {
         self.host = host
         self.port = port
+        self.patience = patience
         self.logger = logger
     }
 
     func connection(greet: @escaping @Sendable (ClientConnection) async throws -> Void) async throws -> ClientConnection {
         if let current, current.isActive { return current }
         if let opening { return try await opening.value }
-        let (host, port, logger) = (host, port, logger)
+        let (host, port, patience, logger) = (host, port, patience, logger)
         let task = Task<ClientConnection, any Error> {
+            let deadline = ContinuousClock.now + patience
             var delay = Duration.milliseconds(100)
-            var attempt = 0
             while true {
-                attempt += 1
                 do {
                     let connection = try await ClientConnection.connect(host: host, port: port, maxLineBytes: 64 << 20)
                     try await greet(connection)
@@ -150,9 +153,8 @@ actor Connector {
                 } catch let error as RPCErrorObject {
                     throw error
                 } catch {
-                    // A broker restarting comes back within seconds; give up after about half a minute.
-                    guard attempt < 10 else {
-                        throw ConnectionLost(description: "cannot reach the broker at \(host):\(port) (\(error)); is gantryd running?")
+                    guard ContinuousClock.now + delay < deadline else {
+                        throw ConnectionLost(description: "cannot reach the broker at \(host):\(port) (\(error)); is gantryd running there?")
                     }
                     logger.info("broker unreachable; retrying", metadata: ["address": "\(host):\(port)", "in": "\(delay)"])
                     try await Task.sleep(for: delay)

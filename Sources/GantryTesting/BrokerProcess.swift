@@ -103,21 +103,29 @@ public final class BrokerProcess: @unchecked Sendable {
 
 /// Runs `gantryd` to completion (e.g. `gantryd migrate`) and returns its exit status and output.
 public func runGantryd(_ arguments: [String], environment: [String: String] = [:]) async throws -> (status: Int32, output: String) {
+    try await runBuiltTool("gantryd", arguments, environment: environment)
+}
+
+/// Runs one of this package's executables (built beside the tests) to completion; returns its exit status
+/// and what it printed (stdout, then stderr).
+public func runBuiltTool(_ name: String, _ arguments: [String], environment: [String: String] = [:]) async throws -> (status: Int32, output: String) {
     let process = Process()
-    process.executableURL = BrokerProcess.executable
+    process.executableURL = BrokerProcess.executable.deletingLastPathComponent().appendingPathComponent(name)
     process.arguments = arguments
     var env = ProcessInfo.processInfo.environment
     env.removeValue(forKey: "GANTRY_DATABASE_URL")
+    env.removeValue(forKey: "GANTRY_URL")
     for (key, value) in environment { env[key] = value }
     process.environment = env
-    let outputFile = FileManager.default.temporaryDirectory.appendingPathComponent("gantryd-\(UUID().uuidString).out")
-    FileManager.default.createFile(atPath: outputFile.path, contents: nil)
-    defer { try? FileManager.default.removeItem(at: outputFile) }
-    let output = try FileHandle(forWritingTo: outputFile)
-    process.standardOutput = output
-    process.standardError = output
+    let base = FileManager.default.temporaryDirectory.appendingPathComponent("\(name)-\(UUID().uuidString)")
+    let (outFile, errFile) = (base.appendingPathExtension("out"), base.appendingPathExtension("err"))
+    for file in [outFile, errFile] { FileManager.default.createFile(atPath: file.path, contents: nil) }
+    defer { for file in [outFile, errFile] { try? FileManager.default.removeItem(at: file) } }
+    process.standardOutput = try FileHandle(forWritingTo: outFile)
+    process.standardError = try FileHandle(forWritingTo: errFile)
     process.standardInput = FileHandle.nullDevice
     try process.run()
     while process.isRunning { try await Task.sleep(for: .milliseconds(20)) }
-    return (process.terminationStatus, (try? String(contentsOf: outputFile, encoding: .utf8)) ?? "")
+    let output = ((try? String(contentsOf: outFile, encoding: .utf8)) ?? "") + ((try? String(contentsOf: errFile, encoding: .utf8)) ?? "")
+    return (process.terminationStatus, output)
 }

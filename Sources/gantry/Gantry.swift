@@ -1,0 +1,57 @@
+import ArgumentParser
+import Foundation
+import GantryClient
+import GantryProtocol
+
+@main
+struct Gantry: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "gantry",
+        abstract: "Operate a Gantry broker: queues, jobs, retries.",
+        discussion: """
+            Talks to the broker over its JSON-RPC port. Tables for people; --json for scripts.
+            Exit codes: 0 done, 1 the broker refused (the message says why), 3 broker unreachable, 64 bad usage.
+            """,
+        subcommands: [StatsCommand.self, QueuesCommand.self, JobCommand.self, RetryCommand.self, PauseCommand.self,
+                      ResumeCommand.self, EnqueueCommand.self])
+}
+
+/// Options every command takes.
+struct Connection: ParsableArguments {
+    @Option(help: "The broker, as gantry://host:port or host:port (default: GANTRY_URL, else 127.0.0.1:7440).")
+    var broker: String?
+
+    @Flag(help: "Print the broker's JSON answer instead of a table.")
+    var json = false
+
+    func client() throws -> GantryClient {
+        do {
+            return try GantryClient(
+                url: broker ?? ProcessInfo.processInfo.environment["GANTRY_URL"] ?? "127.0.0.1:7440", name: "gantry-cli", patience: .zero)
+        } catch {
+            throw ValidationError("\(error)")
+        }
+    }
+
+    /// Runs one request, printing errors the way an operator needs them and exiting with a meaningful code.
+    func perform<Value: Encodable>(_ body: (GantryClient) async throws -> Value, table: (Value) -> String) async throws {
+        let client = try client()
+        do {
+            let value = try await body(client)
+            if json {
+                let encoder = GantryJSON.makeEncoder()
+                encoder.outputFormatting.insert(.prettyPrinted)
+                print(String(decoding: try encoder.encode(value), as: UTF8.self))
+            } else {
+                print(table(value), terminator: "")
+            }
+            await client.close()
+        } catch let error as RPCErrorObject {
+            FileHandle.standardError.write(Data("gantry: \(error.message)\n".utf8))
+            throw ExitCode(1)
+        } catch let error as ConnectionLost {
+            FileHandle.standardError.write(Data("gantry: \(error.description)\n".utf8))
+            throw ExitCode(3)
+        }
+    }
+}

@@ -1,0 +1,48 @@
+import Foundation
+import GantryProtocol
+import GantryTesting
+import Testing
+
+/// The `gantry` operator CLI, run as a real process against a real broker.
+@Suite struct CLITests {
+    @Test func anOperatorEnqueuesInspectsPausesAndRetries() async throws {
+        let (broker, _) = try await startBroker()
+        let address = "\(broker.host):\(broker.port)"
+        func gantry(_ arguments: String...) async throws -> (status: Int32, output: String) {
+            try await runBuiltTool("gantry", arguments + ["--broker", address])
+        }
+
+        let enqueued = try await gantry("enqueue", "email.send", "--args", #"{"to":"ana@example.com"}"#, "--queue", "mail", "--json")
+        #expect(enqueued.status == 0, "\(enqueued.output)")
+        let id = try #require(try JSONDecoder().decode(JSONValue.self, from: Data(enqueued.output.utf8))["id"]?.stringValue)
+
+        let stats = try await gantry("stats", "--json")
+        let parsed = try JSONDecoder().decode(JSONValue.self, from: Data(stats.output.utf8))
+        #expect(parsed["queues"]?["mail"]?["counts"]?["available"] == 1)
+
+        #expect(try await gantry("pause", "mail").output == "queue mail paused\n")
+        let table = try await gantry("queues")
+        #expect(table.output.contains("QUEUE"))
+        let mailRow = table.output.split(separator: "\n").first { $0.hasPrefix("mail ") } ?? ""
+        #expect(mailRow.hasSuffix("yes"), "the table shows the queue paused: \(table.output)")
+        #expect(try await gantry("resume", "mail").status == 0)
+
+        // A worker fails the job for good; the operator reads why and retries it.
+        let worker = try await broker.connect()
+        _ = try await reserve(worker, ["mail"])
+        _ = try await worker.result("nack", ["id": .string(id), "error": ["message": "mailbox full", "kind": "SMTPError", "backtrace": ["smtp.py:9"]], "retry": false])
+        let details = try await gantry("job", id)
+        #expect(details.output.contains("dead"))
+        #expect(details.output.contains("SMTPError: mailbox full"))
+        #expect(details.output.contains("    smtp.py:9"))
+        #expect(try await gantry("retry", id).output == "job \(id) is available again\n")
+
+        // Exit codes a script can act on.
+        let missing = try await gantry("job", "424242")
+        #expect(missing.status == 1)
+        #expect(missing.output.contains("No job has id 424242"))
+        #expect(try await gantry("enqueue", "x", "--args", "{not json").status == 64)
+        let unreachable = try await runBuiltTool("gantry", ["stats", "--broker", "127.0.0.1:1"])
+        #expect(unreachable.status == 3, "\(unreachable.output)")
+    }
+}

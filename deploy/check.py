@@ -1,0 +1,627 @@
+#!/usr/bin/env python3
+"""Checks deploy/ against itself and against the Swift sources.
+
+    python3 deploy/check.py
+
+- every YAML file parses (multi-document), every Kubernetes object has apiVersion, kind and metadata.name
+  and no namespace, and the manifests agree with each other (selectors, ConfigMap and Secret keys, ports,
+  config paths, grace periods);
+- every `gantryd` / `gantry-worker` flag used anywhere in deploy/ is one the Swift sources define (for the
+  subcommand it follows), every key of the example config files is one the sources decode, and every
+  GANTRY_* variable is one the sources mention;
+- the systemd units have what production needs (and pass `systemd-analyze verify` when it is installed,
+  apart from the binaries not being installed here);
+- the stop timeouts exceed the drain grace and the worker's command timeout;
+- when installed: `docker compose config` (or the older `docker-compose config`) and `kubernetes-validate`
+  check compose.yml and the manifests against their schemas. Docker itself is never run.
+
+Exits 1 with one line per problem, 0 when all is well. Needs Python 3 and PyYAML.
+"""
+from __future__ import annotations
+
+import configparser
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+try:
+    import yaml
+except ImportError:  # pragma: no cover
+    sys.exit("check.py needs PyYAML: pip install pyyaml (or apt-get install python3-yaml)")
+
+DEPLOY = Path(__file__).resolve().parent
+ROOT = DEPLOY.parent
+SOURCES = ROOT / "Sources"
+
+problems: list[str] = []
+passed = 0
+notes: list[str] = []
+
+
+def check(condition: bool, message: str) -> bool:
+    global passed
+    if condition:
+        passed += 1
+    else:
+        problems.append(message)
+    return condition
+
+
+def rel(path: Path) -> str:
+    return str(path.relative_to(ROOT))
+
+
+# ---------------------------------------------------------------------------------------------------------
+# What the Swift sources define
+# ---------------------------------------------------------------------------------------------------------
+
+def snake(name: str, separator: str = "-") -> str:
+    """swift-argument-parser's convertedToSnakeCase, which names a property's long flag."""
+    result = ""
+    separate_on_upper = True
+    for i, ch in enumerate(name):
+        if ch.isupper():
+            if separate_on_upper and result:
+                result += separator
+            separate_on_upper = (i + 2 < len(name) and name[i + 1].isupper() and name[i + 2].islower())
+        else:
+            separate_on_upper = ch != separator
+        result += ch.lower()
+    return result
+
+
+def struct_bodies(text: str) -> dict[str, str]:
+    """struct name -> its body (brace-matched; nested structs are also listed on their own)."""
+    bodies = {}
+    for match in re.finditer(r"\bstruct\s+(\w+)[^{]*\{", text):
+        depth, i = 1, match.end()
+        while depth and i < len(text):
+            depth += {"{": 1, "}": -1}.get(text[i], 0)
+            i += 1
+        bodies[match.group(1)] = text[match.end():i - 1]
+    return bodies
+
+
+def without_nested_structs(body: str) -> str:
+    for nested in struct_bodies(body).values():
+        body = body.replace(nested, "")
+    return body
+
+
+def options_of(body: str) -> set[str]:
+    """The flags declared by @Option / @Flag properties directly in a struct body."""
+    flags = set()
+    for match in re.finditer(r"@(Option|Flag)\b(.*?)\bvar\s+(\w+)", without_nested_structs(body), re.S):
+        attribute, name = match.group(2), match.group(3)
+        custom = re.search(r'customLong\("([^"]+)"', attribute)
+        flags.add("--" + (custom.group(1) if custom else snake(name)))
+        short = re.search(r"customShort\(\"(\w)\"", attribute)
+        if short or re.search(r"\.shortAndLong\b|\.short\b", attribute):
+            flags.add("-" + (short.group(1) if short else name[0]))
+    return flags
+
+
+def option_groups_of(body: str) -> list[str]:
+    return re.findall(r"@OptionGroup[^\n]*?\bvar\s+\w+\s*:\s*(\w+)", without_nested_structs(body))
+
+
+def coding_keys(body: str) -> set[str]:
+    match = re.search(r"enum\s+CodingKeys\b[^{]*\{(.*?)\}", body, re.S)
+    keys = set()
+    if not match:
+        return keys
+    for line in match.group(1).splitlines():
+        line = line.strip()
+        if not line.startswith("case "):
+            continue
+        for part in line[5:].split(","):
+            part = part.strip()
+            raw = re.search(r'=\s*"([^"]+)"', part)
+            keys.add(raw.group(1) if raw else part.split("=")[0].strip())
+    return keys
+
+
+def read_sources(folder: str) -> str:
+    files = sorted((SOURCES / folder).glob("*.swift"))
+    if not files:
+        problems.append(f"no Swift sources in Sources/{folder}: cannot check flags")
+    return "\n".join(f.read_text() for f in files)
+
+
+gantryd_structs = struct_bodies(read_sources("gantryd"))
+worker_structs = struct_bodies(read_sources("gantry-worker"))
+
+
+def command_flags(structs: dict[str, str], name: str) -> set[str]:
+    body = structs.get(name, "")
+    flags = options_of(body)
+    for group in option_groups_of(body):
+        flags |= options_of(structs.get(group, ""))
+    return flags | {"--help", "-h"}
+
+
+FLAGS = {
+    "gantryd serve": command_flags(gantryd_structs, "Serve"),
+    "gantryd migrate": command_flags(gantryd_structs, "Migrate"),
+    "gantry-worker": command_flags(worker_structs, "GantryWorkerCommand"),
+}
+ALL_GANTRY_FLAGS = set().union(*FLAGS.values())
+GANTRYD_KEYS = coding_keys(gantryd_structs.get("FileSettings", ""))
+WORKER_KEYS = coding_keys(worker_structs.get("FileSettings", ""))
+SOURCE_ENV = set(re.findall(r"\bGANTRY_[A-Z0-9_]*[A-Z0-9]", "\n".join(
+    p.read_text() for p in SOURCES.rglob("*.swift"))))
+
+check("--listen" in FLAGS["gantryd serve"] and "--database-url" in FLAGS["gantryd migrate"]
+      and "--handler" in FLAGS["gantry-worker"],
+      "could not read the option definitions from Sources/gantryd and Sources/gantry-worker (check.py's parser "
+      f"found gantryd serve {sorted(FLAGS['gantryd serve'])}, gantry-worker {sorted(FLAGS['gantry-worker'])})")
+check("drain_grace_ms" in GANTRYD_KEYS and "handlers" in WORKER_KEYS,
+      f"could not read the YAML keys from the sources (gantryd {sorted(GANTRYD_KEYS)}, worker {sorted(WORKER_KEYS)})")
+
+# ---------------------------------------------------------------------------------------------------------
+# Flags used in deploy/
+# ---------------------------------------------------------------------------------------------------------
+
+# Flags of other tools that deploy/ mentions (docker, swift, apt, useradd, kubectl, systemctl, nc, ...).
+FOREIGN_FLAGS = {
+    "--mount", "--from", "--static-swift-stdlib", "--product", "--show-bin-path", "--no-install-recommends",
+    "--system", "--gid", "--uid", "--home-dir", "--no-create-home", "--shell", "--now", "--build",
+    "--replicas", "--for", "--timeout", "--ignore-not-found", "--from-literal", "--time",
+}
+
+TEXT_FILES = [p for p in sorted(DEPLOY.rglob("*")) if p.is_file() and p.name != "check.py"
+              and "__pycache__" not in p.parts]
+# The program in command position: at the start, after a space, quote, bracket or `=`, maybe as a path.
+INVOCATION = re.compile(r"(?:^|(?<=[\s\"'`\[(=]))(?:/[\w.-]+)*/?(gantryd|gantry-worker)(?=[\s\"'`,\]]|$)")
+STOP_TOKENS = {"|", "||", "&&", ";", "#", ">", "<"}
+
+
+def check_invocation(where: str, program: str, tokens: list[str]) -> None:
+    """tokens: what follows the program name on its command line."""
+    command = "gantry-worker" if program == "gantry-worker" else "gantryd serve"
+    for index, token in enumerate(tokens):
+        if program == "gantryd" and index == 0 and token in ("migrate", "serve"):
+            command = f"gantryd {token}"
+            continue
+        if token.startswith("-") and len(token) > 1 and not re.fullmatch(r"-?\d+", token):
+            flag = token.split("=", 1)[0]
+            check(flag in FLAGS[command],
+                  f"{where}: `{command}` has no flag {flag} (it has: {' '.join(sorted(FLAGS[command]))})")
+
+
+def text_invocations(path: Path) -> None:
+    text = re.sub(r"\\\n", " ", path.read_text())   # shell line continuations
+    for number, line in enumerate(text.splitlines(), 1):
+        for match in INVOCATION.finditer(line):
+            tokens = []
+            for token in re.findall(r"[^\s\"',\[\]]+", line[match.end():]):
+                if token in STOP_TOKENS:
+                    break
+                if "`" in token:
+                    head = token.split("`")[0]
+                    if head:
+                        tokens.append(head)
+                    break
+                tokens.append(token)
+            check_invocation(f"{rel(path)}:{number}", match.group(1), tokens)
+
+
+def yaml_invocations(where: str, node) -> None:
+    """command/args lists in compose services and Kubernetes containers."""
+    if isinstance(node, dict):
+        for key in ("command", "args", "entrypoint"):
+            value = node.get(key)
+            if isinstance(value, list) and value and isinstance(value[0], str):
+                program = value[0].rsplit("/", 1)[-1]
+                if program in ("gantryd", "gantry-worker"):
+                    args = [str(v) for v in value[1:]]
+                    if key == "command" and isinstance(node.get("args"), list):
+                        args += [str(v) for v in node["args"]]
+                    check_invocation(f"{where} {key}", program, args)
+        for value in node.values():
+            yaml_invocations(where, value)
+    elif isinstance(node, list):
+        for value in node:
+            yaml_invocations(where, value)
+
+
+for path in TEXT_FILES:
+    try:
+        text = path.read_text()
+    except UnicodeDecodeError:
+        continue
+    text_invocations(path)
+    for flag in sorted(set(re.findall(r"(?<![\w-])--[a-z][a-z0-9-]*", text))):
+        check(flag in ALL_GANTRY_FLAGS or flag in FOREIGN_FLAGS,
+              f"{rel(path)}: {flag} is neither a gantryd/gantry-worker flag in the sources nor a known flag of "
+              "another tool (add it to FOREIGN_FLAGS in check.py if it belongs to one)")
+    for variable in sorted(set(re.findall(r"\bGANTRY_[A-Z0-9_]*[A-Z0-9]", text))):
+        check(variable in SOURCE_ENV, f"{rel(path)}: {variable} is not mentioned anywhere in Sources/")
+
+# ---------------------------------------------------------------------------------------------------------
+# YAML
+# ---------------------------------------------------------------------------------------------------------
+
+
+def load_all(path: Path) -> list:
+    try:
+        documents = [d for d in yaml.safe_load_all(path.read_text()) if d is not None]
+    except yaml.YAMLError as error:
+        check(False, f"{rel(path)}: not valid YAML: {error}")
+        return []
+    check(bool(documents), f"{rel(path)}: no YAML document in it")
+    return documents
+
+
+def check_config(where: str, text: str, keys: set[str], kind: str) -> dict:
+    try:
+        settings = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        check(False, f"{where}: not valid YAML: {error}")
+        return {}
+    if not check(isinstance(settings, dict), f"{where}: a {kind} config file must be a YAML mapping"):
+        return {}
+    for key, value in settings.items():
+        check(key in keys, f"{where}: {kind} does not read the key {key!r} (it reads: {', '.join(sorted(keys))})")
+        if key.endswith("_ms") or key in ("concurrency", "max_line_bytes"):
+            check(isinstance(value, int) and not isinstance(value, bool) and value >= 0,
+                  f"{where}: {key} must be a whole number, got {value!r}")
+    if "handlers" in settings:
+        handlers = settings["handlers"]
+        check(isinstance(handlers, dict) and handlers and all(isinstance(k, str) and isinstance(v, str)
+                                                             for k, v in handlers.items()),
+              f"{where}: handlers must map job types to command strings")
+    if "queues" in settings:
+        check(isinstance(settings["queues"], list) and all(isinstance(q, str) for q in settings["queues"]),
+              f"{where}: queues must be a list of names")
+    if "listen" in settings:
+        check(isinstance(settings["listen"], str) and re.fullmatch(r".*:\d+", settings["listen"]) is not None,
+              f"{where}: listen must be host:port")
+    check("database_url" not in settings, f"{where}: keep database_url out of config files (use GANTRY_DATABASE_URL)")
+    return settings
+
+
+def seconds(text) -> float:
+    """systemd / compose durations: 30, 30s, 5min, 1m30s, 1h."""
+    if isinstance(text, (int, float)):
+        return float(text)
+    total, units = 0.0, {"ms": 0.001, "s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600}
+    parts = re.findall(r"(\d+(?:\.\d+)?)\s*(ms|min|sec|s|m|h)?", str(text).strip())
+    for number, unit in parts:
+        total += float(number) * units[unit or "s"]
+    return total
+
+
+# --- example config files for systemd
+systemd_gantryd = check_config("deploy/systemd/gantryd.yml", (DEPLOY / "systemd/gantryd.yml").read_text(),
+                               GANTRYD_KEYS, "gantryd")
+systemd_worker = check_config("deploy/systemd/worker.yml", (DEPLOY / "systemd/worker.yml").read_text(),
+                              WORKER_KEYS, "gantry-worker")
+check("handlers" in systemd_worker, "deploy/systemd/worker.yml: a worker needs handlers")
+DEFAULT_DRAIN_MS, DEFAULT_WORKER_TIMEOUT_MS = 10_000, 1_800_000
+
+# --- Kubernetes
+K8S = DEPLOY / "kubernetes"
+objects: list[tuple[Path, dict]] = []
+for path in sorted(K8S.glob("*.yaml")):
+    for document in load_all(path):
+        where = rel(path)
+        if not check(isinstance(document, dict), f"{where}: a document is not a mapping"):
+            continue
+        name = (document.get("metadata") or {}).get("name")
+        check(bool(document.get("apiVersion")) and bool(document.get("kind")) and bool(name),
+              f"{where}: every object needs apiVersion, kind and metadata.name (got {document.get('kind')} {name})")
+        check("namespace" not in (document.get("metadata") or {}),
+              f"{where}: {document.get('kind')}/{name} sets a namespace; the set is meant to be namespace-agnostic")
+        objects.append((path, document))
+        yaml_invocations(f"{where} {document.get('kind')}/{name}", document)
+
+for required in ("broker-deployment.yaml", "broker-service.yaml", "worker-deployment.yaml", "configmap.yaml",
+                 "secret.example.yaml", "migrate-job.yaml"):
+    check((K8S / required).exists(), f"deploy/kubernetes/{required} is missing")
+
+
+def find(kind: str, name: str) -> dict:
+    for _, document in objects:
+        if document.get("kind") == kind and document.get("metadata", {}).get("name") == name:
+            return document
+    return {}
+
+
+configmaps = {d["metadata"]["name"]: d for _, d in objects if d.get("kind") == "ConfigMap"}
+secrets = {d["metadata"]["name"]: d for _, d in objects if d.get("kind") == "Secret"}
+k8s_gantryd, k8s_worker = {}, {}
+for name, configmap in configmaps.items():
+    data = configmap.get("data") or {}
+    if "gantryd.yml" in data:
+        k8s_gantryd = check_config(f"deploy/kubernetes ConfigMap/{name} gantryd.yml", data["gantryd.yml"],
+                                   GANTRYD_KEYS, "gantryd")
+        check(str(k8s_gantryd.get("listen", "")).startswith("0.0.0.0:7440"),
+              f"ConfigMap/{name} gantryd.yml: brokers in pods must listen on 0.0.0.0:7440")
+    if "worker.yml" in data:
+        k8s_worker = check_config(f"deploy/kubernetes ConfigMap/{name} worker.yml", data["worker.yml"],
+                                  WORKER_KEYS, "gantry-worker")
+
+
+def pod_spec(document: dict) -> dict:
+    return ((document.get("spec") or {}).get("template") or {}).get("spec") or {}
+
+
+def check_workload(document: dict) -> None:
+    kind, name = document["kind"], document["metadata"]["name"]
+    where = f"{kind}/{name}"
+    spec = document.get("spec") or {}
+    template_labels = ((spec.get("template") or {}).get("metadata") or {}).get("labels") or {}
+    if kind == "Deployment":
+        selector = (spec.get("selector") or {}).get("matchLabels") or {}
+        check(bool(selector) and all(template_labels.get(k) == v for k, v in selector.items()),
+              f"{where}: spec.selector.matchLabels {selector} does not match the pod labels {template_labels}")
+    pod = pod_spec(document)
+    volumes = {v.get("name"): v for v in pod.get("volumes") or []}
+    for container in (pod.get("initContainers") or []) + (pod.get("containers") or []):
+        cwhere = f"{where} container {container.get('name')}"
+        check(bool(container.get("image")), f"{cwhere}: no image")
+        check(bool(container.get("resources", {}).get("requests")), f"{cwhere}: no resource requests")
+        mounts = {m.get("mountPath"): m.get("name") for m in container.get("volumeMounts") or []}
+        for mount_name in mounts.values():
+            check(mount_name in volumes, f"{cwhere}: mounts volume {mount_name!r}, which the pod does not define")
+        for env in container.get("env") or []:
+            ref = (env.get("valueFrom") or {}).get("secretKeyRef")
+            if ref:
+                secret = secrets.get(ref.get("name"), {})
+                keys = set((secret.get("stringData") or {}) | (secret.get("data") or {}))
+                check(ref.get("key") in keys,
+                      f"{cwhere}: env {env.get('name')} reads key {ref.get('key')!r} of Secret {ref.get('name')!r}, "
+                      f"which secret.example.yaml does not define")
+        command = [str(c) for c in (container.get("command") or []) + (container.get("args") or [])]
+        if "--config" in command and command.index("--config") + 1 < len(command):
+            config_path = command[command.index("--config") + 1]
+            directory, file_name = config_path.rsplit("/", 1)
+            volume = volumes.get(mounts.get(directory), {})
+            configmap = (volume.get("configMap") or {}).get("name")
+            items = [i.get("path") for i in (volume.get("configMap") or {}).get("items") or []]
+            check(configmap in configmaps and (file_name in items or (not items and file_name in
+                                                                      configmaps[configmap].get("data", {}))),
+                  f"{cwhere}: --config {config_path} is not a file of a mounted ConfigMap")
+    for volume in volumes.values():
+        configmap = (volume.get("configMap") or {}).get("name")
+        if configmap:
+            check(configmap in configmaps, f"{where}: volume uses ConfigMap {configmap!r}, which is not defined here")
+            for item in (volume["configMap"].get("items") or []):
+                check(item.get("key") in (configmaps.get(configmap, {}).get("data") or {}),
+                      f"{where}: ConfigMap {configmap} has no key {item.get('key')!r}")
+
+
+for _, document in objects:
+    if document.get("kind") in ("Deployment", "Job"):
+        check_workload(document)
+
+broker = find("Deployment", "gantry-broker")
+if check(bool(broker), "deploy/kubernetes: no Deployment gantry-broker"):
+    pod = pod_spec(broker)
+    check(broker["spec"].get("replicas") == 3, "Deployment/gantry-broker: want 3 replicas")
+    containers = pod.get("containers") or []
+    main = next((c for c in containers if "gantryd" in (c.get("command") or [""])[0]), {})
+    check(bool(main), "Deployment/gantry-broker: no container runs gantryd")
+    ports = {p.get("name"): p.get("containerPort") for p in main.get("ports") or []}
+    check(7440 in ports.values(), "Deployment/gantry-broker: the gantryd container must expose containerPort 7440")
+    for probe in ("readinessProbe", "livenessProbe"):
+        socket = (main.get(probe) or {}).get("tcpSocket") or {}
+        check(socket.get("port") == 7440 or ports.get(socket.get("port")) == 7440,
+              f"Deployment/gantry-broker: {probe} must be a tcpSocket probe on 7440 (no HTTP side yet)")
+    env_names = {e.get("name") for e in main.get("env") or []}
+    check("GANTRY_DATABASE_URL" in env_names, "Deployment/gantry-broker: GANTRY_DATABASE_URL must come from the Secret")
+    migrates = [c for c in pod.get("initContainers") or [] if (c.get("command") or [])[:2] == ["gantryd", "migrate"]]
+    check(bool(migrates) or bool(find("Job", "gantry-migrate")),
+          "deploy/kubernetes: nothing runs `gantryd migrate` (init container or Job)")
+    drain = k8s_gantryd.get("drain_grace_ms", DEFAULT_DRAIN_MS) / 1000
+    pre_stop = ((main.get("lifecycle") or {}).get("preStop") or {}).get("exec", {}).get("command") or []
+    pause = float(pre_stop[-1]) if pre_stop[:1] == ["sleep"] else 0
+    grace = pod.get("terminationGracePeriodSeconds", 30)
+    check(grace > drain + pause,
+          f"Deployment/gantry-broker: terminationGracePeriodSeconds {grace} must exceed drain_grace_ms ({drain:g} s) "
+          f"plus the preStop pause ({pause:g} s)")
+
+service = find("Service", "gantry-broker")
+if check(bool(service), "deploy/kubernetes: no Service gantry-broker"):
+    selector = service["spec"].get("selector") or {}
+    labels = (broker.get("spec", {}).get("template", {}).get("metadata") or {}).get("labels") or {}
+    check(bool(selector) and all(labels.get(k) == v for k, v in selector.items()),
+          f"Service/gantry-broker: selector {selector} does not select the broker pods {labels}")
+    port = (service["spec"].get("ports") or [{}])[0]
+    check(port.get("port") == 7440, "Service/gantry-broker: must serve port 7440")
+    check(service["spec"].get("type", "ClusterIP") == "ClusterIP",
+          "Service/gantry-broker: keep it ClusterIP (no authentication yet)")
+
+worker = find("Deployment", "gantry-worker")
+if check(bool(worker), "deploy/kubernetes: no Deployment gantry-worker"):
+    pod = pod_spec(worker)
+    timeout = k8s_worker.get("timeout_ms", DEFAULT_WORKER_TIMEOUT_MS) / 1000
+    grace = pod.get("terminationGracePeriodSeconds", 30)
+    check(grace > timeout, f"Deployment/gantry-worker: terminationGracePeriodSeconds {grace} must exceed the "
+                           f"worker's timeout_ms ({timeout:g} s): running commands finish on SIGTERM")
+    check(bool(k8s_worker.get("broker")) or any(
+        e.get("name") == "GANTRY_URL" for c in pod.get("containers") or [] for e in c.get("env") or []),
+          "Deployment/gantry-worker: no broker: in worker.yml and no GANTRY_URL: it would dial 127.0.0.1")
+
+job = find("Job", "gantry-migrate")
+if check(bool(job), "deploy/kubernetes: no Job gantry-migrate (migrate-job.yaml)"):
+    commands = [c.get("command") for c in pod_spec(job).get("containers") or []]
+    check(any((c or [])[:2] == ["gantryd", "migrate"] for c in commands), "Job/gantry-migrate: must run `gantryd migrate`")
+
+# --- compose
+compose_path = DEPLOY / "compose.yml"
+compose = (load_all(compose_path) or [{}])[0]
+services = compose.get("services") or {}
+check(isinstance(services, dict) and bool(services), "deploy/compose.yml: no services")
+yaml_invocations("deploy/compose.yml", services)
+check(str((services.get("postgres") or {}).get("image", "")).startswith("postgres:15"),
+      "deploy/compose.yml: postgres must be postgres:15")
+check(((services.get("migrate") or {}).get("command") or [])[:2] == ["gantryd", "migrate"],
+      "deploy/compose.yml: the migrate service must run `gantryd migrate`")
+brokers = {name: s for name, s in services.items() if (s.get("command") or [""])[0] == "gantryd"
+           and "migrate" not in (s.get("command") or [])}
+check(len(brokers) >= 2, f"deploy/compose.yml: want two brokers, found {sorted(brokers)}")
+for name, service_ in brokers.items():
+    command = service_.get("command") or []
+    check("--listen" in command and command[command.index("--listen") + 1].endswith(":7440"),
+          f"deploy/compose.yml {name}: must --listen on 0.0.0.0:7440")
+    check("GANTRY_DATABASE_URL" in (service_.get("environment") or {}) or "--database-url" in command,
+          f"deploy/compose.yml {name}: no database URL")
+    check(bool(service_.get("healthcheck")), f"deploy/compose.yml {name}: no healthcheck")
+    check(seconds(service_.get("stop_grace_period", "10s")) > DEFAULT_DRAIN_MS / 1000,
+          f"deploy/compose.yml {name}: stop_grace_period must exceed the drain grace (10 s)")
+    check(str(service_.get("depends_on", {}).get("migrate", {}).get("condition")) == "service_completed_successfully",
+          f"deploy/compose.yml {name}: must wait for migrate to complete")
+workers = {name: s for name, s in services.items() if (s.get("command") or [""])[0] == "gantry-worker"}
+check(len(workers) >= 1, "deploy/compose.yml: no gantry-worker service")
+for name, service_ in workers.items():
+    command = [str(c) for c in service_.get("command") or []]
+    check("--handler" in command, f"deploy/compose.yml {name}: a worker needs --handler TYPE=COMMAND")
+    timeout = int(command[command.index("--timeout-ms") + 1]) / 1000 if "--timeout-ms" in command else 1800
+    check(seconds(service_.get("stop_grace_period", "10s")) > timeout,
+          f"deploy/compose.yml {name}: stop_grace_period must exceed --timeout-ms")
+for name, service_ in services.items():
+    for dependency in service_.get("depends_on") or {}:
+        check(dependency in services, f"deploy/compose.yml {name}: depends on unknown service {dependency}")
+    for port in service_.get("ports") or []:
+        check(str(port).startswith("127.0.0.1:") or name == "postgres",
+              f"deploy/compose.yml {name}: publish 7440 on 127.0.0.1 only (no authentication yet), got {port}")
+
+# --- every other YAML file parses
+for path in sorted(DEPLOY.rglob("*.y*ml")):
+    if path.parent != K8S and path != compose_path:
+        load_all(path)
+
+# ---------------------------------------------------------------------------------------------------------
+# systemd
+# ---------------------------------------------------------------------------------------------------------
+
+
+def unit(path: Path) -> dict[str, dict[str, list[str]]]:
+    sections: dict[str, dict[str, list[str]]] = {}
+    current = None
+    for line in path.read_text().splitlines():
+        line = line.strip()
+        if not line or line[0] in "#;":
+            continue
+        if line.startswith("["):
+            current = sections.setdefault(line.strip("[]"), {})
+        elif "=" in line and current is not None:
+            key, value = line.split("=", 1)
+            current.setdefault(key.strip(), []).append(value.strip())
+    return sections
+
+
+def one(sections, section, key) -> str:
+    values = sections.get(section, {}).get(key) or [""]
+    return values[-1]
+
+
+for name, settings, extra in (("gantryd.service", systemd_gantryd, {}), ("gantry-worker.service", systemd_worker, {})):
+    path = DEPLOY / "systemd" / name
+    if not check(path.exists(), f"deploy/systemd/{name} is missing"):
+        continue
+    sections = unit(path)
+    where = f"deploy/systemd/{name}"
+    for key, wanted in (("Type", ("exec", "simple")), ("KillSignal", ("SIGTERM",)), ("Restart", ("on-failure",)),
+                        ("NoNewPrivileges", ("yes", "true")), ("ProtectSystem", ("strict",)),
+                        ("PrivateTmp", ("yes", "true")), ("LimitNOFILE", ("65536",))):
+        check(one(sections, "Service", key) in wanted, f"{where}: want {key}={'|'.join(wanted)}")
+    check(one(sections, "Service", "User") not in ("", "root"), f"{where}: run as a dedicated User=")
+    check("Install" in sections, f"{where}: no [Install] section")
+    stop = seconds(one(sections, "Service", "TimeoutStopSec") or "90s")
+    if name == "gantryd.service":
+        check(one(sections, "Service", "EnvironmentFile").lstrip("-") != "", f"{where}: no EnvironmentFile= for GANTRY_DATABASE_URL")
+        check(any(re.match(r"\S*/gantryd migrate\b", v) for v in sections["Service"].get("ExecStartPre", [])),
+              f"{where}: want ExecStartPre=/usr/local/bin/gantryd migrate")
+        drain = settings.get("drain_grace_ms", DEFAULT_DRAIN_MS) / 1000
+        check(stop > drain, f"{where}: TimeoutStopSec ({stop:g} s) must exceed drain_grace_ms ({drain:g} s)")
+        config = re.search(r"--config\s+(\S+)", one(sections, "Service", "ExecStart"))
+        check(bool(config) and config.group(1).endswith("/gantryd.yml"), f"{where}: ExecStart should use --config .../gantryd.yml")
+    else:
+        timeout = settings.get("timeout_ms", DEFAULT_WORKER_TIMEOUT_MS) / 1000
+        check(stop > timeout, f"{where}: TimeoutStopSec ({stop:g} s) must exceed worker.yml's timeout_ms ({timeout:g} s)")
+        check(one(sections, "Service", "KillMode") == "mixed",
+              f"{where}: want KillMode=mixed, so SIGTERM lets running commands finish")
+    for key in sections.get("Service", {}):
+        check(key != "StartLimitIntervalSec", f"{where}: StartLimitIntervalSec belongs in [Unit]")
+
+analyze = shutil.which("systemd-analyze")
+if analyze:
+    units = [str(DEPLOY / "systemd" / n) for n in ("gantryd.service", "gantry-worker.service")]
+    result = subprocess.run([analyze, "verify", *units], capture_output=True, text=True)
+    complaints = [line for line in (result.stdout + result.stderr).splitlines() if line.strip()
+                  and not re.search(r"Command /usr/local/bin/gantry(d|-worker) is not executable: No such file", line)]
+    check(not complaints, "systemd-analyze verify: " + " | ".join(complaints))
+    notes.append("systemd-analyze verify: clean apart from /usr/local/bin/gantryd and gantry-worker not being installed here")
+else:
+    notes.append("systemd-analyze not installed: unit files checked by check.py's own rules only")
+
+# ---------------------------------------------------------------------------------------------------------
+# Dockerfile
+# ---------------------------------------------------------------------------------------------------------
+
+dockerfile = (DEPLOY / "Dockerfile").read_text()
+tools = re.search(r"swift-tools-version:\s*(\d+)\.(\d+)", (ROOT / "Package.swift").read_text())
+swift_image = re.search(r"SWIFT_IMAGE=swift:(\d+)\.(\d+)", dockerfile)
+if check(bool(tools and swift_image), "deploy/Dockerfile: want ARG SWIFT_IMAGE=swift:X.Y (and Package.swift a tools version)"):
+    check(tuple(map(int, swift_image.groups())) >= tuple(map(int, tools.groups())),
+          f"deploy/Dockerfile: swift:{'.'.join(swift_image.groups())} cannot build a package with "
+          f"swift-tools-version {'.'.join(tools.groups())}")
+for product in ("gantryd", "gantry-worker"):
+    check(f"--product {product}" in dockerfile, f"deploy/Dockerfile: does not build --product {product}")
+check("FROM debian:bookworm-slim" in dockerfile, "deploy/Dockerfile: runtime stage should be debian:bookworm-slim")
+check(re.search(r"^USER\s+(?!root|0\b)", dockerfile, re.M) is not None, "deploy/Dockerfile: run as a non-root USER")
+
+# ---------------------------------------------------------------------------------------------------------
+# Schema validators, when installed
+# ---------------------------------------------------------------------------------------------------------
+
+
+def run(command: list[str], **kwargs) -> subprocess.CompletedProcess:
+    return subprocess.run(command, capture_output=True, text=True, **kwargs)
+
+
+docker = shutil.which("docker")
+compose_v2 = docker and run([docker, "compose", "version"]).returncode == 0
+if compose_v2:
+    result = run([docker, "compose", "-f", str(compose_path), "config", "-q"])
+    check(result.returncode == 0, f"docker compose config: {result.stderr.strip()}")
+    notes.append("compose.yml: checked by `docker compose config`")
+elif shutil.which("docker-compose"):
+    # docker-compose 1.x predates the top-level `name:` key; check the rest against its schema.
+    document = dict(compose)
+    document.pop("name", None)
+    result = run(["docker-compose", "--project-directory", str(DEPLOY), "-f", "-", "config", "-q"],
+                 input=yaml.safe_dump(document))
+    check(result.returncode == 0, f"docker-compose config: {(result.stderr or result.stdout).strip()}")
+    notes.append("compose.yml: checked by docker-compose 1.x `config` (top-level name: set aside)")
+else:
+    notes.append("compose.yml: no docker compose here, checked by PyYAML and check.py's own rules only")
+
+validator = shutil.which("kubernetes-validate")
+if validator:
+    files = [str(p) for p in sorted(K8S.glob("*.yaml"))]
+    for version in ("1.27.0", None):
+        result = run([validator, "--strict", "--quiet", *(["-k", version] if version else []), *files])
+        check(result.returncode == 0, f"kubernetes-validate {version or 'latest'}: {(result.stdout + result.stderr).strip()}")
+    notes.append("kubernetes/: checked by kubernetes-validate --strict against 1.27 and its newest schemas")
+else:
+    notes.append("kubernetes/: kubernetes-validate not installed (pip install kubernetes-validate): "
+                 "checked by PyYAML and check.py's own rules only")
+
+# ---------------------------------------------------------------------------------------------------------
+
+for note in notes:
+    print(f"note: {note}")
+if problems:
+    for problem in problems:
+        print(f"PROBLEM: {problem}", file=sys.stderr)
+    print(f"deploy check: {passed} passed, {len(problems)} failed", file=sys.stderr)
+    sys.exit(1)
+print(f"deploy check: {passed} passed, 0 failed")
