@@ -104,6 +104,7 @@ public final class Broker: Sendable {
         Extend.name: route(Extend.self) { try await $0.extend($1, session: $2) },
         JobsGet.name: route(JobsGet.self) { broker, params, _ in try await broker.getJob(params) },
         JobsRetry.name: route(JobsRetry.self) { broker, params, _ in try await broker.retryJob(params) },
+        JobsList.name: route(JobsList.self) { broker, params, _ in try await broker.listJobs(params) },
         Stats.name: route(Stats.self) { broker, _, _ in try await broker.stats() },
         QueuesPause.name: route(QueuesPause.self) { broker, params, _ in try await broker.pauseQueue(params) },
         QueuesResume.name: route(QueuesResume.self) { broker, params, _ in try await broker.resumeQueue(params) },
@@ -268,6 +269,13 @@ public final class Broker: Sendable {
     func getJob(_ params: JobsGet.Params) async throws -> Job {
         guard let id = Int64(params.id), let job = try await store.job(id: id) else { throw RPCErrorObject.notFound(jobID: params.id) }
         return job
+    }
+
+    func listJobs(_ params: JobsList.Params) async throws -> JobsList.Result {
+        let filter = JobStore.JobFilter(
+            queue: params.queue, state: params.state, type: params.type, tag: params.tag, beforeID: params.cursor.flatMap { Int64($0) })
+        let jobs = try await store.listJobs(filter, limit: params.limit)
+        return JobsList.Result(jobs: jobs, nextCursor: jobs.count == params.limit ? jobs.last?.id : nil)
     }
 
     func retryJob(_ params: JobsRetry.Params) async throws -> JobsRetry.Result {

@@ -81,3 +81,35 @@ struct EnqueueCommand: AsyncParsableCommand {
         try await connection.perform({ try await $0.call(Enqueue.self, params) }) { "job \($0.id) \($0.state.rawValue)\n" }
     }
 }
+
+struct JobsCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "jobs", abstract: "List jobs, newest first.")
+    @OptionGroup var connection: Connection
+    @Option(help: "Only this queue.") var queue: String?
+    @Option(help: "Only this state: scheduled, available, reserved, completed, dead, cancelled or expired.") var state: String?
+    @Option(help: "Only this job type.") var type: String?
+    @Option(help: "How many (1 to 1000, default 50).") var limit: Int = 50
+    @Option(help: "Continue after a previous page (its next_cursor).") var cursor: String?
+
+    func run() async throws {
+        let parsedState: JobState?
+        if let state {
+            guard let known = JobState(rawValue: state) else {
+                throw ValidationError("--state must be one of \(JobState.allCases.map(\.rawValue).joined(separator: ", ")) (got \(state)).")
+            }
+            parsedState = known
+        } else {
+            parsedState = nil
+        }
+        let params = JobsList.Params(queue: queue, state: parsedState, type: type, limit: limit, cursor: cursor)
+        try await connection.perform({ try await $0.call(JobsList.self, params) }) { page in
+            guard !page.jobs.isEmpty else { return "no jobs\n" }
+            var rows = [["ID", "TYPE", "QUEUE", "STATE", "ATTEMPT", "ENQUEUED", "LAST ERROR"]]
+            for job in page.jobs {
+                rows.append([job.id, job.type, job.queue, job.state.rawValue, "\(job.attempt)/\(job.maxAttempts)",
+                             GantryJSON.formatTimestamp(job.enqueuedAt), job.errors.last?.message ?? ""])
+            }
+            return Table.render(rows) + (page.nextCursor.map { "more: --cursor \($0)\n" } ?? "")
+        }
+    }
+}

@@ -35,7 +35,11 @@ import Testing
         #expect(details.output.contains("dead"))
         #expect(details.output.contains("SMTPError: mailbox full"))
         #expect(details.output.contains("    smtp.py:9"))
+        let dead = try await gantry("jobs", "--state", "dead")
+        #expect(dead.output.contains("mailbox full"), "the list shows the last error: \(dead.output)")
         #expect(try await gantry("retry", id).output == "job \(id) is available again\n")
+        #expect(try await gantry("jobs", "--state", "dead").output == "no jobs\n")
+        #expect(try await gantry("jobs", "--state", "deadd").status == 64)
 
         // Exit codes a script can act on.
         let missing = try await gantry("job", "424242")

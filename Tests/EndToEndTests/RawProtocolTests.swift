@@ -265,3 +265,32 @@ import Glibc
         #expect(try await admin.call("queues.pause", ["queue": "no spaces"]).error?.data?["field"] == "queue")
     }
 }
+
+@Suite struct JobListTests {
+    @Test func jobsAreListedNewestFirstFilteredAndPaged() async throws {
+        let (broker, _) = try await startBroker()
+        let client = try await broker.connect()
+        var ids: [String] = []
+        for index in 0..<5 { ids.append(try await enqueue(client, ["type": .string(index % 2 == 0 ? "even" : "odd"), "queue": "q", "tags": [.string("t\(index)")]])) }
+        let first = try #require(try await reserve(client, ["q"]).first?["id"]?.stringValue)
+        _ = try await client.result("nack", ["id": .string(first), "error": ["message": "no"], "retry": false])
+
+        let page1 = try await client.result("jobs.list", ["queue": "q", "limit": 2])
+        #expect(page1["jobs"]?.arrayValue?.compactMap { $0["id"]?.stringValue } == [ids[4], ids[3]])
+        let cursor = try #require(page1["next_cursor"]?.stringValue)
+        let page2 = try await client.result("jobs.list", ["queue": "q", "limit": 2, "cursor": .string(cursor)])
+        #expect(page2["jobs"]?.arrayValue?.compactMap { $0["id"]?.stringValue } == [ids[2], ids[1]])
+        let page3 = try await client.result("jobs.list", ["queue": "q", "limit": 2, "cursor": page2["next_cursor"] ?? .null])
+        #expect(page3["jobs"]?.arrayValue?.compactMap { $0["id"]?.stringValue } == [ids[0]], "finished jobs are listed too")
+        #expect(page3["next_cursor"] == nil)
+
+        let dead = try await client.result("jobs.list", ["state": "dead"])
+        #expect(dead["jobs"]?.arrayValue?.compactMap { $0["id"]?.stringValue } == [first])
+        let odd = try await client.result("jobs.list", ["type": "odd"])
+        #expect(odd["jobs"]?.arrayValue?.count == 2)
+        let tagged = try await client.result("jobs.list", ["tag": "t3"])
+        #expect(tagged["jobs"]?.arrayValue?.compactMap { $0["id"]?.stringValue } == [ids[3]])
+        #expect(try await client.call("jobs.list", ["state": "deadd"]).error?.data?["field"] == "state")
+        #expect(try await client.call("jobs.list", ["limit": 0]).error?.data?["field"] == "limit")
+    }
+}

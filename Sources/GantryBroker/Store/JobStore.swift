@@ -418,40 +418,97 @@ public struct JobStore: Sendable {
 
     /// The whole job, live or finished; nil when there is none with that id.
     public func job(id: Int64) async throws -> Job? {
+        let logger = logger
         return try await storage.withConnection { connection -> Job? in
             let rows = try await connection.query("""
-                SELECT id, type, queue, args, state, priority, attempt, max_attempts, run_at, enqueued_at, reserved_at,
-                       lease_expires_at, NULL::timestamptz, timeout_ms, expires_at, unique_key, tags, meta, errors, NULL::jsonb
-                FROM gantry.jobs WHERE id = \(id)
+                SELECT \(unescaped: Self.liveJobColumns) FROM gantry.jobs WHERE id = \(id)
                 UNION ALL
-                SELECT id, type, queue, args, state, priority, attempt, max_attempts, run_at, enqueued_at, reserved_at,
-                       NULL::timestamptz, finished_at, timeout_ms, expires_at, unique_key, tags, meta, errors, result
-                FROM gantry.finished_jobs WHERE id = \(id)
+                SELECT \(unescaped: Self.finishedJobColumns) FROM gantry.finished_jobs WHERE id = \(id)
                 LIMIT 1
                 """, logger: logger)
-            for try await row in rows {
-                let (id, type, queue, args, state, priority, attempt, maxAttempts, runAt, enqueuedAt) =
-                    try row.decode((Int64, String, String, JSONValue, String, Int16, Int32, Int32, Date, Date).self)
-                let columns = Array(row)
-                let reservedAt = try columns[10].decode(Date?.self)
-                let leaseExpiresAt = try columns[11].decode(Date?.self)
-                let finishedAt = try columns[12].decode(Date?.self)
-                let timeoutMs = try columns[13].decode(Int64?.self)
-                let expiresAt = try columns[14].decode(Date?.self)
-                let uniqueKey = try columns[15].decode(String?.self)
-                let tags = try columns[16].decode([String].self)
-                let meta = try columns[17].decode(JSONValue.self)
-                let errors = try columns[18].decode(JSONValue.self)
-                let result = try columns[19].decode(JSONValue?.self)
-                return Job(
-                    id: String(id), type: type, queue: queue, args: args, state: JobState(rawValue: state) ?? .available,
-                    priority: Int(priority), attempt: Int(attempt), maxAttempts: Int(maxAttempts), runAt: runAt,
-                    enqueuedAt: enqueuedAt, reservedAt: reservedAt, leaseExpiresAt: leaseExpiresAt, finishedAt: finishedAt,
-                    timeoutMs: timeoutMs, expiresAt: expiresAt, uniqueKey: uniqueKey, tags: tags, meta: meta,
-                    errors: try Self.decodeErrors(errors), result: result)
-            }
+            for try await row in rows { return try Self.decodeJob(row) }
             return nil
         }
+    }
+
+    /// What `jobs.list` filters on; nil means any.
+    public struct JobFilter: Sendable {
+        public var queue: String?
+        public var state: JobState?
+        public var type: String?
+        public var tag: String?
+        /// Only jobs with a smaller id (older): the cursor of the previous page.
+        public var beforeID: Int64?
+
+        public init(queue: String? = nil, state: JobState? = nil, type: String? = nil, tag: String? = nil, beforeID: Int64? = nil) {
+            self.queue = queue
+            self.state = state
+            self.type = type
+            self.tag = tag
+            self.beforeID = beforeID
+        }
+    }
+
+    /// Jobs newest first, live and finished, paged by id (a keyset cursor, so deep pages cost no more than the
+    /// first). A state filter reads only the table that can hold that state.
+    public func listJobs(_ filter: JobFilter, limit: Int) async throws -> [Job] {
+        let logger = logger
+        let state = filter.state?.rawValue
+        let (readLive, readFinished) = (filter.state.map { !$0.isFinal } ?? true, filter.state?.isFinal ?? true)
+        return try await storage.withConnection { connection -> [Job] in
+            let rows = try await connection.query("""
+                SELECT * FROM (
+                    SELECT \(unescaped: Self.liveJobColumns) FROM gantry.jobs
+                    WHERE \(readLive) AND (\(state)::text IS NULL OR state = \(state)::text)
+                      AND (\(filter.queue)::text IS NULL OR queue = \(filter.queue)::text)
+                      AND (\(filter.type)::text IS NULL OR type = \(filter.type)::text)
+                      AND (\(filter.tag)::text IS NULL OR \(filter.tag)::text = ANY(tags))
+                      AND (\(filter.beforeID)::bigint IS NULL OR id < \(filter.beforeID)::bigint)
+                    ORDER BY id DESC LIMIT \(limit)
+                ) AS live
+                UNION ALL
+                SELECT * FROM (
+                    SELECT \(unescaped: Self.finishedJobColumns) FROM gantry.finished_jobs
+                    WHERE \(readFinished) AND (\(state)::text IS NULL OR state = \(state)::text)
+                      AND (\(filter.queue)::text IS NULL OR queue = \(filter.queue)::text)
+                      AND (\(filter.type)::text IS NULL OR type = \(filter.type)::text)
+                      AND (\(filter.tag)::text IS NULL OR \(filter.tag)::text = ANY(tags))
+                      AND (\(filter.beforeID)::bigint IS NULL OR id < \(filter.beforeID)::bigint)
+                    ORDER BY id DESC LIMIT \(limit)
+                ) AS finished
+                ORDER BY id DESC LIMIT \(limit)
+                """, logger: logger)
+            var jobs: [Job] = []
+            for try await row in rows { jobs.append(try Self.decodeJob(row)) }
+            return jobs
+        }
+    }
+
+    /// The columns `decodeJob` reads, from each table (each lacks a few the other has).
+    private static let liveJobColumns = """
+        id, type, queue, args, state, priority, attempt, max_attempts, run_at, enqueued_at, reserved_at,
+        lease_expires_at, NULL::timestamptz AS finished_at, timeout_ms, expires_at, unique_key, tags, meta, errors,
+        NULL::jsonb AS result
+        """
+    private static let finishedJobColumns = """
+        id, type, queue, args, state, priority, attempt, max_attempts, run_at, enqueued_at, reserved_at,
+        NULL::timestamptz AS lease_expires_at, finished_at, timeout_ms, expires_at, unique_key, tags, meta, errors,
+        result
+        """
+
+    private static func decodeJob(_ row: PostgresRow) throws -> Job {
+        let (id, type, queue, args, state, priority, attempt, maxAttempts, runAt, enqueuedAt) =
+            try row.decode((Int64, String, String, JSONValue, String, Int16, Int32, Int32, Date, Date).self)
+        let columns = Array(row)
+        return Job(
+            id: String(id), type: type, queue: queue, args: args, state: JobState(rawValue: state) ?? .available,
+            priority: Int(priority), attempt: Int(attempt), maxAttempts: Int(maxAttempts), runAt: runAt,
+            enqueuedAt: enqueuedAt, reservedAt: try columns[10].decode(Date?.self),
+            leaseExpiresAt: try columns[11].decode(Date?.self), finishedAt: try columns[12].decode(Date?.self),
+            timeoutMs: try columns[13].decode(Int64?.self), expiresAt: try columns[14].decode(Date?.self),
+            uniqueKey: try columns[15].decode(String?.self), tags: try columns[16].decode([String].self),
+            meta: try columns[17].decode(JSONValue.self), errors: try decodeErrors(try columns[18].decode(JSONValue.self)),
+            result: try columns[19].decode(JSONValue?.self))
     }
 
     /// Final states an operator may bring a job back from.
