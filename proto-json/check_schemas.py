@@ -35,7 +35,7 @@ HERE = pathlib.Path(__file__).resolve().parent
 SCHEMAS = HERE / "schemas"
 BASE = "https://gantry.dev/proto/v1/"
 DRAFT = "https://json-schema.org/draft/2020-12/schema"
-METHODS = ["hello", "enqueue", "enqueue_batch", "reserve", "ack", "nack", "extend", "jobs.get", "jobs.list", "jobs.retry", "stats", "queues.pause", "queues.resume", "queues.list"]
+METHODS = ["hello", "enqueue", "enqueue_batch", "reserve", "ack", "nack", "extend", "jobs.get", "jobs.list", "jobs.retry", "jobs.cancel", "jobs.discard", "stats", "queues.pause", "queues.resume", "queues.list"]
 
 problems = []
 

@@ -105,6 +105,8 @@ public final class Broker: Sendable {
         JobsGet.name: route(JobsGet.self) { broker, params, _ in try await broker.getJob(params) },
         JobsRetry.name: route(JobsRetry.self) { broker, params, _ in try await broker.retryJob(params) },
         JobsList.name: route(JobsList.self) { broker, params, _ in try await broker.listJobs(params) },
+        JobsCancel.name: route(JobsCancel.self) { broker, params, _ in try await broker.cancelJob(params) },
+        JobsDiscard.name: route(JobsDiscard.self) { broker, params, _ in try await broker.discardJob(params) },
         Stats.name: route(Stats.self) { broker, _, _ in try await broker.stats() },
         QueuesPause.name: route(QueuesPause.self) { broker, params, _ in try await broker.pauseQueue(params) },
         QueuesResume.name: route(QueuesResume.self) { broker, params, _ in try await broker.resumeQueue(params) },
@@ -278,12 +280,35 @@ public final class Broker: Sendable {
         return JobsList.Result(jobs: jobs, nextCursor: jobs.count == params.limit ? jobs.last?.id : nil)
     }
 
+    func cancelJob(_ params: JobsCancel.Params) async throws -> JobsCancel.Result {
+        guard let id = Int64(params.id) else { throw RPCErrorObject.notFound(jobID: params.id) }
+        guard try await store.cancelJob(id: id) else {
+            throw try await stateProblem(id: id, wireID: params.id, action: "cancelled", allowed: "scheduled, available")
+        }
+        logger.info("job cancelled by an operator", metadata: ["id": "\(id)"])
+        return JobsCancel.Result(id: params.id, state: .cancelled)
+    }
+
+    func discardJob(_ params: JobsDiscard.Params) async throws -> JobsDiscard.Result {
+        guard let id = Int64(params.id) else { throw RPCErrorObject.notFound(jobID: params.id) }
+        guard try await store.discardJob(id: id) else {
+            throw try await stateProblem(id: id, wireID: params.id, action: "discarded", allowed: "waiting or finished")
+        }
+        logger.info("job discarded by an operator", metadata: ["id": "\(id)"])
+        return JobsDiscard.Result(id: params.id)
+    }
+
+    /// Why an operator's action did not apply: no such job, or it is in a state the action does not take.
+    private func stateProblem(id: Int64, wireID: String, action: String, allowed: String) async throws -> RPCErrorObject {
+        guard let state = try await store.jobState(id: id) else { return .notFound(jobID: wireID) }
+        return .wrongState(jobID: wireID, state: state.rawValue, action: action, allowed: allowed)
+    }
+
     func retryJob(_ params: JobsRetry.Params) async throws -> JobsRetry.Result {
         guard let id = Int64(params.id) else { throw RPCErrorObject.notFound(jobID: params.id) }
         guard let queue = try await store.retryJob(id: id) else {
-            guard let state = try await store.jobState(id: id) else { throw RPCErrorObject.notFound(jobID: params.id) }
-            throw RPCErrorObject.wrongState(
-                jobID: params.id, state: state.rawValue, allowed: JobStore.retryableStates.map(\.rawValue).joined(separator: ", "))
+            throw try await stateProblem(
+                id: id, wireID: params.id, action: "retried", allowed: JobStore.retryableStates.map(\.rawValue).joined(separator: ", "))
         }
         logger.info("job retried by an operator", metadata: ["id": "\(id)", "queue": "\(queue)"])
         await announceAvailable([queue: 1])

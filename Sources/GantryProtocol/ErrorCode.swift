@@ -103,9 +103,10 @@ extension RPCErrorObject {
             data: ["limit_bytes": .int(Int64(limit))])
     }
 
-    public static func wrongState(jobID: String, state: String, allowed: String) -> RPCErrorObject {
-        RPCErrorObject(
-            .wrongState, "Job \(jobID) is \(state); only \(allowed) jobs can be retried. To run a completed job's work again, enqueue a new job.",
+    public static func wrongState(jobID: String, state: String, action: String, allowed: String) -> RPCErrorObject {
+        let hint = state == "reserved" ? " A worker holds it now; wait for it to finish." : ""
+        return RPCErrorObject(
+            .wrongState, "Job \(jobID) is \(state); only \(allowed) jobs can be \(action).\(hint)",
             data: ["id": .string(jobID), "state": .string(state)])
     }
 

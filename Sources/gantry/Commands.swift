@@ -113,3 +113,23 @@ struct JobsCommand: AsyncParsableCommand {
         }
     }
 }
+
+struct CancelCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "cancel", abstract: "Make a waiting job never run (kept as cancelled).")
+    @OptionGroup var connection: Connection
+    @Argument(help: "The job's id.") var id: String
+
+    func run() async throws {
+        try await connection.perform({ try await $0.call(JobsCancel.self, JobsGet.Params(id: id)) }) { "job \($0.id) \($0.state.rawValue)\n" }
+    }
+}
+
+struct DiscardCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "discard", abstract: "Delete a waiting or finished job for good.")
+    @OptionGroup var connection: Connection
+    @Argument(help: "The job's id.") var id: String
+
+    func run() async throws {
+        try await connection.perform({ try await $0.call(JobsDiscard.self, JobsGet.Params(id: id)) }) { "job \($0.id) discarded\n" }
+    }
+}

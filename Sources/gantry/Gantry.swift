@@ -12,7 +12,7 @@ struct Gantry: AsyncParsableCommand {
             Talks to the broker over its JSON-RPC port. Tables for people; --json for scripts.
             Exit codes: 0 done, 1 the broker refused (the message says why), 3 broker unreachable, 64 bad usage.
             """,
-        subcommands: [StatsCommand.self, QueuesCommand.self, JobsCommand.self, JobCommand.self, RetryCommand.self, PauseCommand.self,
+        subcommands: [StatsCommand.self, QueuesCommand.self, JobsCommand.self, JobCommand.self, RetryCommand.self, CancelCommand.self, DiscardCommand.self, PauseCommand.self,
                       ResumeCommand.self, EnqueueCommand.self])
 }
 

@@ -41,6 +41,11 @@ import Testing
         #expect(try await gantry("jobs", "--state", "dead").output == "no jobs\n")
         #expect(try await gantry("jobs", "--state", "deadd").status == 64)
 
+        let waiting = try await gantry("enqueue", "report.build", "--delay-ms", "60000", "--json")
+        let waitingID = try #require(try JSONDecoder().decode(JSONValue.self, from: Data(waiting.output.utf8))["id"]?.stringValue)
+        #expect(try await gantry("cancel", waitingID).output == "job \(waitingID) cancelled\n")
+        #expect(try await gantry("discard", waitingID).output == "job \(waitingID) discarded\n")
+
         // Exit codes a script can act on.
         let missing = try await gantry("job", "424242")
         #expect(missing.status == 1)

@@ -294,3 +294,25 @@ import Glibc
         #expect(try await client.call("jobs.list", ["limit": 0]).error?.data?["field"] == "limit")
     }
 }
+
+@Suite struct JobControlTests {
+    @Test func waitingJobsCanBeCancelledAndFinishedOnesDiscarded() async throws {
+        let (broker, _) = try await startBroker()
+        let client = try await broker.connect()
+        let later = try await enqueue(client, ["type": "x", "delay_ms": 60_000])
+        let held = try await enqueue(client, ["type": "y"])
+        #expect(try await client.result("jobs.cancel", ["id": .string(later)]) == ["id": .string(later), "state": "cancelled"])
+        #expect(try await client.result("jobs.get", ["id": .string(later)])["state"] == "cancelled")
+        _ = try await reserve(client, ["default"])
+        let busy = try await client.call("jobs.cancel", ["id": .string(held)])
+        #expect(busy.errorCode == -32008)
+        #expect(busy.error?.message.contains("A worker holds it") == true)
+        #expect(try await client.call("jobs.discard", ["id": .string(held)]).errorCode == -32008)
+
+        #expect(try await client.result("jobs.discard", ["id": .string(later)]) == ["id": .string(later), "discarded": true])
+        #expect(try await client.call("jobs.get", ["id": .string(later)]).errorCode == -32002, "gone for good")
+        #expect(try await client.call("jobs.discard", ["id": .string(later)]).errorCode == -32002)
+        let stats = try await client.result("stats")
+        #expect(stats["queues"]?["default"]?["counts"]?["cancelled"] == 0)
+    }
+}

@@ -565,6 +565,38 @@ public struct JobStore: Sendable {
         }
     }
 
+    /// Moves a waiting (scheduled or available) job to `cancelled`. Returns false when it is not waiting.
+    public func cancelJob(id: Int64) async throws -> Bool {
+        let logger = logger
+        return try await storage.withConnection { connection -> Bool in
+            let rows = try await connection.query("""
+                WITH gone AS (
+                    DELETE FROM gantry.jobs WHERE id = \(id) AND state IN ('scheduled', 'available') RETURNING *
+                )
+                INSERT INTO gantry.finished_jobs (\(unescaped: Self.movedColumns), errors, state)
+                SELECT \(unescaped: Self.movedColumns), errors, 'cancelled' FROM gone
+                RETURNING id
+                """, logger: logger)
+            return try await rows.decode(Int64.self).first(where: { _ in true }) != nil
+        }
+    }
+
+    /// Deletes a waiting or finished job for good. Returns false when there is none such (or a worker holds it).
+    public func discardJob(id: Int64) async throws -> Bool {
+        let logger = logger
+        return try await storage.withConnection { connection -> Bool in
+            let rows = try await connection.query("""
+                WITH live AS (
+                    DELETE FROM gantry.jobs WHERE id = \(id) AND state IN ('scheduled', 'available') RETURNING id
+                ), finished AS (
+                    DELETE FROM gantry.finished_jobs WHERE id = \(id) RETURNING id
+                )
+                SELECT count(*) FROM (SELECT id FROM live UNION ALL SELECT id FROM finished) AS deleted
+                """, logger: logger)
+            return try await rows.decode(Int64.self).first(where: { _ in true }) == 1
+        }
+    }
+
     /// The state of a job, to tell "lease lost" from "no such job" when a lease check fails.
     public func jobState(id: Int64) async throws -> JobState? {
         return try await storage.withConnection { connection -> JobState? in

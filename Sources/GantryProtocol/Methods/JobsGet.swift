@@ -159,3 +159,29 @@ public enum JobsList: RPCMethod {
         }
     }
 }
+
+/// `jobs.cancel`: a job still waiting (scheduled or available) will never run; it is kept as `cancelled`.
+/// `{"jsonrpc":"2.0","id":11,"method":"jobs.cancel","params":{"id":"42"}}`
+public enum JobsCancel: RPCMethod {
+    public static let name = "jobs.cancel"
+    public typealias Params = JobsGet.Params
+    /// The job's id and its new state, `cancelled`.
+    public typealias Result = Enqueue.Result
+}
+
+/// `jobs.discard`: deletes a waiting or finished job for good (not one a worker holds).
+/// `{"jsonrpc":"2.0","id":12,"method":"jobs.discard","params":{"id":"42"}}`
+public enum JobsDiscard: RPCMethod {
+    public static let name = "jobs.discard"
+    public typealias Params = JobsGet.Params
+
+    public struct Result: Codable, Sendable, Hashable {
+        public var id: String
+        public var discarded: Bool
+
+        public init(id: String, discarded: Bool = true) {
+            self.id = id
+            self.discarded = discarded
+        }
+    }
+}
