@@ -38,8 +38,8 @@ public final class BrokerProcess: @unchecked Sendable {
         let base = FileManager.default.temporaryDirectory.appendingPathComponent("gantryd-\(UUID().uuidString)")
         let logFile = base.appendingPathExtension("log")
         let outputFile = base.appendingPathExtension("out")
-        FileManager.default.createFile(atPath: logFile.path, contents: nil)
-        FileManager.default.createFile(atPath: outputFile.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: logFile.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: outputFile.path, contents: nil)
         process.standardOutput = try FileHandle(forWritingTo: outputFile)
         process.standardError = try FileHandle(forWritingTo: logFile)
         process.standardInput = FileHandle.nullDevice
@@ -119,7 +119,7 @@ public func runBuiltTool(_ name: String, _ arguments: [String], environment: [St
     process.environment = env
     let base = FileManager.default.temporaryDirectory.appendingPathComponent("\(name)-\(UUID().uuidString)")
     let (outFile, errFile) = (base.appendingPathExtension("out"), base.appendingPathExtension("err"))
-    for file in [outFile, errFile] { FileManager.default.createFile(atPath: file.path, contents: nil) }
+    for file in [outFile, errFile] { _ = FileManager.default.createFile(atPath: file.path, contents: nil) }
     defer { for file in [outFile, errFile] { try? FileManager.default.removeItem(at: file) } }
     process.standardOutput = try FileHandle(forWritingTo: outFile)
     process.standardError = try FileHandle(forWritingTo: errFile)

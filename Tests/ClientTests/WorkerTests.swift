@@ -108,7 +108,7 @@ struct Boom: Error, CustomStringConvertible {
         chmod(script.path, 0o755)
 
         let log = directory.appendingPathComponent("worker.log")
-        FileManager.default.createFile(atPath: log.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: log.path, contents: nil)
         let worker = Process()
         worker.executableURL = BrokerProcess.executable.deletingLastPathComponent().appendingPathComponent("gantry-worker")
         worker.arguments = ["--broker", "\(broker.host):\(broker.port)", "--queue", "cmd", "--concurrency", "4", "--timeout-ms", "1000"]

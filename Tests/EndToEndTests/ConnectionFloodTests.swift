@@ -58,7 +58,7 @@ import Glibc
             time.sleep(600)
             """
         let output = FileManager.default.temporaryDirectory.appendingPathComponent("flood-\(UUID().uuidString)")
-        FileManager.default.createFile(atPath: output.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: output.path, contents: nil)
         defer { try? FileManager.default.removeItem(at: output) }
         let flooder = Process()
         flooder.executableURL = URL(fileURLWithPath: "/usr/bin/env")

@@ -99,47 +99,6 @@ import Glibc
         #expect(details["errors"]?[0]?["reason"] == "lease_expired")
     }
 
-    @Test func killNineLosesNothingThatWasAcknowledged() async throws {
-        let (broker, url) = try await startBroker()
-        let acknowledged = Collected<String>()
-        let producers = Task {
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                for _ in 0..<4 {
-                    group.addTask {
-                        let client = try await broker.connect()
-                        while true {
-                            let response = try await client.call("enqueue", ["type": "precious"], timeout: .seconds(5))
-                            guard let id = response.result?["id"]?.stringValue else {
-                                print("producer stopped: \(response)")
-                                return
-                            }
-                            acknowledged.append(id)
-                        }
-                    }
-                }
-                try? await group.waitForAll()
-            }
-        }
-        // Kill it mid-stream, once the producers are well under way.
-        let deadline = ContinuousClock.now + .seconds(30)
-        while acknowledged.all.count < 50 && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
-        broker.signal(SIGKILL)
-        _ = await producers.result
-        try await broker.waitForExit()
-        let ids = acknowledged.all
-        #expect(ids.count > 10, "the producers got going before the kill")
-
-        let restarted = try await BrokerProcess(databaseURL: url)
-        let client = try await restarted.connect()
-        for id in ids {
-            let job = try await client.call("jobs.get", ["id": .string(id)])
-            #expect(job.result?["state"] == "available", "job \(id) was acknowledged, so it must exist")
-        }
-        let stats = try await client.result("stats")
-        let available = stats["queues"]?["default"]?["counts"]?["available"]?.intValue ?? 0
-        #expect(available >= Int64(ids.count))
-    }
-
     @Test func sigtermDrainsThenExitsCleanly() async throws {
         let (broker, _) = try await startBroker(["--drain-grace-ms", "10000"])
         let worker = try await broker.connect()

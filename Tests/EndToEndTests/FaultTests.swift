@@ -223,7 +223,7 @@ import Glibc
         worker.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         worker.arguments = ["python3", "-c", script]
         let output = FileManager.default.temporaryDirectory.appendingPathComponent("worker-\(UUID().uuidString)")
-        FileManager.default.createFile(atPath: output.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: output.path, contents: nil)
         defer { try? FileManager.default.removeItem(at: output) }
         worker.standardOutput = try FileHandle(forWritingTo: output)
         try worker.run()
