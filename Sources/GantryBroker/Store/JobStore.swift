@@ -450,32 +450,22 @@ public struct JobStore: Sendable {
     }
 
     /// Jobs newest first, live and finished, paged by id (a keyset cursor, so deep pages cost no more than the
-    /// first). A state filter reads only the table that can hold that state.
+    /// first). PostgreSQL pushes the filters into both tables and merges their primary-key scans.
     public func listJobs(_ filter: JobFilter, limit: Int) async throws -> [Job] {
         let logger = logger
         let state = filter.state?.rawValue
-        let (readLive, readFinished) = (filter.state.map { !$0.isFinal } ?? true, filter.state?.isFinal ?? true)
         return try await storage.withConnection { connection -> [Job] in
             let rows = try await connection.query("""
                 SELECT * FROM (
                     SELECT \(unescaped: Self.liveJobColumns) FROM gantry.jobs
-                    WHERE \(readLive) AND (\(state)::text IS NULL OR state = \(state)::text)
-                      AND (\(filter.queue)::text IS NULL OR queue = \(filter.queue)::text)
-                      AND (\(filter.type)::text IS NULL OR type = \(filter.type)::text)
-                      AND (\(filter.tag)::text IS NULL OR \(filter.tag)::text = ANY(tags))
-                      AND (\(filter.beforeID)::bigint IS NULL OR id < \(filter.beforeID)::bigint)
-                    ORDER BY id DESC LIMIT \(limit)
-                ) AS live
-                UNION ALL
-                SELECT * FROM (
+                    UNION ALL
                     SELECT \(unescaped: Self.finishedJobColumns) FROM gantry.finished_jobs
-                    WHERE \(readFinished) AND (\(state)::text IS NULL OR state = \(state)::text)
-                      AND (\(filter.queue)::text IS NULL OR queue = \(filter.queue)::text)
-                      AND (\(filter.type)::text IS NULL OR type = \(filter.type)::text)
-                      AND (\(filter.tag)::text IS NULL OR \(filter.tag)::text = ANY(tags))
-                      AND (\(filter.beforeID)::bigint IS NULL OR id < \(filter.beforeID)::bigint)
-                    ORDER BY id DESC LIMIT \(limit)
-                ) AS finished
+                ) AS every_job
+                WHERE (\(state)::text IS NULL OR state = \(state)::text)
+                  AND (\(filter.queue)::text IS NULL OR queue = \(filter.queue)::text)
+                  AND (\(filter.type)::text IS NULL OR type = \(filter.type)::text)
+                  AND (\(filter.tag)::text IS NULL OR \(filter.tag)::text = ANY(tags))
+                  AND (\(filter.beforeID)::bigint IS NULL OR id < \(filter.beforeID)::bigint)
                 ORDER BY id DESC LIMIT \(limit)
                 """, logger: logger)
             var jobs: [Job] = []
