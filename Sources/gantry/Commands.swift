@@ -35,12 +35,39 @@ struct JobCommand: AsyncParsableCommand {
 }
 
 struct RetryCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "retry", abstract: "Bring a dead, expired or cancelled job back, its history kept.")
+    static let configuration = CommandConfiguration(
+        commandName: "retry", abstract: "Bring a dead, expired or cancelled job back (its history kept), or every dead job.")
     @OptionGroup var connection: Connection
-    @Argument(help: "The job's id.") var id: String
+    @Argument(help: "The job's id.") var id: String?
+    @Flag(help: "Retry every dead job (of --queue, if given), a page at a time.") var allDead = false
+    @Option(help: "With --all-dead: only this queue.") var queue: String?
+
+    func validate() throws {
+        guard (id != nil) != allDead else { throw ValidationError("Give a job id, or --all-dead (not both).") }
+    }
 
     func run() async throws {
-        try await connection.perform({ try await $0.call(JobsRetry.self, JobsGet.Params(id: id)) }) { "job \($0.id) is \($0.state.rawValue) again\n" }
+        guard allDead else {
+            try await connection.perform({ try await $0.call(JobsRetry.self, JobsGet.Params(id: id!)) }) { "job \($0.id) is \($0.state.rawValue) again\n" }
+            return
+        }
+        try await connection.perform({ client -> BulkRetry in
+            // Pages move by cursor, so a job that cannot be retried (it changed meanwhile) is passed, not retried forever.
+            var cursor: String?
+            var retried = 0
+            repeat {
+                let page = try await client.call(JobsList.self, JobsList.Params(queue: queue, state: .dead, limit: 100, cursor: cursor))
+                for job in page.jobs where (try? await client.call(JobsRetry.self, JobsGet.Params(id: job.id))) != nil { retried += 1 }
+                FileHandle.standardError.write(Data("retried \(retried) dead jobs so far\n".utf8))
+                cursor = page.nextCursor
+            } while cursor != nil
+            return BulkRetry(retried: retried)
+        }) { "\($0.retried) dead jobs are available again\n" }
+    }
+
+    /// What `retry --all-dead` did, for `--json`.
+    struct BulkRetry: Encodable {
+        let retried: Int
     }
 }
 

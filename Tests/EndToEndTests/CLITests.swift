@@ -41,6 +41,16 @@ import Testing
         #expect(try await gantry("jobs", "--state", "dead").output == "no jobs\n")
         #expect(try await gantry("jobs", "--state", "deadd").status == 64)
 
+        // Bulk: every dead job of a queue comes back, a page at a time.
+        for _ in 0..<3 {
+            let job = try #require(try await enqueue(worker, ["type": "doomed", "queue": "bulk"]) as String?)
+            _ = try await reserve(worker, ["bulk"])
+            _ = try await worker.result("nack", ["id": .string(job), "error": ["message": "no"], "retry": false])
+        }
+        let bulk = try await gantry("retry", "--all-dead", "--queue", "bulk", "--json")
+        #expect(bulk.output.contains(#""retried" : 3"#), "\(bulk.output)")
+        #expect(try await gantry("retry").status == 64, "an id or --all-dead is required")
+
         let waiting = try await gantry("enqueue", "report.build", "--delay-ms", "60000", "--json")
         let waitingID = try #require(try JSONDecoder().decode(JSONValue.self, from: Data(waiting.output.utf8))["id"]?.stringValue)
         #expect(try await gantry("cancel", waitingID).output == "job \(waitingID) cancelled\n")
