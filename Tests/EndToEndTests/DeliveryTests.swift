@@ -15,7 +15,7 @@ import Glibc
         let worker = try await first.connect()
         let producer = try await second.connect()
         var latencies: [Duration] = []
-        for round in 0..<5 {
+        for round in 0..<7 {
             try await worker.sendRequest("reserve", ["queues": ["wake"], "wait_ms": 10_000], id: 1)
             try await Task.sleep(for: .milliseconds(200))
             let id = try await enqueue(producer, ["type": "ping", "queue": "wake"])
@@ -25,8 +25,11 @@ import Glibc
             #expect(response.result?["jobs"]?[0]?["id"]?.stringValue == id, "round \(round)")
             _ = try await worker.result("ack", ["id": .string(id)])
         }
-        // The safety poll runs every 2 s; a wake-up well under that came through LISTEN/NOTIFY.
-        #expect(latencies.allSatisfy { $0 < .seconds(1) }, "wake-up latencies: \(latencies)")
+        // The safety poll runs every 2 s, so polling alone would give a median near 1 s; a median well under
+        // that means the wake-ups came through LISTEN/NOTIFY. (The median, not every round: on a loaded
+        // 2-core machine one round can be slow for reasons that have nothing to do with the broker.)
+        let median = latencies.sorted()[latencies.count / 2]
+        #expect(median < .milliseconds(300), "wake-up latencies: \(latencies)")
         print("cross-broker wake-up latencies (enqueue answered → reserve answered): \(latencies)")
     }
 
