@@ -34,6 +34,17 @@ public final class GantryClient: Sendable {
     ///     restarting broker is back within seconds. Zero tries once (for command-line tools).
     public init(url: String = "gantry://127.0.0.1:7440", name: String = "gantry-swift", worker: Hello.Worker? = nil,
                 patience: Duration = .seconds(30), logger: Logger = Logger(label: "gantry.client")) throws {
+        let (host, port) = try Self.address(of: url)
+        self.host = host
+        self.port = port
+        self.name = name
+        self.worker = worker
+        self.logger = logger
+        self.connector = Connector(host: host, port: port, patience: patience, logger: logger)
+    }
+
+    /// Reads `gantry://host:port` or `host:port` (default port 7440).
+    public static func address(of url: String) throws -> (host: String, port: Int) {
         let address = url.hasPrefix("gantry://") ? String(url.dropFirst("gantry://".count)) : url
         let parts = address.split(separator: ":", omittingEmptySubsequences: false)
         guard parts.count <= 2, let host = parts.first.map(String.init), !host.isEmpty else {
@@ -43,12 +54,7 @@ public final class GantryClient: Sendable {
         guard let port, (1...65535).contains(port) else {
             throw InvalidURL(description: "The broker address must end in a port from 1 to 65535 (got \(url)).")
         }
-        self.host = host
-        self.port = port
-        self.name = name
-        self.worker = worker
-        self.logger = logger
-        self.connector = Connector(host: host, port: port, patience: patience, logger: logger)
+        return (host, port)
     }
 
     // MARK: typed calls

@@ -51,15 +51,16 @@ public final class Worker: Service, Sendable {
     public init(url: String = "gantry://127.0.0.1:7440", queues: [String], concurrency: Int = 10,
                 id: String = "\(ProcessInfo.processInfo.hostName):\(ProcessInfo.processInfo.processIdentifier)",
                 lease: Duration = .seconds(60), logger: Logger = Logger(label: "gantry.worker")) throws {
-        precondition(!queues.isEmpty, "a worker needs at least one queue")
-        precondition(concurrency >= 1, "concurrency must be at least 1")
+        guard !queues.isEmpty else { throw InvalidWorkerSettings(description: "A worker needs at least one queue to reserve from.") }
+        guard concurrency >= 1 else { throw InvalidWorkerSettings(description: "A worker's concurrency must be at least 1 (got \(concurrency)).") }
+        guard lease >= .seconds(1) else { throw InvalidWorkerSettings(description: "A worker's lease must be at least one second.") }
+        _ = try GantryClient.address(of: url)
         self.url = url
         self.queues = queues
         self.concurrency = concurrency
         self.id = id
         self.lease = lease
         self.logger = logger
-        _ = try GantryClient(url: url)
     }
 
     /// Registers the handler for a job type; `args` are decoded to `Args` (a decoding failure is permanent).
@@ -183,6 +184,11 @@ public final class Worker: Service, Sendable {
             }
         }
     }
+}
+
+/// A `Worker` was set up with settings it cannot work with; the description says which.
+public struct InvalidWorkerSettings: Error, CustomStringConvertible {
+    public let description: String
 }
 
 /// No handler is registered here for the job's type.

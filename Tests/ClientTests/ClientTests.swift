@@ -50,6 +50,9 @@ struct Email: Codable, Sendable, Equatable {
         }
         await #expect(throws: RPCErrorObject.self) { _ = try await gantry.job(id: "999999") }
         #expect(throws: GantryClient.InvalidURL.self) { _ = try GantryClient(url: "gantry://host:notaport") }
+        #expect(throws: GantryClient.InvalidURL.self) { _ = try Worker(url: "gantry://:7440", queues: ["q"]) }
+        #expect(throws: InvalidWorkerSettings.self) { _ = try Worker(queues: []) }
+        #expect(throws: InvalidWorkerSettings.self) { _ = try Worker(queues: ["q"], concurrency: 0) }
     }
 
     @Test func oneClientPipelinesManyTasks() async throws {
