@@ -6,9 +6,11 @@
 - every YAML file parses (multi-document), every Kubernetes object has apiVersion, kind and metadata.name
   and no namespace, and the manifests agree with each other (selectors, ConfigMap and Secret keys, ports,
   config paths, grace periods);
-- every `gantryd` / `gantry-worker` flag used anywhere in deploy/ is one the Swift sources define (for the
-  subcommand it follows), every key of the example config files is one the sources decode, and every
-  GANTRY_* variable is one the sources mention;
+- every `gantryd` / `gantry-worker` / `gantry` flag used anywhere in deploy/ is one the Swift sources define
+  (for the subcommand it follows), every key of the example config files is one the sources decode, every
+  GANTRY_* variable is one the sources mention, and every gantry_* metric named is one the broker exports;
+- the broker's HTTP side (/live, /ready, /metrics on 7441) is where the probes, health checks and
+  Prometheus annotations look for it, and nothing still says it does not exist;
 - the systemd units have what production needs (and pass `systemd-analyze verify` when it is installed,
   apart from the binaries not being installed here);
 - the stop timeouts exceed the drain grace and the worker's command timeout;
@@ -74,10 +76,10 @@ def snake(name: str, separator: str = "-") -> str:
     return result
 
 
-def struct_bodies(text: str) -> dict[str, str]:
+def struct_bodies(text: str, kinds: str = "struct") -> dict[str, str]:
     """struct name -> its body (brace-matched; nested structs are also listed on their own)."""
     bodies = {}
-    for match in re.finditer(r"\bstruct\s+(\w+)[^{]*\{", text):
+    for match in re.finditer(rf"\b(?:{kinds})\s+(\w+)[^{{]*\{{", text):
         depth, i = 1, match.end()
         while depth and i < len(text):
             depth += {"{": 1, "}": -1}.get(text[i], 0)
@@ -134,6 +136,9 @@ def read_sources(folder: str) -> str:
 
 gantryd_structs = struct_bodies(read_sources("gantryd"))
 worker_structs = struct_bodies(read_sources("gantry-worker"))
+cli_text = read_sources("gantry")
+cli_structs = struct_bodies(cli_text)
+cli_types = struct_bodies(cli_text, "struct|enum|class")
 
 
 def command_flags(structs: dict[str, str], name: str) -> set[str]:
@@ -149,16 +154,84 @@ FLAGS = {
     "gantryd migrate": command_flags(gantryd_structs, "Migrate"),
     "gantry-worker": command_flags(worker_structs, "GantryWorkerCommand"),
 }
-ALL_GANTRY_FLAGS = set().union(*FLAGS.values())
+
+
+def cli_tree(type_expression: str) -> tuple[str, dict]:
+    """The `gantry` CLI: (command name, {"flags": ..., "sub": {name: node}}) from CommandConfiguration's
+    commandName and subcommands. A generic command (WorkersSteerCommand<Quiet>) takes its name from the
+    type argument's static `name`."""
+    struct, argument = re.fullmatch(r"(\w+)(?:<(\w+)>)?", type_expression).groups()
+    body = cli_structs.get(struct, "")
+    literal = re.search(r'commandName:\s*"([^"]+)"', body)
+    name = literal.group(1) if literal else None
+    reference = re.search(r"commandName:\s*\w+\.(\w+)", body)
+    if not name and reference and argument:
+        member = re.search(rf'static\s+(?:let|var)\s+{reference.group(1)}\b[^=]*=\s*"([^"]+)"',
+                           cli_types.get(argument, ""))
+        name = member.group(1) if member else None
+    subcommands = re.search(r"subcommands:\s*\[(.*?)\]", body, re.S)
+    children = dict(cli_tree(t) for t in re.findall(r"(\w+(?:<\w+>)?)\.self", subcommands.group(1))) \
+        if subcommands else {}
+    flags = command_flags(cli_structs, struct)
+    default = re.search(r"defaultSubcommand:\s*(\w+(?:<\w+>)?)\.self", body)
+    if default:   # `gantry workers --json` runs `gantry workers list --json`
+        flags |= next((node["flags"] for child, node in children.items()
+                       if cli_tree(default.group(1))[0] == child), set())
+    return name or struct, {"flags": flags, "sub": children}
+
+
+CLI = cli_tree("Gantry")[1]
+
+
+def cli_flags(node: dict) -> set[str]:
+    return node["flags"].union(*(cli_flags(child) for child in node["sub"].values()))
+
+
+ALL_GANTRY_FLAGS = set().union(*FLAGS.values()) | cli_flags(CLI)
 GANTRYD_KEYS = coding_keys(gantryd_structs.get("FileSettings", ""))
 WORKER_KEYS = coding_keys(worker_structs.get("FileSettings", ""))
 SOURCE_ENV = set(re.findall(r"\bGANTRY_[A-Z0-9_]*[A-Z0-9]", "\n".join(
     p.read_text() for p in SOURCES.rglob("*.swift"))))
 
+
+def enum_cases(body: str) -> set[str]:
+    cases = set()
+    for line in without_nested_structs(body).splitlines():
+        line = line.strip()
+        if line.startswith("case "):
+            for part in line[5:].split(","):
+                raw = re.search(r'=\s*"([^"]+)"', part)
+                cases.add(raw.group(1) if raw else part.split("=")[0].strip())
+    return cases
+
+
+# Metric names the broker exports: the gantry_* literals of Sources/GantryBroker/Metrics and any `label: "gantry_..."`,
+# plus "gantry_jobs_\(outcome.rawValue)_total" expanded over the cases of the enum that variable is declared as
+# (nearest declaration before it in the same file). Histograms add _bucket, _sum and _count.
+broker_files = {p: p.read_text() for p in sorted((SOURCES / "GantryBroker").rglob("*.swift"))}
+metrics_enums = struct_bodies("\n".join(broker_files.values()), "enum")
+METRICS: set[str] = set()
+for path, text in broker_files.items():
+    METRICS |= set(re.findall(r'label:\s*"(gantry_[a-z0-9_]+)"', text))
+    if "Metrics" in path.relative_to(SOURCES).parts:
+        METRICS |= set(re.findall(r'"(gantry_[a-z0-9_]+)"', text))
+    for match in re.finditer(r'"(gantry_[a-z0-9_]*)\\\((\w+)\.rawValue\)([a-z0-9_]*)"', text):
+        prefix, variable, suffix = match.groups()
+        declared = re.findall(rf"\b{variable}\s*:\s*(\w+)", text[:match.start()])
+        cases = enum_cases(metrics_enums.get(declared[-1], "")) if declared else set()
+        METRICS |= {prefix + case + suffix for case in cases}
+check({"gantry_jobs_completed_total", "gantry_queue_oldest_available_seconds", "gantry_db_query_seconds"} <= METRICS,
+      f"could not read the metric names from Sources/GantryBroker (found {sorted(METRICS)})")
+
 check("--listen" in FLAGS["gantryd serve"] and "--database-url" in FLAGS["gantryd migrate"]
       and "--handler" in FLAGS["gantry-worker"],
       "could not read the option definitions from Sources/gantryd and Sources/gantry-worker (check.py's parser "
       f"found gantryd serve {sorted(FLAGS['gantryd serve'])}, gantry-worker {sorted(FLAGS['gantry-worker'])})")
+check("--http" in FLAGS["gantryd serve"] and "http" in GANTRYD_KEYS,
+      "could not find gantryd's --http flag and http: key in Sources/gantryd (check.py's parser found "
+      f"{sorted(FLAGS['gantryd serve'])} and {sorted(GANTRYD_KEYS)})")
+check({"workers", "cleanup"} <= set(CLI["sub"]) and "--all" in cli_flags(CLI["sub"].get("workers", CLI)),
+      f"could not read the gantry CLI's commands from Sources/gantry (found {sorted(CLI['sub'])})")
 check("drain_grace_ms" in GANTRYD_KEYS and "handlers" in WORKER_KEYS,
       f"could not read the YAML keys from the sources (gantryd {sorted(GANTRYD_KEYS)}, worker {sorted(WORKER_KEYS)})")
 
@@ -178,10 +251,23 @@ TEXT_FILES = [p for p in sorted(DEPLOY.rglob("*")) if p.is_file() and p.name != 
 # The program in command position: at the start, after a space, quote, bracket or `=`, maybe as a path.
 INVOCATION = re.compile(r"(?:^|(?<=[\s\"'`\[(=]))(?:/[\w.-]+)*/?(gantryd|gantry-worker)(?=[\s\"'`,\]]|$)")
 STOP_TOKENS = {"|", "||", "&&", ";", "#", ">", "<"}
+# `gantry` itself only when a subcommand of it follows ("the gantry schema", "--gid gantry" are not commands).
+CLI_INVOCATION = re.compile(r"(?:^|(?<=[\s\"'`\[(=]))(?:/[\w.-]+)*/?(gantry)(?=\s+(?:%s)(?=[\s\"'`,\]]|$))"
+                            % ("|".join(map(re.escape, sorted(CLI["sub"], key=len, reverse=True))) or "(?!)"))
 
 
 def check_invocation(where: str, program: str, tokens: list[str]) -> None:
     """tokens: what follows the program name on its command line."""
+    if program == "gantry":
+        node, command = CLI, "gantry"
+        for index, token in enumerate(tokens):
+            if token in node["sub"] and all(not t.startswith("-") for t in tokens[:index]):
+                node, command = node["sub"][token], f"{command} {token}"
+            elif token.startswith("-") and len(token) > 1 and not re.fullmatch(r"-?\d+", token):
+                flag = token.split("=", 1)[0]
+                check(flag in node["flags"],
+                      f"{where}: `{command}` has no flag {flag} (it has: {' '.join(sorted(node['flags']))})")
+        return
     command = "gantry-worker" if program == "gantry-worker" else "gantryd serve"
     for index, token in enumerate(tokens):
         if program == "gantryd" and index == 0 and token in ("migrate", "serve"):
@@ -196,7 +282,7 @@ def check_invocation(where: str, program: str, tokens: list[str]) -> None:
 def text_invocations(path: Path) -> None:
     text = re.sub(r"\\\n", " ", path.read_text())   # shell line continuations
     for number, line in enumerate(text.splitlines(), 1):
-        for match in INVOCATION.finditer(line):
+        for match in [*INVOCATION.finditer(line), *CLI_INVOCATION.finditer(line)]:
             tokens = []
             for token in re.findall(r"[^\s\"',\[\]]+", line[match.end():]):
                 if token in STOP_TOKENS:
@@ -237,8 +323,16 @@ for path in TEXT_FILES:
     text_invocations(path)
     for flag in sorted(set(re.findall(r"(?<![\w-])--[a-z][a-z0-9-]*", text))):
         check(flag in ALL_GANTRY_FLAGS or flag in FOREIGN_FLAGS,
-              f"{rel(path)}: {flag} is neither a gantryd/gantry-worker flag in the sources nor a known flag of "
-              "another tool (add it to FOREIGN_FLAGS in check.py if it belongs to one)")
+              f"{rel(path)}: {flag} is neither a gantryd/gantry-worker/gantry flag in the sources nor a known flag "
+              "of another tool (add it to FOREIGN_FLAGS in check.py if it belongs to one)")
+    for metric in sorted(set(re.findall(r"(?<![\w.-])gantry_[a-z][a-z0-9_]*", text))):
+        base = re.sub(r"_(bucket|sum|count)$", "", metric)
+        check(metric in METRICS or base in METRICS,
+              f"{rel(path)}: {metric} is not a metric the broker exports (it exports: {' '.join(sorted(METRICS))})")
+    for stale in re.finditer(r"no HTTP side|HTTP side yet|once the broker serves HTTP|no (?:`?/live`?|/ready|/metrics)\b",
+                             text, re.I):
+        check(False, f"{rel(path)}: still says the broker has no HTTP side ({stale.group(0)!r}); it serves "
+                     "/live, /ready and /metrics on --http")
     for variable in sorted(set(re.findall(r"\bGANTRY_[A-Z0-9_]*[A-Z0-9]", text))):
         check(variable in SOURCE_ENV, f"{rel(path)}: {variable} is not mentioned anywhere in Sources/")
 
@@ -278,9 +372,10 @@ def check_config(where: str, text: str, keys: set[str], kind: str) -> dict:
     if "queues" in settings:
         check(isinstance(settings["queues"], list) and all(isinstance(q, str) for q in settings["queues"]),
               f"{where}: queues must be a list of names")
-    if "listen" in settings:
-        check(isinstance(settings["listen"], str) and re.fullmatch(r".*:\d+", settings["listen"]) is not None,
-              f"{where}: listen must be host:port")
+    for address in ("listen", "http"):
+        if address in settings:
+            check(isinstance(settings[address], str) and re.fullmatch(r".*:\d+", settings[address]) is not None,
+                  f"{where}: {address} must be host:port")
     check("database_url" not in settings, f"{where}: keep database_url out of config files (use GANTRY_DATABASE_URL)")
     return settings
 
@@ -303,6 +398,24 @@ systemd_worker = check_config("deploy/systemd/worker.yml", (DEPLOY / "systemd/wo
                               WORKER_KEYS, "gantry-worker")
 check("handlers" in systemd_worker, "deploy/systemd/worker.yml: a worker needs handlers")
 DEFAULT_DRAIN_MS, DEFAULT_WORKER_TIMEOUT_MS = 10_000, 1_800_000
+DEFAULT_HTTP = "127.0.0.1:7441"   # gantryd's default --http (Sources/gantryd/Gantryd.swift)
+HTTP_PORT = 7441
+
+
+def flag_value(command: list[str], flag: str):
+    """The value of `--flag VALUE` or `--flag=VALUE` in an argument list, else None."""
+    for index, token in enumerate(command):
+        if token == flag and index + 1 < len(command):
+            return command[index + 1]
+        if token.startswith(flag + "="):
+            return token.split("=", 1)[1]
+    return None
+
+
+def all_interfaces(address: str, port: int) -> bool:
+    """Whether gantryd binds `address` on every interface at `port` (":7441" means 0.0.0.0:7441)."""
+    host, _, number = str(address).rpartition(":")
+    return host in ("", "0.0.0.0") and number == str(port)
 
 # --- Kubernetes
 K8S = DEPLOY / "kubernetes"
@@ -409,10 +522,27 @@ if check(bool(broker), "deploy/kubernetes: no Deployment gantry-broker"):
     check(bool(main), "Deployment/gantry-broker: no container runs gantryd")
     ports = {p.get("name"): p.get("containerPort") for p in main.get("ports") or []}
     check(7440 in ports.values(), "Deployment/gantry-broker: the gantryd container must expose containerPort 7440")
-    for probe in ("readinessProbe", "livenessProbe"):
-        socket = (main.get(probe) or {}).get("tcpSocket") or {}
-        check(socket.get("port") == 7440 or ports.get(socket.get("port")) == 7440,
-              f"Deployment/gantry-broker: {probe} must be a tcpSocket probe on 7440 (no HTTP side yet)")
+    check(HTTP_PORT in ports.values(),
+          f"Deployment/gantry-broker: the gantryd container must expose containerPort {HTTP_PORT} (HTTP: /live, /ready, /metrics)")
+    main_command = [str(c) for c in (main.get("command") or []) + (main.get("args") or [])]
+    http_address = flag_value(main_command, "--http") or k8s_gantryd.get("http", DEFAULT_HTTP)
+    check(all_interfaces(http_address, HTTP_PORT),
+          f"Deployment/gantry-broker: gantryd serves HTTP on {http_address}; the kubelet and Prometheus reach the pod "
+          f"from outside it, so set --http 0.0.0.0:{HTTP_PORT} or http: 0.0.0.0:{HTTP_PORT} in gantryd.yml")
+    for probe, path in (("livenessProbe", "/live"), ("readinessProbe", "/ready")):
+        settings = main.get(probe) or {}
+        get = settings.get("httpGet") or {}
+        check(get.get("path") == path and (get.get("port") == HTTP_PORT or ports.get(get.get("port")) == HTTP_PORT),
+              f"Deployment/gantry-broker: {probe} must be an httpGet probe of {path} on port {HTTP_PORT} "
+              f"(got {settings})")
+        check(settings.get("timeoutSeconds", 1) < settings.get("periodSeconds", 10),
+              f"Deployment/gantry-broker: {probe} timeoutSeconds must be shorter than its periodSeconds")
+    annotations = (broker["spec"].get("template", {}).get("metadata") or {}).get("annotations") or {}
+    for key, wanted in (("prometheus.io/scrape", "true"), ("prometheus.io/port", str(HTTP_PORT)),
+                        ("prometheus.io/path", "/metrics")):
+        check(annotations.get(key) == wanted,
+              f"Deployment/gantry-broker: pod template annotation {key} must be the string {wanted!r} "
+              f"(got {annotations.get(key)!r}; annotation values must be quoted strings)")
     env_names = {e.get("name") for e in main.get("env") or []}
     check("GANTRY_DATABASE_URL" in env_names, "Deployment/gantry-broker: GANTRY_DATABASE_URL must come from the Secret")
     migrates = [c for c in pod.get("initContainers") or [] if (c.get("command") or [])[:2] == ["gantryd", "migrate"]]
@@ -433,7 +563,17 @@ if check(bool(service), "deploy/kubernetes: no Service gantry-broker"):
     check(bool(selector) and all(labels.get(k) == v for k, v in selector.items()),
           f"Service/gantry-broker: selector {selector} does not select the broker pods {labels}")
     port = (service["spec"].get("ports") or [{}])[0]
-    check(port.get("port") == 7440, "Service/gantry-broker: must serve port 7440")
+    check(port.get("port") == 7440, "Service/gantry-broker: must serve port 7440 (as its first port)")
+    broker_main = next((c for c in pod_spec(broker).get("containers") or []
+                        if "gantryd" in (c.get("command") or [""])[0]), {})
+    container_ports = {p.get("name"): p.get("containerPort") for p in broker_main.get("ports") or []}
+    for service_port in service["spec"].get("ports") or []:
+        target = service_port.get("targetPort", service_port.get("port"))
+        check(target in container_ports or target in container_ports.values(),
+              f"Service/gantry-broker: port {service_port.get('name')} targets {target!r}, which the gantryd "
+              f"container does not expose ({container_ports})")
+        check(len(service["spec"]["ports"]) == 1 or bool(service_port.get("name")),
+              "Service/gantry-broker: name every port when there are several")
     check(service["spec"].get("type", "ClusterIP") == "ClusterIP",
           "Service/gantry-broker: keep it ClusterIP (no authentication yet)")
 
@@ -454,6 +594,7 @@ if check(bool(job), "deploy/kubernetes: no Job gantry-migrate (migrate-job.yaml)
     check(any((c or [])[:2] == ["gantryd", "migrate"] for c in commands), "Job/gantry-migrate: must run `gantryd migrate`")
 
 # --- compose
+dockerfile_text = (DEPLOY / "Dockerfile").read_text()
 compose_path = DEPLOY / "compose.yml"
 compose = (load_all(compose_path) or [{}])[0]
 services = compose.get("services") or {}
@@ -470,6 +611,26 @@ for name, service_ in brokers.items():
     command = service_.get("command") or []
     check("--listen" in command and command[command.index("--listen") + 1].endswith(":7440"),
           f"deploy/compose.yml {name}: must --listen on 0.0.0.0:7440")
+    http_address = flag_value([str(c) for c in command], "--http") or DEFAULT_HTTP
+    published = [str(p) for p in service_.get("ports") or []]
+    if any(p.endswith(f":{HTTP_PORT}") for p in published):
+        check(all_interfaces(http_address, HTTP_PORT),
+              f"deploy/compose.yml {name}: publishes {HTTP_PORT} but gantryd serves HTTP on {http_address}, which "
+              f"Docker cannot forward to: use --http 0.0.0.0:{HTTP_PORT}")
+    test = (service_.get("healthcheck") or {}).get("test") or []
+    test_text = " ".join(map(str, test)) if isinstance(test, list) else str(test)
+    check("/ready" in test_text and f"{HTTP_PORT}" in test_text,
+          f"deploy/compose.yml {name}: the healthcheck should ask GET /ready on {HTTP_PORT}")
+    if isinstance(test, list) and test[:1] in (["CMD"], ["CMD-SHELL"]):
+        program = (" ".join(map(str, test[1:])).split() or [""])[0]
+    else:
+        program = (test_text.split() or [""])[0]
+    program = program.rsplit("/", 1)[-1]
+    if program in ("curl", "wget"):
+        runtime = re.sub(r"\\\n", " ", dockerfile_text.rsplit("\nFROM ", 1)[-1])
+        check(re.search(rf"apt-get install[^\n]*\s{program}(\s|$)", runtime) is not None,
+              f"deploy/compose.yml {name}: the healthcheck runs {program}, which deploy/Dockerfile's runtime image "
+              "does not install")
     check("GANTRY_DATABASE_URL" in (service_.get("environment") or {}) or "--database-url" in command,
           f"deploy/compose.yml {name}: no database URL")
     check(bool(service_.get("healthcheck")), f"deploy/compose.yml {name}: no healthcheck")
@@ -490,7 +651,7 @@ for name, service_ in services.items():
         check(dependency in services, f"deploy/compose.yml {name}: depends on unknown service {dependency}")
     for port in service_.get("ports") or []:
         check(str(port).startswith("127.0.0.1:") or name == "postgres",
-              f"deploy/compose.yml {name}: publish 7440 on 127.0.0.1 only (no authentication yet), got {port}")
+              f"deploy/compose.yml {name}: publish 7440 and 7441 on 127.0.0.1 only (no authentication yet), got {port}")
 
 # --- every other YAML file parses
 for path in sorted(DEPLOY.rglob("*.y*ml")):
@@ -543,6 +704,9 @@ for name, settings, extra in (("gantryd.service", systemd_gantryd, {}), ("gantry
         check(stop > drain, f"{where}: TimeoutStopSec ({stop:g} s) must exceed drain_grace_ms ({drain:g} s)")
         config = re.search(r"--config\s+(\S+)", one(sections, "Service", "ExecStart"))
         check(bool(config) and config.group(1).endswith("/gantryd.yml"), f"{where}: ExecStart should use --config .../gantryd.yml")
+        check("http" in settings or "--http" in one(sections, "Service", "ExecStart"),
+              f"{where}: set the HTTP address explicitly (http: in gantryd.yml or --http), so operators know where "
+              "/live, /ready and /metrics are")
     else:
         timeout = settings.get("timeout_ms", DEFAULT_WORKER_TIMEOUT_MS) / 1000
         check(stop > timeout, f"{where}: TimeoutStopSec ({stop:g} s) must exceed worker.yml's timeout_ms ({timeout:g} s)")
@@ -573,10 +737,16 @@ if check(bool(tools and swift_image), "deploy/Dockerfile: want ARG SWIFT_IMAGE=s
     check(tuple(map(int, swift_image.groups())) >= tuple(map(int, tools.groups())),
           f"deploy/Dockerfile: swift:{'.'.join(swift_image.groups())} cannot build a package with "
           f"swift-tools-version {'.'.join(tools.groups())}")
-for product in ("gantryd", "gantry-worker"):
-    check(f"--product {product}" in dockerfile, f"deploy/Dockerfile: does not build --product {product}")
+for product in ("gantryd", "gantry-worker", "gantry"):
+    check(re.search(rf"--product {re.escape(product)}(?![\w-])", dockerfile) is not None,
+          f"deploy/Dockerfile: does not build --product {product}")
+    check(re.search(rf"^COPY --from=build [^\n]*/{re.escape(product)}(?![\w-])", dockerfile, re.M) is not None,
+          f"deploy/Dockerfile: does not copy {product} into the runtime image")
 check("FROM debian:bookworm-slim" in dockerfile, "deploy/Dockerfile: runtime stage should be debian:bookworm-slim")
 check(re.search(r"^USER\s+(?!root|0\b)", dockerfile, re.M) is not None, "deploy/Dockerfile: run as a non-root USER")
+exposed = {port for line in re.findall(r"^EXPOSE\s+(.*)$", dockerfile, re.M) for port in line.split()}
+check({"7440", str(HTTP_PORT)} <= {p.split("/")[0] for p in exposed},
+      f"deploy/Dockerfile: EXPOSE 7440 (JSON-RPC) and {HTTP_PORT} (HTTP), got {sorted(exposed)}")
 
 # ---------------------------------------------------------------------------------------------------------
 # Schema validators, when installed

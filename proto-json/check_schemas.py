@@ -13,6 +13,8 @@
    - each server line is a valid response (envelope.response.json) answering a request of the block by id
      (or id null for lines that had none); results validate against <method>.result.json, error codes are
      in errors.json and -32602 errors name data.field;
+   - a server line that is an object with "method" and no "id" is a notification from the broker instead: it
+     must validate against envelope.notification.json (worker.quiet, worker.stop) and answers nothing;
    - every request with an id is answered (unless the block ends with -32006, which closes the connection);
    - every method has a params and result schema and at least one successful example.
 
@@ -35,7 +37,7 @@ HERE = pathlib.Path(__file__).resolve().parent
 SCHEMAS = HERE / "schemas"
 BASE = "https://gantry.dev/proto/v1/"
 DRAFT = "https://json-schema.org/draft/2020-12/schema"
-METHODS = ["hello", "enqueue", "enqueue_batch", "reserve", "ack", "nack", "extend", "jobs.get", "jobs.list", "jobs.retry", "jobs.cancel", "jobs.discard", "stats", "queues.pause", "queues.resume", "queues.list"]
+METHODS = ["hello", "enqueue", "enqueue_batch", "reserve", "ack", "nack", "extend", "jobs.get", "jobs.list", "jobs.retry", "jobs.cancel", "jobs.discard", "cleanup", "stats", "queues.pause", "queues.resume", "queues.list", "workers.list", "workers.quiet", "workers.stop"]
 
 problems = []
 
@@ -191,8 +193,10 @@ class Checker:
         self.request = self.validators.get("envelope.request.json")
         self.request_item = Draft202012Validator({"$ref": BASE + "envelope.request.json#/$defs/request"}, registry=registry)
         self.response = self.validators.get("envelope.response.json")
+        self.notification = self.validators.get("envelope.notification.json")
         self.successes = {m: 0 for m in METHODS}
-        self.counts = {"client lines": 0, "server lines": 0, "results validated": 0, "refusals confirmed": 0}
+        self.counts = {"client lines": 0, "server lines": 0, "results validated": 0, "refusals confirmed": 0,
+                       "notifications": 0}
 
     def params_validator(self, method):
         return self.validators.get(f"methods/{method}.params.json")
@@ -231,6 +235,14 @@ class Checker:
                 value = json.loads(text)
             except json.JSONDecodeError as error:
                 problem(where, f"server line is not JSON: {error}")
+                continue
+            if isinstance(value, dict) and "method" in value and "id" not in value:
+                # a notification the broker sends on its own (worker.quiet, worker.stop): it answers nothing
+                failure = first_error(self.notification, value) if self.notification is not None else None
+                if failure:
+                    problem(where, f"not a valid broker notification (envelope.notification.json) {failure}")
+                else:
+                    self.counts["notifications"] += 1
                 continue
             if self.response is not None:
                 failure = first_error(self.response, value)
@@ -352,8 +364,8 @@ def main():
     registry = Registry().with_resources(
         (s["$id"], Resource(contents=s, specification=DRAFT202012)) for s in schemas.values() if "$id" in s)
     check_refs(schemas, registry)
-    for name in ["common.json", "job.json", "reserved-job.json", "job-error.json",
-                 "envelope.request.json", "envelope.response.json"]:
+    for name in ["common.json", "job.json", "reserved-job.json", "job-error.json", "worker.json",
+                 "envelope.request.json", "envelope.response.json", "envelope.notification.json"]:
         if name not in schemas:
             problem("schemas", f"{name} is missing")
     for method in METHODS:
@@ -386,7 +398,8 @@ def main():
     print(f"ok: {len(schemas)} schemas valid (draft 2020-12, refs resolve); errors.json matches the README"
           f"{' and ErrorCode.swift' if (HERE.parent / 'Sources/GantryProtocol/ErrorCode.swift').is_file() else ''}; "
           f"{blocks} transcripts: {c['client lines']} client lines, {c['server lines']} server lines, "
-          f"{c['results validated']} results validated, {c['refusals confirmed']} refusals confirmed by the schemas")
+          f"{c['results validated']} results validated, {c['refusals confirmed']} refusals confirmed by the schemas, "
+          f"{c['notifications']} broker notifications validated")
     return 0
 
 

@@ -1,5 +1,6 @@
 import Foundation
 import GantryProtocol
+import CoreMetrics
 import Logging
 import NIOCore
 import PostgresNIO
@@ -16,8 +17,11 @@ public final class Broker: Sendable {
     let logger: Logger
     let waitBoard = WaitBoard()
     let retryPolicy: RetryPolicy
+    public let metrics: BrokerMetrics
     private let startedAt = ContinuousClock.now
     private let counts = Mutex(Counts())
+    /// Open sessions, so operators can list and steer the workers among them.
+    let sessions = Mutex<[UUID: Session]>([:])
 
     struct Counts {
         var connections = 0
@@ -26,10 +30,11 @@ public final class Broker: Sendable {
     }
 
     public init(id: UUID = UUID(), configuration: BrokerConfiguration, client: PostgresClient, logger: Logger,
-                retryPolicy: RetryPolicy = RetryPolicy()) {
+                retryPolicy: RetryPolicy = RetryPolicy(), metrics: BrokerMetrics = BrokerMetrics()) {
         self.id = id
         self.configuration = configuration
-        let storage = Storage(client: client, connectionTimeout: configuration.storageTimeout)
+        self.metrics = metrics
+        let storage = Storage(client: client, connectionTimeout: configuration.storageTimeout, metrics: metrics)
         self.store = JobStore(storage: storage, brokerID: id, logger: logger)
         self.brokers = BrokerStore(storage: storage, logger: logger)
         self.queues = QueueStore(storage: storage, logger: logger)
@@ -41,15 +46,20 @@ public final class Broker: Sendable {
 
     public func sessionOpened(_ session: Session) {
         counts.withLock { $0.connections += 1 }
+        sessions.withLock { $0[session.id] = session }
+        metrics.connections.increment()
     }
 
     /// Puts back whatever the session still holds: its connection is gone, so its jobs must run elsewhere.
     public func sessionClosed(_ session: Session) async {
         let wasWorker = session.close()
+        sessions.withLock { _ = $0.removeValue(forKey: session.id) }
         counts.withLock {
             $0.connections -= 1
             if wasWorker { $0.workers -= 1 }
         }
+        metrics.connections.decrement()
+        if wasWorker { metrics.workers.decrement() }
         guard session.hasReserved else { return }
         // Retried while PostgreSQL is away (a worker that drops during an outage must not leave its jobs
         // stuck until their leases end); after a minute the reaper's lease expiry remains the fallback.
@@ -60,6 +70,7 @@ public final class Broker: Sendable {
                     message: "The worker's connection closed before it acked or nacked the job.")
                 if !released.isEmpty {
                     logger.info("put back jobs of a closed connection", metadata: ["session": "\(session.id)", "jobs": "\(released.values.reduce(0, +))"])
+                    for (queue, count) in released { metrics.leasesLost(queue: queue, reason: "connection_closed", count: count) }
                     await announceAvailable(released)
                 }
                 return
@@ -108,6 +119,10 @@ public final class Broker: Sendable {
         JobsCancel.name: route(JobsCancel.self) { broker, params, _ in try await broker.cancelJob(params) },
         JobsDiscard.name: route(JobsDiscard.self) { broker, params, _ in try await broker.discardJob(params) },
         Stats.name: route(Stats.self) { broker, _, _ in try await broker.stats() },
+        Cleanup.name: route(Cleanup.self) { broker, params, _ in try await broker.cleanup(params) },
+        WorkersList.name: route(WorkersList.self) { broker, _, _ in try await broker.listWorkers() },
+        WorkersQuiet.name: route(WorkersQuiet.self) { broker, params, _ in try await broker.steerWorkers(params, .quiet) },
+        WorkersStop.name: route(WorkersStop.self) { broker, params, _ in try await broker.steerWorkers(params, .stop) },
         QueuesPause.name: route(QueuesPause.self) { broker, params, _ in try await broker.pauseQueue(params) },
         QueuesResume.name: route(QueuesResume.self) { broker, params, _ in try await broker.resumeQueue(params) },
         QueuesList.name: route(QueuesList.self) { broker, _, _ in QueuesList.Result(queues: try await broker.queueStats()) },
@@ -129,15 +144,22 @@ public final class Broker: Sendable {
     /// Answers one request: the result's JSON, or the error to send.
     public func handle(_ request: RPCRequest, session: Session) async -> Result<Data, RPCErrorObject> {
         guard let handler = Self.methods[request.method] else {
+            metrics.request("unknown", failed: true)
             return .failure(.methodNotFound(request.method, known: Self.methodNames))
         }
+        metrics.requestsInFlight.increment()
+        defer { metrics.requestsInFlight.decrement() }
+        session.sawRequest()
+        let outcome: Result<Data, RPCErrorObject>
         do {
-            return .success(try await handler(self, request.params, session))
+            outcome = .success(try await handler(self, request.params, session))
         } catch let error as RPCErrorObject {
-            return .failure(error)
+            outcome = .failure(error)
         } catch {
-            return .failure(Self.describe(error, logger: logger, method: request.method))
+            outcome = .failure(Self.describe(error, logger: logger, method: request.method))
         }
+        if case .failure = outcome { metrics.request(request.method, failed: true) } else { metrics.request(request.method, failed: false) }
+        return outcome
     }
 
     /// Storage errors that a retry can fix are told apart from bugs.
@@ -164,7 +186,10 @@ public final class Broker: Sendable {
 
     func hello(_ params: Hello.Params, session: Session) async throws -> Hello.Result {
         let (wasWorker, isWorker) = session.greeted(params)
-        if wasWorker != isWorker { counts.withLock { $0.workers += isWorker ? 1 : -1 } }
+        if wasWorker != isWorker {
+            counts.withLock { $0.workers += isWorker ? 1 : -1 }
+            if isWorker { metrics.workers.increment() } else { metrics.workers.decrement() }
+        }
         logger.info("hello", metadata: [
             "session": "\(session.id)", "peer": "\(session.peer)", "client": "\(params.client ?? "-")",
             "worker": "\(params.worker?.id ?? "-")",
@@ -186,6 +211,7 @@ public final class Broker: Sendable {
         // waiting for the notification's round trip.
         var available: [String: Int] = [:]
         for (job, result) in zip(jobs, results) where result.state == .available { available[job.queue, default: 0] += 1 }
+        for job in jobs { metrics.count(.enqueued, queue: job.queue, type: job.type) }
         if !available.isEmpty { waitBoard.jobsAvailable(available) }
         return results
     }
@@ -193,10 +219,18 @@ public final class Broker: Sendable {
     func reserve(_ params: Reserve.Params, session: Session) async throws -> Reserve.Result {
         var queues: [String] = []
         for queue in params.queues where !queues.contains(queue) { queues.append(queue) }
-        let deadline = ContinuousClock.now + .milliseconds(params.waitMs)
+        let started = ContinuousClock.now
+        let deadline = started + .milliseconds(params.waitMs)
+        defer { metrics.reserveWaitTime.recordNanoseconds((ContinuousClock.now - started).nanoseconds) }
         session.willReserve()
         while true {
             if isDraining || session.isClosing { return Reserve.Result(jobs: []) }
+            if session.isQuiet {
+                // Told to take nothing new: wait out the poll rather than answer at once, so a worker that does
+                // not understand the notification does not spin.
+                await wait(for: waitBoard.register(queues: []), session: session, until: deadline)
+                return Reserve.Result(jobs: [])
+            }
             let ticket = waitBoard.register(queues: queues)
             let jobs: [ReservedJob]
             do {
@@ -212,22 +246,29 @@ public final class Broker: Sendable {
                 session.reserved(jobs)
                 return Reserve.Result(jobs: jobs)
             }
-            if session.waiting(ticket) {
-                await waitBoard.wait(ticket, until: deadline)
-                session.doneWaiting(ticket)
-            }
-            waitBoard.remove(ticket)
+            await wait(for: ticket, session: session, until: deadline)
             if Task.isCancelled { return Reserve.Result(jobs: []) }
         }
     }
 
+    /// Parks a reserve until jobs are announced, the deadline passes, or the session closes.
+    private func wait(for ticket: Waitlist.Ticket, session: Session, until deadline: ContinuousClock.Instant) async {
+        if session.waiting(ticket) {
+            await waitBoard.wait(ticket, until: deadline)
+            session.doneWaiting(ticket)
+        }
+        waitBoard.remove(ticket)
+    }
+
     func ack(_ params: Ack.Params, session: Session) async throws -> Ack.Result {
         guard let id = Int64(params.id) else { throw RPCErrorObject.notFound(jobID: params.id) }
-        guard try await store.completeJob(id: id, sessionID: session.id, result: params.result) else {
-            throw try await leaseProblem(id: id, wireID: params.id)
+        let (held, cancelRequested) = try await store.completeJob(id: id, sessionID: session.id, result: params.result)
+        guard held else { throw try await leaseProblem(id: id, wireID: params.id) }
+        if let lease = session.finished(params.id) {
+            metrics.count(.completed, queue: lease.queue, type: lease.type)
+            metrics.jobRan(queue: lease.queue, type: lease.type, for: ContinuousClock.now - lease.reservedAt)
         }
-        session.finished(params.id)
-        return Ack.Result()
+        return Ack.Result(cancelRequested: cancelRequested ? true : nil)
     }
 
     func nack(_ params: Nack.Params, session: Session) async throws -> Nack.Result {
@@ -248,15 +289,21 @@ public final class Broker: Sendable {
         case .retry(let afterMs): .retry(afterMs: afterMs)
         case .dead: .dead
         }
-        let (held, queue, nextRunAt) = try await store.failJob(id: id, sessionID: session.id, error: .object(error), outcome: outcome)
-        guard held else { throw try await leaseProblem(id: id, wireID: params.id) }
+        guard let recorded = try await store.failJob(id: id, sessionID: session.id, error: .object(error), outcome: outcome) else {
+            throw try await leaseProblem(id: id, wireID: params.id)
+        }
         session.finished(params.id)
-        switch decision {
-        case .dead:
-            return Nack.Result(state: .dead)
-        case .retry(let afterMs):
-            if afterMs == 0, let queue { await announceAvailable([queue: 1]) }
-            return Nack.Result(state: afterMs == 0 ? .available : .scheduled, nextRunAt: nextRunAt)
+        metrics.count(.failed, queue: lease.queue, type: lease.type)
+        metrics.jobRan(queue: lease.queue, type: lease.type, for: ContinuousClock.now - lease.reservedAt)
+        switch recorded {
+        case .finished(let state):
+            if state == .dead { metrics.count(.dead, queue: lease.queue, type: lease.type) }
+            return Nack.Result(state: state)
+        case .retry(let queue, let nextRunAt):
+            metrics.count(.retried, queue: lease.queue, type: lease.type)
+            let now = decision == .retry(afterMs: 0)
+            if now { await announceAvailable([queue: 1]) }
+            return Nack.Result(state: now ? .available : .scheduled, nextRunAt: nextRunAt)
         }
     }
 
@@ -282,11 +329,12 @@ public final class Broker: Sendable {
 
     func cancelJob(_ params: JobsCancel.Params) async throws -> JobsCancel.Result {
         guard let id = Int64(params.id) else { throw RPCErrorObject.notFound(jobID: params.id) }
-        guard try await store.cancelJob(id: id) else {
-            throw try await stateProblem(id: id, wireID: params.id, action: "cancelled", allowed: "scheduled, available")
+        guard let state = try await store.cancelJob(id: id) else {
+            throw try await stateProblem(id: id, wireID: params.id, action: "cancelled", allowed: "scheduled, available, reserved")
         }
-        logger.info("job cancelled by an operator", metadata: ["id": "\(id)"])
-        return JobsCancel.Result(id: params.id, state: .cancelled)
+        logger.info(state == .reserved ? "cancellation of a running job asked by an operator" : "job cancelled by an operator",
+                    metadata: ["id": "\(id)"])
+        return JobsCancel.Result(id: params.id, state: state)
     }
 
     func discardJob(_ params: JobsDiscard.Params) async throws -> JobsDiscard.Result {
@@ -313,6 +361,23 @@ public final class Broker: Sendable {
         logger.info("job retried by an operator", metadata: ["id": "\(id)", "queue": "\(queue)"])
         await announceAvailable([queue: 1])
         return JobsRetry.Result(id: params.id, state: .available)
+    }
+
+    /// Deletes in statements of 1,000 rows until `limit` is reached or nothing more matches.
+    func cleanup(_ params: Cleanup.Params) async throws -> Cleanup.Result {
+        var deleted = 0
+        var more = true
+        while more && deleted < params.limit {
+            let batch = min(1000, params.limit - deleted)
+            let removed = try await store.pruneFinishedJobs(
+                states: params.states, olderThanMs: params.olderThanMs, queue: params.queue, batch: batch, exclusive: false)
+            deleted += removed
+            more = removed == batch
+        }
+        logger.info("finished jobs cleaned up by an operator", metadata: [
+            "deleted": "\(deleted)", "states": "\(params.states.map(\.rawValue))", "older_than_ms": "\(params.olderThanMs)",
+        ])
+        return Cleanup.Result(deleted: deleted, more: more)
     }
 
     func pauseQueue(_ params: QueuesPause.Params) async throws -> QueuesPause.Result {

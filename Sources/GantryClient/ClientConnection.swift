@@ -23,7 +23,8 @@ final class ClientConnection: Sendable {
         self.pending = pending
     }
 
-    static func connect(host: String, port: Int, maxLineBytes: Int) async throws -> ClientConnection {
+    static func connect(host: String, port: Int, maxLineBytes: Int,
+                        onNotification: @escaping @Sendable (String) -> Void) async throws -> ClientConnection {
         let pending = PendingRequests()
         let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
@@ -32,7 +33,7 @@ final class ClientConnection: Sendable {
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandler(
                         ByteToMessageHandler(LineBasedFrameDecoder(), maximumBufferSize: maxLineBytes))
-                    try channel.pipeline.syncOperations.addHandler(ResponseRouter(pending: pending))
+                    try channel.pipeline.syncOperations.addHandler(ResponseRouter(pending: pending, onNotification: onNotification))
                 }
             }
             .connect(host: host, port: port).get()
@@ -96,21 +97,31 @@ final class PendingRequests: Sendable {
     }
 }
 
-/// Decodes each response line and hands it to whoever waits for its id.
+/// Decodes each response line and hands it to whoever waits for its id; notifications from the broker (no id,
+/// a method) go to `onNotification`.
 final class ResponseRouter: ChannelInboundHandler, Sendable {
     typealias InboundIn = ByteBuffer
 
     let pending: PendingRequests
+    let onNotification: @Sendable (String) -> Void
 
-    init(pending: PendingRequests) {
+    init(pending: PendingRequests, onNotification: @escaping @Sendable (String) -> Void) {
         self.pending = pending
+        self.onNotification = onNotification
+    }
+
+    private struct Notification: Decodable {
+        var method: String
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let line = unwrapInboundIn(data)
-        // Lines that are not responses (or are for nobody) are ignored; the broker only sends responses.
-        if let response = try? GantryJSON.makeDecoder().decode(RPCResponse.self, from: line) {
+        let decoder = GantryJSON.makeDecoder()
+        // Lines that are neither (or are for nobody) are ignored.
+        if let response = try? decoder.decode(RPCResponse.self, from: line), response.id != nil {
             pending.resolve(response)
+        } else if let notification = try? decoder.decode(Notification.self, from: line) {
+            onNotification(notification.method)
         }
     }
 

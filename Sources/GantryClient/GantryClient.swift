@@ -19,6 +19,7 @@ public final class GantryClient: Sendable {
     let name: String
     let worker: Hello.Worker?
     let logger: Logger
+    let patience: Duration
     private let connector: Connector
     private let nextID = Atomic<Int64>(0)
 
@@ -30,17 +31,22 @@ public final class GantryClient: Sendable {
     ///   - url: `gantry://host:port`, or just `host:port` (default port 7440).
     ///   - name: how operators see this client in the broker's logs.
     ///   - worker: what a worker announces in `hello` (the `Worker` fills it in).
-    ///   - patience: how long to keep trying to (re)connect before a call fails with `ConnectionLost`; a
-    ///     restarting broker is back within seconds. Zero tries once (for command-line tools).
+    ///   - patience: how long to keep trying to (re)connect before a call fails with `ConnectionLost`, and to
+    ///     resend a request the broker refused with `storage_unavailable` having changed nothing; a restarting
+    ///     broker or database is back within seconds. Zero tries once (for command-line tools).
+    ///   - onNotification: called with the method of each notification the broker sends (`worker.quiet`,
+    ///     `worker.stop`).
     public init(url: String = "gantry://127.0.0.1:7440", name: String = "gantry-swift", worker: Hello.Worker? = nil,
-                patience: Duration = .seconds(30), logger: Logger = Logger(label: "gantry.client")) throws {
+                patience: Duration = .seconds(30), logger: Logger = Logger(label: "gantry.client"),
+                onNotification: @escaping @Sendable (String) -> Void = { _ in }) throws {
         let (host, port) = try Self.address(of: url)
         self.host = host
         self.port = port
         self.name = name
         self.worker = worker
         self.logger = logger
-        self.connector = Connector(host: host, port: port, patience: patience, logger: logger)
+        self.patience = patience
+        self.connector = Connector(host: host, port: port, patience: patience, logger: logger, onNotification: onNotification)
     }
 
     /// Reads `gantry://host:port` or `host:port` (default port 7440).
@@ -102,7 +108,24 @@ public final class GantryClient: Sendable {
 
     // MARK: the wire
 
+    /// Sends the request; resends it (with backoff, within `patience`) while the broker says PostgreSQL is away
+    /// and nothing was applied, so a short database outage is a delay, not an error, for the caller.
     private func send(method: String, params: Data?) async throws -> JSONValue {
+        let deadline = ContinuousClock.now + patience
+        var delay = Duration.milliseconds(100)
+        while true {
+            do {
+                return try await sendOnce(method: method, params: params)
+            } catch let error as RPCErrorObject where error.code == GantryErrorCode.storageUnavailable.rawValue
+                        && error.data?["applied"] == false && ContinuousClock.now + delay < deadline {
+                logger.info("the broker cannot reach PostgreSQL; resending", metadata: ["method": "\(method)", "in": "\(delay)"])
+                try await Task.sleep(for: delay)
+                delay = min(delay * 2, .seconds(2))
+            }
+        }
+    }
+
+    private func sendOnce(method: String, params: Data?) async throws -> JSONValue {
         let connection = try await connector.connection { connection in
             // Each new connection starts with hello, so the broker knows who this is (and a worker's handlers).
             let hello = Hello.Params(client: self.name, worker: self.worker)
@@ -134,26 +157,29 @@ actor Connector {
     let port: Int
     let patience: Duration
     let logger: Logger
+    let onNotification: @Sendable (String) -> Void
     private var current: ClientConnection?
     private var opening: Task<ClientConnection, any Error>?
 
-    init(host: String, port: Int, patience: Duration, logger: Logger) {
+    init(host: String, port: Int, patience: Duration, logger: Logger, onNotification: @escaping @Sendable (String) -> Void) {
         self.host = host
         self.port = port
         self.patience = patience
         self.logger = logger
+        self.onNotification = onNotification
     }
 
     func connection(greet: @escaping @Sendable (ClientConnection) async throws -> Void) async throws -> ClientConnection {
         if let current, current.isActive { return current }
         if let opening { return try await opening.value }
-        let (host, port, patience, logger) = (host, port, patience, logger)
+        let (host, port, patience, logger, onNotification) = (host, port, patience, logger, onNotification)
         let task = Task<ClientConnection, any Error> {
             let deadline = ContinuousClock.now + patience
             var delay = Duration.milliseconds(100)
             while true {
                 do {
-                    let connection = try await ClientConnection.connect(host: host, port: port, maxLineBytes: 64 << 20)
+                    let connection = try await ClientConnection.connect(
+                        host: host, port: port, maxLineBytes: 64 << 20, onNotification: onNotification)
                     try await greet(connection)
                     return connection
                 } catch let error as RPCErrorObject {

@@ -27,6 +27,9 @@ public struct PermanentFailure: PermanentError, CustomStringConvertible {
 /// Runs registered handlers for jobs from ordered queues, with a concurrency limit: reserves with a long poll,
 /// extends the leases of long jobs, acks on return and nacks on throw. It is a ServiceLifecycle `Service`:
 /// on graceful shutdown (SIGTERM in a `ServiceGroup`) it stops reserving and lets running jobs finish.
+/// Operators steer it from the broker: after `worker.quiet` it finishes what it holds and reserves nothing more,
+/// but keeps running (so a supervisor does not restart it into taking jobs again) until stopped; `worker.stop`
+/// cancels running handlers, hands their jobs back (a nack that retries at once) and returns.
 ///
 /// ```swift
 /// let worker = try Worker(url: "gantry://127.0.0.1:7440", queues: ["mail"], concurrency: 8)
@@ -44,8 +47,13 @@ public final class Worker: Service, Sendable {
     public let lease: Duration
     let logger: Logger
     private let handlers = Mutex<[String: Handler]>([:])
-    private let running = Mutex<Set<String>>([])
+    /// Running handlers by job id, so `worker.stop` can cancel them.
+    private let running = Mutex<[String: Task<JSONValue?, any Error>]>([:])
     private let stopping = Atomic<Bool>(false)
+    private let quieted = Atomic<Bool>(false)
+    private let handingBack = Atomic<Bool>(false)
+    /// Jobs an operator cancelled while they ran (`extend` said so): their handlers are cancelled.
+    private let cancelledByOperator = Mutex<Set<String>>([])
     private let url: String
 
     public init(url: String = "gantry://127.0.0.1:7440", queues: [String], concurrency: Int = 10,
@@ -88,16 +96,40 @@ public final class Worker: Service, Sendable {
         handlers.withLock { $0[type] = handler }
     }
 
+    /// Whether an operator told it to quiet (it reserves nothing until stopped).
+    public var isQuiet: Bool { quieted.load(ordering: .relaxed) }
+
     /// Stops reserving; `run()` returns once running jobs have finished.
     public func shutdown() {
         stopping.store(true, ordering: .relaxed)
+    }
+
+    /// Stops reserving and cancels running handlers; their jobs are handed back for another worker.
+    public func stop() {
+        handingBack.store(true, ordering: .relaxed)
+        stopping.store(true, ordering: .relaxed)
+        for task in running.withLock({ Array($0.values) }) { task.cancel() }
+    }
+
+    private func obey(_ notification: String) {
+        switch notification {
+        case WorkerNotification.quiet.rawValue:
+            logger.notice("told by the broker to quiet: finishing running jobs, reserving no more until stopped")
+            quieted.store(true, ordering: .relaxed)
+        case WorkerNotification.stop.rawValue:
+            logger.notice("told by the broker to stop: handing back running jobs")
+            stop()
+        default:
+            logger.debug("ignoring a notification", metadata: ["method": "\(notification)"])
+        }
     }
 
     public func run() async throws {
         let announced = handlers.withLock { $0.keys.sorted() }.map { Hello.Handler(type: $0) }
         let client = try GantryClient(
             url: url, name: "gantry-swift-worker",
-            worker: Hello.Worker(id: id, queues: queues, concurrency: concurrency, handlers: announced), logger: logger)
+            worker: Hello.Worker(id: id, queues: queues, concurrency: concurrency, handlers: announced), logger: logger,
+            onNotification: { [weak self] in self?.obey($0) })
         logger.info("worker started", metadata: ["queues": "\(queues)", "concurrency": "\(concurrency)", "handlers": "\(announced.map(\.type))"])
         let extender = Task { await self.extendLeases(client) }
         defer { extender.cancel() }
@@ -108,6 +140,10 @@ public final class Worker: Service, Sendable {
                 // one round trip per finished job.
                 let batch = max(1, concurrency / 4)
                 while !stopping.load(ordering: .relaxed) && !Task.isCancelled {
+                    if quieted.load(ordering: .relaxed) {
+                        try? await Task.sleep(for: .milliseconds(250))
+                        continue
+                    }
                     if free < batch && free < concurrency {
                         try await group.next()
                         free += 1
@@ -140,14 +176,16 @@ public final class Worker: Service, Sendable {
     }
 
     private func perform(_ job: ReservedJob, client: GantryClient) async {
-        running.withLock { _ = $0.insert(job.id) }
-        defer { running.withLock { _ = $0.remove(job.id) } }
         let started = ContinuousClock.now
         do {
             guard let handler = handlers.withLock({ $0[job.type] }) else {
                 throw UnknownJobType(type: job.type)
             }
-            let result = try await handler(job)
+            let work = Task { try await handler(job) }
+            running.withLock { $0[job.id] = work }
+            defer { running.withLock { _ = $0.removeValue(forKey: job.id) } }
+            if handingBack.load(ordering: .relaxed) { work.cancel() }
+            let result = try await work.value
             _ = try await client.call(Ack.self, Ack.Params(id: job.id, result: result))
             logger.info("job done", metadata: ["id": "\(job.id)", "type": "\(job.type)", "took": "\(ContinuousClock.now - started)"])
         } catch let error as RPCErrorObject where error.code == GantryErrorCode.leaseLost.rawValue {
@@ -158,6 +196,18 @@ public final class Worker: Service, Sendable {
     }
 
     private func fail(_ job: ReservedJob, error: any Error, client: GantryClient) async {
+        if cancelledByOperator.withLock({ $0.remove(job.id) != nil }) {
+            let cancelled = Nack.Failure(message: "cancelled by an operator while it ran", kind: "JobCancelled")
+            _ = try? await client.call(Nack.self, Nack.Params(id: job.id, error: cancelled, retry: false))
+            logger.info("job cancelled by an operator", metadata: ["id": "\(job.id)", "type": "\(job.type)"])
+            return
+        }
+        if handingBack.load(ordering: .relaxed) {
+            let handBack = Nack.Failure(message: "the worker was told to stop and handed the job back", kind: "WorkerStopped")
+            _ = try? await client.call(Nack.self, Nack.Params(id: job.id, error: handBack, retry: true, retryInMs: 0))
+            logger.info("job handed back", metadata: ["id": "\(job.id)", "type": "\(job.type)"])
+            return
+        }
         let permanent = error is any PermanentError
         let failure = Nack.Failure(
             message: "\(error)", kind: String(describing: Swift.type(of: error)),
@@ -176,11 +226,19 @@ public final class Worker: Service, Sendable {
     private func extendLeases(_ client: GantryClient) async {
         while !Task.isCancelled {
             try? await Task.sleep(for: lease / 3)
-            let ids = running.withLock { Array($0) }
+            let ids = running.withLock { Array($0.keys) }
             guard !ids.isEmpty else { continue }
-            if let result = try? await client.call(Extend.self, Extend.Params(ids: ids, leaseMs: EnqueueOptions.milliseconds(lease))),
-               !result.lost.isEmpty {
+            guard let result = try? await client.call(Extend.self, Extend.Params(ids: ids, leaseMs: EnqueueOptions.milliseconds(lease))) else {
+                continue
+            }
+            if !result.lost.isEmpty {
                 logger.warning("leases lost while running; those jobs may run again elsewhere", metadata: ["ids": "\(result.lost)"])
+            }
+            let cancelled = result.leases.filter { $0.cancelRequested == true }.map(\.id)
+            if !cancelled.isEmpty {
+                cancelledByOperator.withLock { $0.formUnion(cancelled) }
+                let tasks = running.withLock { running in cancelled.compactMap { running[$0] } }
+                for task in tasks { task.cancel() }
             }
         }
     }

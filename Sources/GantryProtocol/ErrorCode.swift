@@ -93,7 +93,10 @@ extension RPCErrorObject {
         let outcome = certain
             ? "Nothing was changed; retry the request shortly."
             : "The connection dropped mid-request, so it may or may not have been applied; retry shortly (an ack or nack retried after it took effect answers lease_lost)."
-        return RPCErrorObject(.storageUnavailable, "The broker cannot reach PostgreSQL right now (\(detail)). \(outcome)", data: ["retryable": true])
+        // `applied: false` lets a client retry on its own: the request did nothing. Without it, it may have.
+        var data: [String: JSONValue] = ["retryable": true]
+        if certain { data["applied"] = false }
+        return RPCErrorObject(.storageUnavailable, "The broker cannot reach PostgreSQL right now (\(detail)). \(outcome)", data: .object(data))
     }
 
     public static func payloadTooLarge(limit: Int) -> RPCErrorObject {

@@ -88,11 +88,14 @@ public struct Job: Codable, Sendable, Hashable {
     public var meta: JSONValue
     public var errors: [JobError]
     public var result: JSONValue?
+    /// When an operator asked to cancel it while a worker held it (it then ends `cancelled` unless acked).
+    public var cancelRequestedAt: Date?
 
     public init(id: String, type: String, queue: String, args: JSONValue, state: JobState, priority: Int, attempt: Int,
                 maxAttempts: Int, runAt: Date, enqueuedAt: Date, reservedAt: Date? = nil, leaseExpiresAt: Date? = nil,
                 finishedAt: Date? = nil, timeoutMs: Int64? = nil, expiresAt: Date? = nil, uniqueKey: String? = nil,
-                tags: [String] = [], meta: JSONValue = [:], errors: [JobError] = [], result: JSONValue? = nil) {
+                tags: [String] = [], meta: JSONValue = [:], errors: [JobError] = [], result: JSONValue? = nil,
+                cancelRequestedAt: Date? = nil) {
         self.id = id
         self.type = type
         self.queue = queue
@@ -113,6 +116,7 @@ public struct Job: Codable, Sendable, Hashable {
         self.meta = meta
         self.errors = errors
         self.result = result
+        self.cancelRequestedAt = cancelRequestedAt
     }
 
     enum CodingKeys: String, CodingKey {
@@ -126,5 +130,6 @@ public struct Job: Codable, Sendable, Hashable {
         case timeoutMs = "timeout_ms"
         case expiresAt = "expires_at"
         case uniqueKey = "unique_key"
+        case cancelRequestedAt = "cancel_requested_at"
     }
 }

@@ -9,6 +9,8 @@ public final class BrokerProcess: @unchecked Sendable {
     public let process: Process
     public let host: String
     public let port: Int
+    /// The port of its HTTP side (`/live`, `/ready`, `/metrics`).
+    public let httpPort: Int
     public let logFile: URL
     private let outputFile: URL
 
@@ -22,11 +24,15 @@ public final class BrokerProcess: @unchecked Sendable {
         return testBinary.deletingLastPathComponent().appendingPathComponent("gantryd")
     }
 
-    /// Starts `gantryd` with the given arguments (plus `--listen 127.0.0.1:0`) and waits until it listens.
+    /// Starts `gantryd` with the given arguments (plus `--listen 127.0.0.1:0 --http 127.0.0.1:0`) and waits until
+    /// it listens on both.
     public init(arguments: [String], environment: [String: String] = [:]) async throws {
+        await BrokerSlots.shared.acquire()
+        var started = false
+        defer { if !started { BrokerSlots.shared.release() } }
         let process = Process()
         process.executableURL = Self.executable
-        process.arguments = ["--listen", "127.0.0.1:0"] + arguments
+        process.arguments = ["--listen", "127.0.0.1:0", "--http", "127.0.0.1:0"] + arguments
         var env = ProcessInfo.processInfo.environment
         env.removeValue(forKey: "GANTRY_DATABASE_URL")
         // If this test process dies, the broker follows instead of lingering.
@@ -48,10 +54,16 @@ public final class BrokerProcess: @unchecked Sendable {
         self.logFile = logFile
         self.outputFile = outputFile
 
-        // The first stdout line names the address once the broker accepts connections.
+        // Stdout names each address once the broker accepts connections on it.
         var text = ""
         let deadline = ContinuousClock.now + .seconds(60)
-        while !text.contains("\n") {
+        func port(after prefix: String) -> (host: String, port: Int)? {
+            guard let line = text.split(separator: "\n").first(where: { $0.hasPrefix(prefix) }),
+                  let address = line.split(separator: " ").last, let colon = address.lastIndex(of: ":"),
+                  let port = Int(address[address.index(after: colon)...]) else { return nil }
+            return (String(address[..<colon]), port)
+        }
+        while port(after: "gantryd listening on ") == nil || port(after: "gantryd http on ") == nil {
             guard process.isRunning, ContinuousClock.now < deadline else {
                 let log = (try? String(contentsOf: logFile, encoding: .utf8)) ?? ""
                 process.terminate()
@@ -60,12 +72,16 @@ public final class BrokerProcess: @unchecked Sendable {
             try await Task.sleep(for: .milliseconds(20))
             text = (try? String(contentsOf: outputFile, encoding: .utf8)) ?? ""
         }
-        let line = text.split(separator: "\n")[0]
-        guard let address = line.split(separator: " ").last, let colon = address.lastIndex(of: ":"),
-              let port = Int(address[address.index(after: colon)...])
-        else { throw Failure(description: "unexpected first line from gantryd: \(line)") }
-        self.host = String(address[..<colon])
-        self.port = port
+        let rpc = port(after: "gantryd listening on ")!
+        self.host = rpc.host
+        self.port = rpc.port
+        self.httpPort = port(after: "gantryd http on ")!.port
+        started = true
+    }
+
+    /// GETs a path of its HTTP side; returns the status code and body.
+    public func get(_ path: String) async throws -> (status: Int, body: String) {
+        try await HTTPGet.fetch(host: host, port: httpPort, path: path)
     }
 
     /// Starts a broker on the given database URL.
@@ -95,6 +111,7 @@ public final class BrokerProcess: @unchecked Sendable {
     public var log: String { (try? String(contentsOf: logFile, encoding: .utf8)) ?? "" }
 
     deinit {
+        BrokerSlots.shared.release()
         if process.isRunning { kill(process.processIdentifier, SIGKILL) }
         try? FileManager.default.removeItem(at: logFile)
         try? FileManager.default.removeItem(at: outputFile)

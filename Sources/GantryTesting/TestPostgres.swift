@@ -15,7 +15,7 @@ public enum TestPostgres {
         // Durability is the broker's promise to clients, not the test cluster's to the disk: skip fsync.
         let postgres = EmbeddedPostgres(
             directory: directory, database: "postgres", port: 5432,
-            settings: ["fsync": "off", "full_page_writes": "off", "synchronous_commit": "off", "max_connections": "300"],
+            settings: ["fsync": "off", "full_page_writes": "off", "synchronous_commit": "off", "max_connections": "1000"],
             logger: logger)
         _ = try await postgres.start()
         atexit {

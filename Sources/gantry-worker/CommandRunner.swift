@@ -61,7 +61,16 @@ struct CommandRunner: Sendable {
             kill(-pid, SIGKILL)
         }
         var status: Int32 = -1
-        for await code in exited.stream { status = code }
+        // Cancelled (the worker was told to stop): the command and everything it started get SIGTERM, then SIGKILL.
+        await withTaskCancellationHandler {
+            for await code in exited.stream { status = code }
+        } onCancel: { [killGrace] in
+            kill(-pid, SIGTERM)
+            Task.detached {
+                try? await Task.sleep(for: killGrace)
+                kill(-pid, SIGKILL)
+            }
+        }
         watchdog.cancel()
         return Outcome(status: status, stdout: await output, stderr: await errors, timedOut: timedOut.load(ordering: .relaxed))
     }

@@ -142,12 +142,17 @@ struct JobsCommand: AsyncParsableCommand {
 }
 
 struct CancelCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "cancel", abstract: "Make a waiting job never run (kept as cancelled).")
+    static let configuration = CommandConfiguration(
+        commandName: "cancel", abstract: "Cancel a job: a waiting one never runs; a running one's worker is told to stop it (never retried).")
     @OptionGroup var connection: Connection
     @Argument(help: "The job's id.") var id: String
 
     func run() async throws {
-        try await connection.perform({ try await $0.call(JobsCancel.self, JobsGet.Params(id: id)) }) { "job \($0.id) \($0.state.rawValue)\n" }
+        try await connection.perform({ try await $0.call(JobsCancel.self, JobsGet.Params(id: id)) }) { result in
+            result.state == .reserved
+                ? "job \(result.id) is running: its worker is told to stop it, and it will not be retried\n"
+                : "job \(result.id) \(result.state.rawValue)\n"
+        }
     }
 }
 

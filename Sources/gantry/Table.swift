@@ -16,10 +16,11 @@ enum Table {
     static func queues(_ queues: [String: Stats.QueueStats]) -> String {
         guard !queues.isEmpty else { return "no queues yet\n" }
         let states: [JobState] = [.available, .scheduled, .reserved, .completed, .dead]
-        var rows = [["QUEUE"] + states.map { $0.rawValue.uppercased() } + ["LATENCY", "PROCESSED", "FAILED", "PAUSED"]]
+        var rows = [["QUEUE"] + states.map { $0.rawValue.uppercased() } + ["LATENCY", "PROCESSED/FAILED: MINUTE", "HOUR", "ALL", "PAUSED"]]
         for (name, stats) in queues.sorted(by: { $0.key < $1.key }) {
             rows.append([name] + states.map { String(stats.counts[$0.rawValue] ?? 0) }
-                + [milliseconds(stats.latencyMs), String(stats.processed), String(stats.failed), stats.paused ? "yes" : "no"])
+                + [milliseconds(stats.latencyMs), "\(stats.processedLastMinute)/\(stats.failedLastMinute)",
+                   "\(stats.processedLastHour)/\(stats.failedLastHour)", "\(stats.processed)/\(stats.failed)", stats.paused ? "yes" : "no"])
         }
         return render(rows)
     }
@@ -43,6 +44,12 @@ enum Table {
             }
         }
         return lines.joined(separator: "\n") + "\n"
+    }
+
+    /// "3 s ago", "5 min ago": how long since a moment, for people.
+    static func ago(_ moment: Date, now: Date = Date()) -> String {
+        let seconds = max(0, Int(now.timeIntervalSince(moment)))
+        return seconds < 120 ? "\(seconds) s ago" : seconds < 7200 ? "\(seconds / 60) min ago" : "\(seconds / 3600) h ago"
     }
 
     static func milliseconds(_ value: Int64) -> String {

@@ -27,6 +27,9 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Address for JSON-RPC clients (default 127.0.0.1:7440; port 0 picks a free one).")
     var listen: String?
 
+    @Option(help: "Address for HTTP: /live, /ready and /metrics (default 127.0.0.1:7441; port 0 picks a free one).")
+    var http: String?
+
     @Option(help: "The longest request line accepted, in bytes (default 1048576).")
     var maxLineBytes: Int?
 
@@ -63,6 +66,7 @@ struct Serve: AsyncParsableCommand {
         let (host, port) = try parseListenAddress(listen ?? file.listen ?? "127.0.0.1:7440")
         configuration.host = host
         configuration.port = port
+        let (httpHost, httpPort) = try parseListenAddress(http ?? file.http ?? "127.0.0.1:7441", flag: "--http")
         if let value = maxLineBytes ?? file.maxLineBytes {
             guard value >= 1024 else { throw ValidationError("--max-line-bytes must be at least 1024.") }
             configuration.maxLineBytes = value
@@ -88,13 +92,18 @@ struct Serve: AsyncParsableCommand {
         }
 
         try await withDatabase(common, file, logger: logger) { client in
+            // Lines tests and scripts can wait for, whatever the log format.
             let broker = BrokerService(configuration: configuration, client: client, migrate: !noMigrate, logger: logger) { address in
-                // A line tests and scripts can wait for, whatever the log format.
                 FileHandle.standardOutput.write(Data("gantryd listening on \(address.ipAddress ?? host):\(address.port ?? port)\n".utf8))
             }
+            let http = HTTPService(broker: broker.broker, host: httpHost, port: httpPort, logger: logger) { address in
+                FileHandle.standardOutput.write(Data("gantryd http on \(address.ipAddress ?? httpHost):\(address.port ?? httpPort)\n".utf8))
+            }
+            // Shut down in reverse: the broker drains first (with /ready saying so), then HTTP, then PostgreSQL.
             let group = ServiceGroup(configuration: ServiceGroupConfiguration(
                 services: [
                     .init(service: client),
+                    .init(service: http),
                     .init(service: broker.self, successTerminationBehavior: .gracefullyShutdownGroup),
                 ],
                 gracefulShutdownSignals: [.sigterm, .sigint],

@@ -6,7 +6,7 @@ import Yams
 /// Settings shared by `gantryd serve` and `gantryd migrate`: flags override the YAML file, which overrides
 /// the defaults; `GANTRY_DATABASE_URL` stands in for `--database-url`.
 struct CommonOptions: ParsableArguments {
-    @Option(help: "A YAML file of settings (keys as the flags, with underscores: listen, database_url, data_dir, log_format, log_level, max_line_bytes, default_lease_ms, drain_grace_ms, storage_timeout_ms, broker_timeout_ms, partial_line_timeout_ms, completed_retention_ms, failed_retention_ms).")
+    @Option(help: "A YAML file of settings (keys as the flags, with underscores: listen, http, database_url, data_dir, log_format, log_level, max_line_bytes, default_lease_ms, drain_grace_ms, storage_timeout_ms, broker_timeout_ms, partial_line_timeout_ms, completed_retention_ms, failed_retention_ms).")
     var config: String?
 
     @Option(help: "PostgreSQL to use, as postgres://user:password@host:5432/database. Without it (and without GANTRY_DATABASE_URL) gantryd runs its own embedded PostgreSQL in --data-dir.")
@@ -45,6 +45,7 @@ struct CommonOptions: ParsableArguments {
 /// What a YAML config file may hold.
 struct FileSettings: Decodable {
     var listen: String?
+    var http: String?
     var databaseURL: String?
     var dataDir: String?
     var logFormat: String?
@@ -59,7 +60,7 @@ struct FileSettings: Decodable {
     var failedRetentionMs: Int64?
 
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case listen
+        case listen, http
         case databaseURL = "database_url"
         case dataDir = "data_dir"
         case logFormat = "log_format"
@@ -76,11 +77,11 @@ struct FileSettings: Decodable {
 }
 
 /// `host:port`, `:port` or `port`.
-func parseListenAddress(_ text: String) throws -> (host: String, port: Int) {
+func parseListenAddress(_ text: String, flag: String = "--listen") throws -> (host: String, port: Int) {
     let parts = text.split(separator: ":", omittingEmptySubsequences: false)
     let host = parts.count > 1 ? parts.dropLast().joined(separator: ":") : "127.0.0.1"
     guard let portText = parts.last, let port = Int(portText), (0...65535).contains(port) else {
-        throw ValidationError("--listen must be host:port, such as 127.0.0.1:7440 (got \(text)).")
+        throw ValidationError("\(flag) must be host:port, such as 127.0.0.1:\(flag == "--http" ? 7441 : 7440) (got \(text)).")
     }
     return (host.isEmpty ? "0.0.0.0" : host, port)
 }

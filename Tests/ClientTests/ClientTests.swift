@@ -1,4 +1,5 @@
 import Foundation
+import GantryBroker
 import GantryClient
 import GantryProtocol
 import GantryTesting
@@ -81,6 +82,25 @@ struct Email: Codable, Sendable, Equatable {
         for _ in 0..<3 where after == nil { after = try? await gantry.enqueue("x", args: ["after"]) }
         #expect(after != nil)
         #expect(try await gantry.job(id: before).state == .available)
+    }
+
+    @Test func aShortDatabaseOutageIsADelayNotAnError() async throws {
+        let postgres = try await TestPostgres.privateCluster()
+        defer {
+            postgres.stop()
+            try? FileManager.default.removeItem(at: postgres.directory)
+        }
+        let broker = try await BrokerProcess(databaseURL: postgres.url(database: "gantry"), extraArguments: ["--storage-timeout-ms", "300"])
+        let gantry = try GantryClient(url: "\(broker.host):\(broker.port)")
+        _ = try await gantry.stats()
+        postgres.stop()
+        // The broker answers storage_unavailable (nothing applied) while PostgreSQL is away; the client resends.
+        let enqueued = Task { try await gantry.enqueue("during.outage", args: [1]) }
+        try await Task.sleep(for: .seconds(2))
+        _ = try await postgres.start()
+        let id = try await enqueued.value
+        #expect(try await gantry.job(id: id).state == .available)
+        #expect(broker.log.contains("storage unavailable"), "the broker did refuse it meanwhile")
     }
 
     func freePort() throws -> Int {

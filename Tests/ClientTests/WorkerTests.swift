@@ -71,16 +71,16 @@ struct Boom: Error, CustomStringConvertible {
         let broker = try await BrokerProcess(databaseURL: url)
         let address = "\(broker.host):\(broker.port)"
         let gantry = try GantryClient(url: address)
-        // A 3-second lease, extended every second, for a job that takes 5 seconds.
-        let worker = try Worker(url: address, queues: ["slow"], concurrency: 1, lease: .seconds(3))
+        // A 6-second lease, extended every 2 seconds, for a job that takes 10 (room for a loaded machine's stalls).
+        let worker = try Worker(url: address, queues: ["slow"], concurrency: 1, lease: .seconds(6))
         let runs = Atomic<Int>(0)
         worker.register("slow.job") { (_: JobContext<[Int]>) in
             runs.add(1, ordering: .relaxed)
-            try await Task.sleep(for: .seconds(5))
+            try await Task.sleep(for: .seconds(10))
         }
         let running = Task { try await worker.run() }
         let id = try await gantry.enqueue("slow.job", args: [1], options: .init(queue: "slow"))
-        #expect(try await eventually(timeout: .seconds(20)) { try await gantry.job(id: id).state == .completed })
+        #expect(try await eventually(timeout: .seconds(40)) { try await gantry.job(id: id).state == .completed })
         #expect(runs.load(ordering: .relaxed) == 1, "the lease never ran out, so the job ran once")
         #expect(try await gantry.job(id: id).errors.isEmpty)
         worker.shutdown()

@@ -55,6 +55,9 @@ import Testing
         let waitingID = try #require(try JSONDecoder().decode(JSONValue.self, from: Data(waiting.output.utf8))["id"]?.stringValue)
         #expect(try await gantry("cancel", waitingID).output == "job \(waitingID) cancelled\n")
         #expect(try await gantry("discard", waitingID).output == "job \(waitingID) discarded\n")
+        let running = try await enqueue(worker, ["type": "report.build", "queue": "running"])
+        _ = try await reserve(worker, ["running"])
+        #expect(try await gantry("cancel", running).output == "job \(running) is running: its worker is told to stop it, and it will not be retried\n")
 
         // Exit codes a script can act on.
         let missing = try await gantry("job", "424242")

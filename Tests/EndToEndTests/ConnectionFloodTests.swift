@@ -78,12 +78,12 @@ import Glibc
         var connections: Int64 = 0
         let deadline = ContinuousClock.now + .seconds(60)
         while connections < Int64(opened + 1) && ContinuousClock.now < deadline {
-            connections = try await client.result("stats")["broker"]?["connections"]?.intValue ?? 0
+            connections = try await client.result("stats", timeout: .seconds(60))["broker"]?["connections"]?.intValue ?? 0
             if connections < Int64(opened + 1) { try await Task.sleep(for: .milliseconds(100)) }
         }
         #expect(connections == Int64(opened + 1))
         let started = ContinuousClock.now
-        #expect(try await client.call("enqueue", ["type": "still-serving"]).error == nil)
+        #expect(try await client.call("enqueue", ["type": "still-serving"], timeout: .seconds(60)).error == nil)
         let held = residentMegabytes(of: broker.process.processIdentifier)
         print("connection flood: \(opened) silent connections, broker RSS \(before) MB → \(held) MB, an enqueue meanwhile took \(ContinuousClock.now - started)")
         #expect(held - before < 300, "memory per idle connection stays small")
@@ -92,7 +92,7 @@ import Glibc
         let released = ContinuousClock.now + .seconds(60)
         while connections > 1 && ContinuousClock.now < released {
             try await Task.sleep(for: .milliseconds(100))
-            connections = try await client.result("stats")["broker"]?["connections"]?.intValue ?? 0
+            connections = try await client.result("stats", timeout: .seconds(60))["broker"]?["connections"]?.intValue ?? 0
         }
         #expect(connections == 1, "every abandoned connection was let go")
     }
@@ -127,7 +127,9 @@ import Glibc
         // Other clients are served meanwhile.
         let other = try await broker.connect()
         let asked = ContinuousClock.now
-        #expect(try await other.call("stats", timeout: .seconds(30)).error == nil)
+        // Generous: alone this takes a few seconds (the flood's backlog is worked off first), but the whole suite
+        // shares two cores. How fast is for the benchmarks to say; that it answers at all is the point here.
+        #expect(try await other.call("stats", timeout: .seconds(120)).error == nil)
         print("request flood: another client's stats answered in \(ContinuousClock.now - asked)")
     }
 }

@@ -59,6 +59,12 @@ import Glibc
         let refusal = try await probe.call("stats", timeout: .seconds(5))
         #expect(refusal.errorCode == -32004, "\(refusal)")
         #expect(refusal.error?.data?["retryable"] == true)
+        #expect(refusal.error?.data?["applied"] == false, "nothing was done, so clients may resend on their own")
+        // Probes see it too: still alive, not ready.
+        #expect(try await broker.get("/live").status == 200)
+        let notReady = try await broker.get("/ready")
+        #expect(notReady.status == 503)
+        #expect(notReady.body.hasPrefix("database unavailable"), "\(notReady.body)")
         try await Task.sleep(for: .seconds(1))
 
         _ = try await postgres.start()
@@ -68,13 +74,14 @@ import Glibc
             try await Task.sleep(for: .milliseconds(10))
         }
         let recovery = ContinuousClock.now - restartedAt
+        #expect(try await broker.get("/ready") == (200, "ready\n"))
         try await Task.sleep(for: .milliseconds(300))
         producer.stop.append(true)
         await producing.value
 
         let ids = producer.acknowledged.all
         var lost = 0
-        for id in ids where try await probe.call("jobs.get", ["id": .string(id)]).result == nil { lost += 1 }
+        for id in ids where try await storedState(of: id, on: probe) == nil { lost += 1 }
         print("postgres restart: \(ids.count) enqueues acknowledged, \(producer.refused.all.count) refused with \(Set(producer.refused.all)), outage \(restartedAt - stoppedAt), serving again \(recovery) after the restart, lost \(lost)")
         #expect(lost == 0)
         #expect(ids.count > acknowledgedBefore, "enqueues resumed after the restart")
@@ -166,7 +173,7 @@ import Glibc
         let completed = Set(workers.completed.all)
         var lost = 0
         for id in Set(producer.acknowledged.all) where !completed.contains(id) {
-            if try await client.call("jobs.get", ["id": .string(id)]).result?["state"] != "completed" { lost += 1 }
+            if try await storedState(of: id, on: client) != "completed" { lost += 1 }
         }
         let deliveries = workers.delivered.all
         print("kill -9 under load then restart: \(producer.acknowledged.all.count) acknowledged, \(completed.count) completed, \(deliveries.count - Set(deliveries).count) delivered twice, restarted in \(restartedIn), lost \(lost)")
@@ -199,7 +206,7 @@ import Glibc
         let completedSet = Set(completions)
         var lost = 0
         for id in acknowledged where !completedSet.contains(id) {
-            if try await client.call("jobs.get", ["id": .string(id)]).result?["state"] != "completed" { lost += 1 }
+            if try await storedState(of: id, on: client) != "completed" { lost += 1 }
         }
         let deliveries = workers.delivered.all
         print("broker kill under load: \(acknowledged.count) acknowledged, \(completions.count) acks by workers, \(deliveries.count - Set(deliveries).count) delivered twice, lost \(lost)")
@@ -268,7 +275,7 @@ import Glibc
         let restarted = try await BrokerProcess(databaseURL: url)
         let client = try await restarted.connect()
         var lost = 0
-        for id in producer.acknowledged.all where try await client.call("jobs.get", ["id": .string(id)]).result == nil { lost += 1 }
+        for id in producer.acknowledged.all where try await storedState(of: id, on: client) == nil { lost += 1 }
         let stats = try await client.result("stats")
         let remaining = stats["queues"]?["default"]?["counts"]?["available"]?.intValue ?? 0
         print("sigterm under load: \(producer.acknowledged.all.count) acknowledged, \(completed.all.count) completed before exit, \(remaining) left available, lost \(lost)")

@@ -304,15 +304,55 @@ import Glibc
         #expect(try await client.result("jobs.cancel", ["id": .string(later)]) == ["id": .string(later), "state": "cancelled"])
         #expect(try await client.result("jobs.get", ["id": .string(later)])["state"] == "cancelled")
         _ = try await reserve(client, ["default"])
-        let busy = try await client.call("jobs.cancel", ["id": .string(held)])
+        let busy = try await client.call("jobs.discard", ["id": .string(held)])
         #expect(busy.errorCode == -32008)
         #expect(busy.error?.message.contains("A worker holds it") == true)
-        #expect(try await client.call("jobs.discard", ["id": .string(held)]).errorCode == -32008)
 
         #expect(try await client.result("jobs.discard", ["id": .string(later)]) == ["id": .string(later), "discarded": true])
         #expect(try await client.call("jobs.get", ["id": .string(later)]).errorCode == -32002, "gone for good")
         #expect(try await client.call("jobs.discard", ["id": .string(later)]).errorCode == -32002)
         let stats = try await client.result("stats")
         #expect(stats["queues"]?["default"]?["counts"]?["cancelled"] == 0)
+    }
+
+    @Test func cancellingARunningJobReachesItsWorkerAndIsNeverRetried() async throws {
+        let (broker, _) = try await startBroker()
+        let worker = try await broker.connect()
+        let operator_ = try await broker.connect()
+        func cancel(_ id: String) async throws -> JSONValue { try await operator_.result("jobs.cancel", ["id": .string(id)]) }
+
+        // Acked anyway: it did run to the end, so it is completed, and the ack says the cancellation was asked.
+        let finishes = try await enqueue(worker, ["type": "x"])
+        _ = try await reserve(worker, ["default"])
+        #expect(try await cancel(finishes) == ["id": .string(finishes), "state": "reserved"])
+        let extended = try await worker.result("extend", ["ids": [.string(finishes)]])
+        #expect(extended["leases"]?[0]?["cancel_requested"] == true, "extend tells the worker: \(extended)")
+        #expect(try await worker.result("ack", ["id": .string(finishes)]) == ["ok": true, "cancel_requested": true])
+        let completed = try await operator_.result("jobs.get", ["id": .string(finishes)])
+        #expect(completed["state"] == "completed")
+        #expect(completed["cancel_requested_at"] != nil)
+
+        // Nacked, even asking for a retry: cancelled.
+        let stops = try await enqueue(worker, ["type": "x"])
+        _ = try await reserve(worker, ["default"])
+        _ = try await cancel(stops)
+        let nacked = try await worker.result("nack", ["id": .string(stops), "error": ["message": "stopped"], "retry": true])
+        #expect(nacked == ["state": "cancelled"])
+
+        // Its lease runs out: cancelled, not put back.
+        let abandoned = try await enqueue(worker, ["type": "x"])
+        _ = try await reserve(worker, ["default"], leaseMs: 1000)
+        _ = try await cancel(abandoned)
+        var state: JSONValue?
+        for _ in 0..<100 where state != "cancelled" {
+            try await Task.sleep(for: .milliseconds(50))
+            state = try await operator_.result("jobs.get", ["id": .string(abandoned)])["state"]
+        }
+        #expect(state == "cancelled")
+        #expect(try await reserve(worker, ["default"]).isEmpty, "never handed out again")
+        let counts = try await operator_.result("stats")["queues"]?["default"]?["counts"]
+        #expect(counts?["cancelled"] == 2)
+        #expect(counts?["completed"] == 1)
+        #expect(try await operator_.call("jobs.cancel", ["id": .string(finishes)]).errorCode == -32008, "a finished job cannot be cancelled")
     }
 }

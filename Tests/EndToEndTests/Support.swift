@@ -40,3 +40,15 @@ final class Collected<Element: Sendable>: Sendable {
     func append(_ value: Element) { values.withLock { $0.append(value) } }
     var all: [Element] { values.withLock { $0 } }
 }
+
+/// A job's state as stored, or nil when the broker says there is no such job. A refusal for another reason (the
+/// database still coming back, a loaded machine) is asked again rather than taken for a lost job.
+func storedState(of id: String, on client: LineClient) async throws -> JSONValue? {
+    var response = try await client.call("jobs.get", ["id": .string(id)], timeout: .seconds(30))
+    for _ in 0..<60 where response.error != nil && response.errorCode != -32002 {
+        try await Task.sleep(for: .milliseconds(500))
+        response = try await client.call("jobs.get", ["id": .string(id)], timeout: .seconds(30))
+    }
+    if let error = response.error, error.code != -32002 { throw error }
+    return response.result?["state"]
+}

@@ -11,8 +11,9 @@ import Testing
 
     @Test func leasesAreRememberedUntilFinished() {
         var leases = SessionLeases()
-        leases.reserved([job("1", attempt: 2), job("2", attempt: 1)])
-        #expect(leases.lease(for: "1") == .init(attempt: 2, maxAttempts: 5))
+        let now = ContinuousClock.now
+        leases.reserved([job("1", attempt: 2), job("2", attempt: 1)], at: now)
+        #expect(leases.lease(for: "1") == .init(attempt: 2, maxAttempts: 5, queue: "q", type: "t", reservedAt: now))
         #expect(leases.finished("1") != nil)
         #expect(leases.lease(for: "1") == nil)
         #expect(leases.count == 1)

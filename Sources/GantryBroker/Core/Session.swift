@@ -2,13 +2,29 @@ import Foundation
 import GantryProtocol
 import Synchronization
 
+/// How the broker reaches a session's client on its own initiative: a line to send, or hanging up.
+public struct SessionLink: Sendable {
+    let send: @Sendable (Data) async -> Void
+    let disconnect: @Sendable () -> Void
+
+    public init(send: @escaping @Sendable (Data) async -> Void, disconnect: @escaping @Sendable () -> Void) {
+        self.send = send
+        self.disconnect = disconnect
+    }
+}
+
 /// One client connection as the broker sees it: its id, what it said in `hello`, and the leases it holds.
 public final class Session: Sendable {
     public let id: UUID
     public let peer: String
+    public let connectedAt = Date()
     private let state: Mutex<State>
 
     struct State {
+        var link: SessionLink?
+        var lastSeenAt = Date()
+        /// What an operator last told this worker (`workers.quiet` / `workers.stop`).
+        var workerState = WorkerInfo.State.running
         var hello: Hello.Params?
         var leases = SessionLeases()
         /// Set once it has reserved anything, so closing it knows whether leases may need putting back.
@@ -38,7 +54,44 @@ public final class Session: Sendable {
         }
     }
 
+    /// Whether an operator told this worker to take nothing new.
+    public var isQuiet: Bool { state.withLock { $0.workerState != .running } }
+
     func willReserve() { state.withLock { $0.hasReserved = true } }
+
+    func attach(_ link: SessionLink) { state.withLock { $0.link = link } }
+
+    func sawRequest() { state.withLock { $0.lastSeenAt = Date() } }
+
+    /// The worker as operators see it; nil for a connection that did not say it is a worker.
+    func workerInfo(brokerID: String) -> WorkerInfo? {
+        state.withLock { state in
+            guard let hello = state.hello, let worker = hello.worker else { return nil }
+            return WorkerInfo(
+                id: worker.id, sessionID: id.wireString, brokerID: brokerID, peer: peer, client: hello.client,
+                queues: worker.queues, concurrency: worker.concurrency, handlers: worker.handlers.map(\.type),
+                jobsHeld: state.leases.count, state: state.workerState, connectedAt: connectedAt, lastSeenAt: state.lastSeenAt)
+        }
+    }
+
+    /// Records what the worker is told and sends it the notification; false when this is no worker or the
+    /// connection is already going away.
+    func tell(_ notification: WorkerNotification) async -> Bool {
+        let link: SessionLink? = state.withLock { state in
+            guard state.hello?.worker != nil, !state.closing else { return nil }
+            switch notification {
+            case .quiet: if state.workerState == .running { state.workerState = .quiet }
+            case .stop: state.workerState = .stopping
+            }
+            return state.link
+        }
+        guard let link else { return false }
+        await link.send(Data(#"{"jsonrpc":"2.0","method":"\#(notification.rawValue)"}"#.utf8))
+        return true
+    }
+
+    /// Hangs up on the client (a stopped worker that did not leave).
+    func disconnect() { state.withLock { $0.link }?.disconnect() }
 
     /// Records a long-poll wait; false when the session is already closing and should not wait at all.
     func waiting(_ ticket: Waitlist.Ticket) -> Bool {
@@ -52,7 +105,8 @@ public final class Session: Sendable {
     func doneWaiting(_ ticket: Waitlist.Ticket) { state.withLock { _ = $0.tickets.remove(ticket) } }
     func reserved(_ jobs: [ReservedJob]) { state.withLock { $0.leases.reserved(jobs) } }
     func lease(for id: String) -> SessionLeases.Lease? { state.withLock { $0.leases.lease(for: id) } }
-    func finished(_ id: String) { state.withLock { _ = $0.leases.finished(id) } }
+    @discardableResult
+    func finished(_ id: String) -> SessionLeases.Lease? { state.withLock { $0.leases.finished(id) } }
 
     /// Marks the session as going away; returns the waits to end.
     func beginClosing() -> Set<Waitlist.Ticket> {

@@ -6,10 +6,17 @@ public struct SessionLeases: Sendable {
     public struct Lease: Equatable, Sendable {
         public var attempt: Int
         public var maxAttempts: Int
+        public var queue: String
+        public var type: String
+        /// When this broker handed it out, for the job run time metric.
+        public var reservedAt: ContinuousClock.Instant
 
-        public init(attempt: Int, maxAttempts: Int) {
+        public init(attempt: Int, maxAttempts: Int, queue: String, type: String, reservedAt: ContinuousClock.Instant) {
             self.attempt = attempt
             self.maxAttempts = maxAttempts
+            self.queue = queue
+            self.type = type
+            self.reservedAt = reservedAt
         }
     }
 
@@ -19,8 +26,10 @@ public struct SessionLeases: Sendable {
 
     public var count: Int { leases.count }
 
-    public mutating func reserved(_ jobs: [ReservedJob]) {
-        for job in jobs { leases[job.id] = Lease(attempt: job.attempt, maxAttempts: job.maxAttempts) }
+    public mutating func reserved(_ jobs: [ReservedJob], at now: ContinuousClock.Instant = .now) {
+        for job in jobs {
+            leases[job.id] = Lease(attempt: job.attempt, maxAttempts: job.maxAttempts, queue: job.queue, type: job.type, reservedAt: now)
+        }
     }
 
     public func lease(for id: String) -> Lease? { leases[id] }

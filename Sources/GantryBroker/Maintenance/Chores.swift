@@ -11,6 +11,7 @@ extension Broker {
         let timeoutMs = TimeAmount(configuration.brokerTimeout).nanoseconds / 1_000_000
         if let available = try await store.reapLostLeases(brokerTimeoutMs: timeoutMs), !available.isEmpty {
             logger.info("put back jobs whose lease ran out or whose broker died", metadata: ["jobs": "\(available.values.reduce(0, +))"])
+            for (queue, count) in available { metrics.leasesLost(queue: queue, reason: "reaped", count: count) }
             await announceAvailable(available)
         }
         return configuration.reaperInterval
@@ -18,7 +19,10 @@ extension Broker {
 
     /// Tells the other brokers this one is alive, so they leave its sessions' leases alone.
     func heartbeat() async throws -> Duration {
-        try await brokers.heartbeat(id: id, host: ProcessInfo.processInfo.hostName, version: configuration.version)
+        // Bounded, so a broker with a huge fleet does not write megabytes every beat; the rest show up locally.
+        let workers = Array(localWorkers().prefix(2000))
+        let published = String(decoding: try GantryJSON.makeEncoder().encode(workers), as: UTF8.self)
+        try await brokers.heartbeat(id: id, host: ProcessInfo.processInfo.hostName, version: configuration.version, workers: published)
         return configuration.heartbeatInterval
     }
 
@@ -26,7 +30,10 @@ extension Broker {
     /// expire; sleeps until the next scheduled job is due.
     func promoteDueJobs() async throws -> Duration {
         let expired = try await store.expireStaleJobs()
-        if expired > 0 { logger.info("expired jobs that waited past their queue timeout", metadata: ["jobs": "\(expired)"]) }
+        if !expired.isEmpty {
+            logger.info("expired jobs that waited past their queue timeout", metadata: ["jobs": "\(expired.values.reduce(0, +))"])
+            for (queue, count) in expired { metrics.expired(queue: queue, count: count) }
+        }
         let (available, nextDueInMs) = try await store.promoteDueJobs()
         if !available.isEmpty { await announceAvailable(available) }
         guard let nextDueInMs else { return configuration.schedulerMaxSleep }
@@ -57,6 +64,7 @@ extension Broker {
             }
         }
         if deleted > 0 { logger.info("deleted finished jobs past their retention", metadata: ["jobs": "\(deleted)"]) }
+        try await store.pruneActivity()
         return configuration.cleanerInterval
     }
 }

@@ -21,7 +21,10 @@ struct RPCConnection {
         registry.opened(session, channel: channel.channel)
         do {
             try await channel.executeThenClose { inbound, outbound in
-                await readRequests(inbound, answers: AnswerWriter(outbound: outbound))
+                let answers = AnswerWriter(outbound: outbound)
+                let channel = channel.channel
+                session.attach(SessionLink(send: { await answers.write($0) }, disconnect: { channel.close(promise: nil) }))
+                await readRequests(inbound, answers: answers)
             }
         } catch {
             logger.debug("connection ended", metadata: ["session": "\(session.id)", "error": "\(error)"])

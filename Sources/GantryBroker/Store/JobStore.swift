@@ -144,11 +144,12 @@ public struct JobStore: Sendable {
 
     /// Columns that move unchanged from `jobs` to `finished_jobs`.
     private static let movedColumns =
-        "id, queue, type, args, priority, run_at, attempt, max_attempts, timeout_ms, expires_at, unique_key, tags, meta, enqueued_at, reserved_at"
+        "id, queue, type, args, priority, run_at, attempt, max_attempts, timeout_ms, expires_at, unique_key, tags, meta, enqueued_at, reserved_at, cancel_requested_at"
 
-    /// Marks the job completed if `sessionID` holds its lease. Returns false when it does not.
-    public func completeJob(id: Int64, sessionID: UUID, result: JSONValue?) async throws -> Bool {
-        return try await storage.withConnection { connection -> Bool in
+    /// Marks the job completed if `sessionID` holds its lease. Returns whether it did, and whether an operator
+    /// had asked to cancel the job meanwhile (it still ran to the end, so it counts as completed).
+    public func completeJob(id: Int64, sessionID: UUID, result: JSONValue?) async throws -> (held: Bool, cancelRequested: Bool) {
+        return try await storage.withConnection { connection -> (held: Bool, cancelRequested: Bool) in
             let rows = try await connection.query("""
                 WITH done AS (
                     DELETE FROM gantry.jobs WHERE id = \(id) AND state = 'reserved' AND session_id = \(sessionID)
@@ -156,15 +157,16 @@ public struct JobStore: Sendable {
                 ), moved AS (
                     INSERT INTO gantry.finished_jobs (\(unescaped: Self.movedColumns), errors, state, result)
                     SELECT \(unescaped: Self.movedColumns), errors, 'completed', \(result)::jsonb FROM done
-                    RETURNING queue
+                    RETURNING queue, cancel_requested_at
                 ), counted AS (
                     INSERT INTO gantry.queue_counters AS c (queue, counter, slot, value)
                     SELECT queue, 'processed', pg_backend_pid() % 64, count(*) FROM moved GROUP BY queue
                     ON CONFLICT (queue, counter, slot) DO UPDATE SET value = c.value + excluded.value
                 )
-                SELECT count(*) FROM moved
+                SELECT count(*), coalesce(bool_or(cancel_requested_at IS NOT NULL), false) FROM moved
                 """, logger: logger)
-            return try await rows.decode(Int64.self).first(where: { _ in true }) == 1
+            for try await (count, cancelRequested) in rows.decode((Int64, Bool).self) { return (count == 1, cancelRequested) }
+            return (false, false)
         }
     }
 
@@ -174,13 +176,18 @@ public struct JobStore: Sendable {
         case dead
     }
 
+    /// How a failed attempt was recorded: nil when the session does not hold the job.
+    public enum RecordedFailure: Sendable, Equatable {
+        case retry(queue: String, nextRunAt: Date)
+        /// Dead, or cancelled when an operator asked to cancel it while it ran.
+        case finished(JobState)
+    }
+
     /// Records a failed attempt of a job `sessionID` holds: appends the error and either schedules the retry or
-    /// moves the job to the dead set. Returns whether the session held the lease, and for a retry the job's
-    /// queue and next run time.
-    public func failJob(id: Int64, sessionID: UUID, error: JSONValue, outcome: FailureOutcome) async throws -> (held: Bool, queue: String?, nextRunAt: Date?) {
-        return try await storage.withConnection { connection -> (held: Bool, queue: String?, nextRunAt: Date?) in
-            switch outcome {
-            case .retry(let delayMs):
+    /// moves the job to the dead set (to `cancelled` instead, never retried, when an operator asked to cancel it).
+    public func failJob(id: Int64, sessionID: UUID, error: JSONValue, outcome: FailureOutcome) async throws -> RecordedFailure? {
+        return try await storage.withConnection { connection -> RecordedFailure? in
+            if case .retry(let delayMs) = outcome {
                 let rows = try await connection.query("""
                     WITH failed AS (
                         UPDATE gantry.jobs
@@ -188,34 +195,34 @@ public struct JobStore: Sendable {
                             run_at = now() + \(delayMs) * interval '1 millisecond',
                             errors = errors || jsonb_build_array(\(error)::jsonb || jsonb_build_object('attempt', attempt)),
                             session_id = NULL, broker_id = NULL, lease_expires_at = NULL
-                        WHERE id = \(id) AND state = 'reserved' AND session_id = \(sessionID)
+                        WHERE id = \(id) AND state = 'reserved' AND session_id = \(sessionID) AND cancel_requested_at IS NULL
                         RETURNING queue, run_at
                     ), counted AS (
                         \(unescaped: Self.countFailures("failed"))
                     )
                     SELECT queue, run_at FROM failed
                     """, logger: logger)
-                for try await (queue, runAt) in rows.decode((String, Date).self) { return (true, queue, runAt) }
-                return (false, nil, nil)
-            case .dead:
-                let rows = try await connection.query("""
-                    WITH failed AS (
-                        DELETE FROM gantry.jobs WHERE id = \(id) AND state = 'reserved' AND session_id = \(sessionID)
-                        RETURNING *
-                    ), moved AS (
-                        INSERT INTO gantry.finished_jobs (\(unescaped: Self.movedColumns), errors, state)
-                        SELECT \(unescaped: Self.movedColumns),
-                               errors || jsonb_build_array(\(error)::jsonb || jsonb_build_object('attempt', attempt)), 'dead'
-                        FROM failed
-                        RETURNING queue
-                    ), counted AS (
-                        \(unescaped: Self.countFailures("moved"))
-                    )
-                    SELECT count(*) FROM moved
-                    """, logger: logger)
-                let moved = try await rows.decode(Int64.self).first(where: { _ in true }) ?? 0
-                return (moved == 1, nil, nil)
+                for try await (queue, runAt) in rows.decode((String, Date).self) { return .retry(queue: queue, nextRunAt: runAt) }
+                // Not held, or its cancellation was asked for: the final move below tells which.
             }
+            let rows = try await connection.query("""
+                WITH failed AS (
+                    DELETE FROM gantry.jobs WHERE id = \(id) AND state = 'reserved' AND session_id = \(sessionID)
+                    RETURNING *
+                ), moved AS (
+                    INSERT INTO gantry.finished_jobs (\(unescaped: Self.movedColumns), errors, state)
+                    SELECT \(unescaped: Self.movedColumns),
+                           errors || jsonb_build_array(\(error)::jsonb || jsonb_build_object('attempt', attempt)),
+                           CASE WHEN cancel_requested_at IS NULL THEN 'dead' ELSE 'cancelled' END
+                    FROM failed
+                    RETURNING queue, state
+                ), counted AS (
+                    \(unescaped: Self.countFailures("moved"))
+                )
+                SELECT state FROM moved
+                """, logger: logger)
+            for try await state in rows.decode(String.self) { return .finished(JobState(rawValue: state) ?? .dead) }
+            return nil
         }
     }
 
@@ -237,11 +244,11 @@ public struct JobStore: Sendable {
                 UPDATE gantry.jobs
                 SET lease_expires_at = now() + coalesce(\(leaseMs), timeout_ms, \(defaultLeaseMs)) * interval '1 millisecond'
                 WHERE id = ANY(\(ids)::bigint[]) AND state = 'reserved' AND session_id = \(sessionID)
-                RETURNING id, lease_expires_at
+                RETURNING id, lease_expires_at, cancel_requested_at IS NOT NULL
                 """, logger: logger)
             var leases: [Extend.Lease] = []
-            for try await (id, expiresAt) in rows.decode((Int64, Date).self) {
-                leases.append(Extend.Lease(id: String(id), leaseExpiresAt: expiresAt))
+            for try await (id, expiresAt, cancelRequested) in rows.decode((Int64, Date, Bool).self) {
+                leases.append(Extend.Lease(id: String(id), leaseExpiresAt: expiresAt, cancelRequested: cancelRequested ? true : nil))
             }
             return leases
         }
@@ -256,7 +263,7 @@ public struct JobStore: Sendable {
         return try await storage.withConnection { connection in
             try await Self.putBack(on: connection, logger: logger, """
             WITH lost AS (
-                SELECT j.id, j.attempt >= j.max_attempts AS exhausted,
+                SELECT j.id, j.attempt >= j.max_attempts OR j.cancel_requested_at IS NOT NULL AS exhausted,
                        jsonb_strip_nulls(jsonb_build_object(
                            'attempt', j.attempt, 'message', \(message)::text, 'reason', 'connection_closed',
                            'at', \(unescaped: Self.nowText), 'session_id', j.session_id, 'worker', \(workerID)::text)) AS error
@@ -282,7 +289,7 @@ public struct JobStore: Sendable {
                 guard try await lock.decode(Bool.self).first(where: { _ in true }) == true else { return nil }
                 return try await Self.putBack(on: transaction, logger: logger, """
                     WITH lost AS (
-                        SELECT j.id, j.attempt >= j.max_attempts AS exhausted,
+                        SELECT j.id, j.attempt >= j.max_attempts OR j.cancel_requested_at IS NOT NULL AS exhausted,
                                jsonb_build_object(
                                    'attempt', j.attempt, 'at', \(unescaped: Self.nowText), 'session_id', j.session_id,
                                    'reason', CASE WHEN j.lease_expires_at < now() THEN 'lease_expired' ELSE 'broker_lost' END,
@@ -304,8 +311,8 @@ public struct JobStore: Sendable {
         }
     }
 
-    /// After a `lost` CTE (id, exhausted, error): retry or bury each job, count the failures, and report the
-    /// queues that gained available jobs.
+    /// After a `lost` CTE (id, exhausted, error): retry or bury each job (as `cancelled` when an operator asked
+    /// to cancel it), count the failures, and report the queues that gained available jobs.
     private static let putBackRest = """
         , back AS (
             UPDATE gantry.jobs j
@@ -318,7 +325,8 @@ public struct JobStore: Sendable {
             RETURNING j.*, lost.error
         ), dead AS (
             INSERT INTO gantry.finished_jobs (\(movedColumns), errors, state)
-            SELECT \(movedColumns), errors || jsonb_build_array(error), 'dead' FROM gone
+            SELECT \(movedColumns), errors || jsonb_build_array(error),
+                   CASE WHEN cancel_requested_at IS NULL THEN 'dead' ELSE 'cancelled' END FROM gone
             RETURNING queue
         ), failed AS (
             SELECT queue FROM back UNION ALL SELECT queue FROM dead
@@ -366,9 +374,9 @@ public struct JobStore: Sendable {
     }
 
     /// Jobs still waiting when their queue timeout passes become `expired` and are never handed out.
-    /// Returns how many expired.
-    public func expireStaleJobs(limit: Int = 1000) async throws -> Int {
-        return try await storage.withConnection { connection -> Int in
+    /// Returns how many expired, by queue.
+    public func expireStaleJobs(limit: Int = 1000) async throws -> [String: Int] {
+        return try await storage.withConnection { connection -> [String: Int] in
             let rows = try await connection.query("""
                 WITH stale AS (
                     SELECT id FROM gantry.jobs
@@ -379,11 +387,13 @@ public struct JobStore: Sendable {
                 ), moved AS (
                     INSERT INTO gantry.finished_jobs (\(unescaped: Self.movedColumns), errors, state)
                     SELECT \(unescaped: Self.movedColumns), errors, 'expired' FROM gone
-                    RETURNING id
+                    RETURNING queue
                 )
-                SELECT count(*) FROM moved
+                SELECT queue, count(*) FROM moved GROUP BY queue
                 """, logger: logger)
-            return Int(try await rows.decode(Int64.self).first(where: { _ in true }) ?? 0)
+            var expired: [String: Int] = [:]
+            for try await (queue, count) in rows.decode((String, Int64).self) { expired[queue] = Int(count) }
+            return expired
         }
     }
 
@@ -478,12 +488,12 @@ public struct JobStore: Sendable {
     private static let liveJobColumns = """
         id, type, queue, args, state, priority, attempt, max_attempts, run_at, enqueued_at, reserved_at,
         lease_expires_at, NULL::timestamptz AS finished_at, timeout_ms, expires_at, unique_key, tags, meta, errors,
-        NULL::jsonb AS result
+        NULL::jsonb AS result, cancel_requested_at
         """
     private static let finishedJobColumns = """
         id, type, queue, args, state, priority, attempt, max_attempts, run_at, enqueued_at, reserved_at,
         NULL::timestamptz AS lease_expires_at, finished_at, timeout_ms, expires_at, unique_key, tags, meta, errors,
-        result
+        result, cancel_requested_at
         """
 
     private static func decodeJob(_ row: PostgresRow) throws -> Job {
@@ -498,7 +508,7 @@ public struct JobStore: Sendable {
             timeoutMs: try columns[13].decode(Int64?.self), expiresAt: try columns[14].decode(Date?.self),
             uniqueKey: try columns[15].decode(String?.self), tags: try columns[16].decode([String].self),
             meta: try columns[17].decode(JSONValue.self), errors: try decodeErrors(try columns[18].decode(JSONValue.self)),
-            result: try columns[19].decode(JSONValue?.self))
+            result: try columns[19].decode(JSONValue?.self), cancelRequestedAt: try columns[20].decode(Date?.self))
     }
 
     /// Final states an operator may bring a job back from.
@@ -530,20 +540,23 @@ public struct JobStore: Sendable {
     /// Arbitrary but fixed: the advisory lock that lets one broker at a time prune finished jobs.
     static let cleanerLockKey: Int64 = 0x6761_6E74_7263
 
-    /// Deletes up to `batch` finished jobs in `states` that finished more than `olderThanMs` ago, oldest first,
-    /// in one short statement. Only the broker holding the cleaner lock deletes; the others delete nothing.
-    /// Returns how many were deleted.
-    public func pruneFinishedJobs(states: [JobState], olderThanMs: Int64, batch: Int = 1000) async throws -> Int {
+    /// Deletes up to `batch` finished jobs in `states` (of `queue`, if given) that finished more than
+    /// `olderThanMs` ago, oldest first, in one short statement. The background cleaner passes `exclusive`, so
+    /// only the broker holding the cleaner lock deletes and the others delete nothing; an operator's cleanup
+    /// does not wait for the lock. Returns how many were deleted.
+    public func pruneFinishedJobs(states: [JobState], olderThanMs: Int64, queue: String? = nil, batch: Int = 1000,
+                                  exclusive: Bool = true) async throws -> Int {
         let logger = logger
         let names = states.map(\.rawValue)
         return try await storage.withConnection { connection -> Int in
             let rows = try await connection.query("""
                 WITH lead AS (
-                    SELECT pg_try_advisory_xact_lock(\(Self.cleanerLockKey)) AS held
+                    SELECT CASE WHEN \(exclusive) THEN pg_try_advisory_xact_lock(\(Self.cleanerLockKey)) ELSE true END AS held
                 ), doomed AS (
                     SELECT id FROM gantry.finished_jobs
                     WHERE (SELECT held FROM lead) AND state = ANY(\(names)::text[])
                       AND finished_at < now() - \(olderThanMs) * interval '1 millisecond'
+                      AND (\(queue)::text IS NULL OR queue = \(queue))
                     ORDER BY finished_at LIMIT \(batch)
                     FOR UPDATE SKIP LOCKED
                 ), deleted AS (
@@ -555,19 +568,37 @@ public struct JobStore: Sendable {
         }
     }
 
-    /// Moves a waiting (scheduled or available) job to `cancelled`. Returns false when it is not waiting.
-    public func cancelJob(id: Int64) async throws -> Bool {
+    /// Forgets per-minute activity older than the longest window `stats` reports (an hour), with a margin.
+    public func pruneActivity() async throws {
         let logger = logger
-        return try await storage.withConnection { connection -> Bool in
+        try await storage.withConnection { connection in
+            try await connection.query("DELETE FROM gantry.queue_activity WHERE minute < now() - interval '2 hours'", logger: logger)
+            return ()
+        }
+    }
+
+    /// Moves a waiting (scheduled or available) job to `cancelled`; a reserved one is flagged instead, so its
+    /// worker hears of it and it is never retried. Returns the job's state afterwards (`cancelled` or
+    /// `reserved`), or nil when it is in neither case.
+    public func cancelJob(id: Int64) async throws -> JobState? {
+        let logger = logger
+        return try await storage.withConnection { connection -> JobState? in
             let rows = try await connection.query("""
                 WITH gone AS (
                     DELETE FROM gantry.jobs WHERE id = \(id) AND state IN ('scheduled', 'available') RETURNING *
+                ), moved AS (
+                    INSERT INTO gantry.finished_jobs (\(unescaped: Self.movedColumns), errors, state)
+                    SELECT \(unescaped: Self.movedColumns), errors, 'cancelled' FROM gone
+                    RETURNING state
+                ), flagged AS (
+                    UPDATE gantry.jobs SET cancel_requested_at = coalesce(cancel_requested_at, now())
+                    WHERE id = \(id) AND state = 'reserved'
+                    RETURNING state
                 )
-                INSERT INTO gantry.finished_jobs (\(unescaped: Self.movedColumns), errors, state)
-                SELECT \(unescaped: Self.movedColumns), errors, 'cancelled' FROM gone
-                RETURNING id
+                SELECT state FROM moved UNION ALL SELECT state FROM flagged
                 """, logger: logger)
-            return try await rows.decode(Int64.self).first(where: { _ in true }) != nil
+            for try await state in rows.decode(String.self) { return JobState(rawValue: state) }
+            return nil
         }
     }
 
@@ -614,6 +645,15 @@ public struct JobStore: Sendable {
                 ), queues AS (SELECT DISTINCT queue FROM totals)
                 SELECT queue, counter, value FROM totals
                 UNION ALL
+                -- Sliding windows over minute buckets: the oldest bucket counts for the part of it inside the window.
+                SELECT a.queue, a.counter || '_' || w.name,
+                       sum(a.value * least(1, greatest(0,
+                           extract(epoch FROM a.minute + interval '1 minute' - (now() - w.span)) / 60)))::int8
+                FROM gantry.queue_activity a
+                CROSS JOIN (VALUES ('last_minute', interval '1 minute'), ('last_hour', interval '1 hour')) AS w(name, span)
+                WHERE a.minute > now() - w.span - interval '1 minute'
+                GROUP BY a.queue, a.counter, w.name
+                UNION ALL
                 SELECT q.queue, 'latency_ms',
                        coalesce((SELECT (extract(epoch FROM now() - min(run_at)) * 1000)::int8 FROM (
                            SELECT run_at FROM gantry.jobs WHERE queue = q.queue AND state = 'available'
@@ -626,6 +666,10 @@ public struct JobStore: Sendable {
                 switch counter {
                 case "processed": entry.processed = value
                 case "failed": entry.failed = value
+                case "processed_last_minute": entry.processedLastMinute = value
+                case "failed_last_minute": entry.failedLastMinute = value
+                case "processed_last_hour": entry.processedLastHour = value
+                case "failed_last_hour": entry.failedLastHour = value
                 case "latency_ms": entry.latencyMs = max(0, value)
                 default: entry.counts[counter] = value
                 }

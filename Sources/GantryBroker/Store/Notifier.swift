@@ -3,7 +3,8 @@ import Logging
 import PostgresNIO
 import ServiceLifecycle
 
-/// Holds this broker's one LISTEN connection and turns notifications from other brokers into wakes.
+/// Holds this broker's one LISTEN connection: notifications from other brokers become wakes, and operators'
+/// orders for workers (sent through any broker) reach the workers connected here.
 /// The connection can die silently; it is re-opened with backoff, and each (re)connect triggers a poll for
 /// what may have been missed meanwhile.
 struct Notifier: Service {
@@ -18,11 +19,19 @@ struct Notifier: Service {
             do {
                 try await client.withConnection { connection in
                     try await connection.listen(on: JobStore.notifyChannel) { notifications in
-                        backoff = .milliseconds(100)
-                        logger.debug("listening for job notifications")
-                        await onListening()
-                        for try await notification in notifications.cancelOnGracefulShutdown() {
-                            handle(notification.payload)
+                        try await connection.listen(on: BrokerStore.controlChannel) { orders in
+                            backoff = .milliseconds(100)
+                            logger.debug("listening for job notifications and operators' orders")
+                            await onListening()
+                            try await withThrowingTaskGroup(of: Void.self) { group in
+                                group.addTask { [broker] in
+                                    for try await order in orders { await broker.receiveControl(order.payload) }
+                                }
+                                for try await notification in notifications.cancelOnGracefulShutdown() {
+                                    handle(notification.payload)
+                                }
+                                group.cancelAll()
+                            }
                         }
                     }
                 }

@@ -1,3 +1,4 @@
+import CoreMetrics
 import Logging
 import PostgresNIO
 import Synchronization
@@ -16,10 +17,12 @@ public struct StorageUnavailable: Error, CustomStringConvertible {
 public struct Storage: Sendable {
     public let client: PostgresClient
     public let connectionTimeout: Duration
+    let metrics: BrokerMetrics?
 
-    public init(client: PostgresClient, connectionTimeout: Duration = .seconds(5)) {
+    public init(client: PostgresClient, connectionTimeout: Duration = .seconds(5), metrics: BrokerMetrics? = nil) {
         self.client = client
         self.connectionTimeout = connectionTimeout
+        self.metrics = metrics
     }
 
     private final class Race: Sendable {
@@ -47,11 +50,20 @@ public struct Storage: Sendable {
 
     public func withConnection<Value: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> Value) async throws -> Value {
         let race = Race()
-        let timeout = connectionTimeout
+        let (timeout, metrics) = (connectionTimeout, self.metrics)
+        let asked = ContinuousClock.now
         return try await withThrowingTaskGroup(of: Value?.self) { group in
             group.addTask {
                 try await client.withConnection { connection in
                     guard race.start() else { throw StorageUnavailable(waited: timeout) }
+                    guard let metrics else { return try await body(connection) }
+                    let started = ContinuousClock.now
+                    metrics.databaseWaitTime.recordNanoseconds((started - asked).nanoseconds)
+                    metrics.databaseConnectionsInUse.increment()
+                    defer {
+                        metrics.databaseConnectionsInUse.decrement()
+                        metrics.databaseQueryTime.recordNanoseconds((ContinuousClock.now - started).nanoseconds)
+                    }
                     return try await body(connection)
                 }
             }
@@ -66,6 +78,7 @@ public struct Storage: Sendable {
                 }
                 if race.timeOut() {
                     group.cancelAll()
+                    metrics?.databaseUnavailable.increment()
                     throw StorageUnavailable(waited: timeout)
                 }
             }

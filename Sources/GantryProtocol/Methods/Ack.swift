@@ -20,7 +20,19 @@ public enum Ack: RPCMethod {
 
     public struct Result: Codable, Sendable, Hashable {
         public var ok: Bool
-        public init(ok: Bool = true) { self.ok = ok }
+        /// True when an operator asked to cancel the job while it ran (`jobs.cancel`); it is kept as completed,
+        /// since it did finish. Absent otherwise.
+        public var cancelRequested: Bool?
+
+        public init(ok: Bool = true, cancelRequested: Bool? = nil) {
+            self.ok = ok
+            self.cancelRequested = cancelRequested
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case ok
+            case cancelRequested = "cancel_requested"
+        }
     }
 }
 
@@ -82,7 +94,8 @@ public enum Nack: RPCMethod {
     }
 
     public struct Result: Codable, Sendable, Hashable {
-        /// `scheduled` when it will be retried, `dead` when not.
+        /// `scheduled` (or `available`, with `retry_in_ms: 0`) when it will be retried, `dead` when not, and
+        /// `cancelled` when an operator asked to cancel it while it ran.
         public var state: JobState
         public var nextRunAt: Date?
 
@@ -128,15 +141,20 @@ public enum Extend: RPCMethod {
     public struct Lease: Codable, Sendable, Hashable {
         public var id: String
         public var leaseExpiresAt: Date
+        /// True when an operator asked to cancel this job (`jobs.cancel`): stop working on it and nack it; it
+        /// ends `cancelled` and is not retried. Absent otherwise.
+        public var cancelRequested: Bool?
 
-        public init(id: String, leaseExpiresAt: Date) {
+        public init(id: String, leaseExpiresAt: Date, cancelRequested: Bool? = nil) {
             self.id = id
             self.leaseExpiresAt = leaseExpiresAt
+            self.cancelRequested = cancelRequested
         }
 
         enum CodingKeys: String, CodingKey {
             case id
             case leaseExpiresAt = "lease_expires_at"
+            case cancelRequested = "cancel_requested"
         }
     }
 

@@ -71,12 +71,15 @@ public enum JobsList: RPCMethod {
     }
 }
 
-/// `jobs.cancel`: a job still waiting (scheduled or available) will never run; it is kept as `cancelled`.
+/// `jobs.cancel`: a job still waiting (scheduled or available) will never run; it is kept as `cancelled`. A job
+/// a worker holds is flagged instead (the answer's state is `reserved`): the worker hears it from `extend`
+/// (`cancel_requested`), a nack or lost lease ends it `cancelled` with no retry, and an ack still completes it
+/// (the ack's answer says `cancel_requested`).
 /// `{"jsonrpc":"2.0","id":11,"method":"jobs.cancel","params":{"id":"42"}}`
 public enum JobsCancel: RPCMethod {
     public static let name = "jobs.cancel"
     public typealias Params = JobsGet.Params
-    /// The job's id and its new state, `cancelled`.
+    /// The job's id and its state: `cancelled`, or `reserved` when its worker was told.
     public typealias Result = Enqueue.Result
 }
 

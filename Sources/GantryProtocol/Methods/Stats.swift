@@ -15,6 +15,12 @@ public enum Stats: RPCMethod {
         public var processed: Int64
         /// Attempts that failed (nack, lease expired, connection closed).
         public var failed: Int64
+        /// The same over the last minute and the last hour (estimated from per-minute counts: the oldest
+        /// minute counts for the part of it inside the window).
+        public var processedLastMinute: Int64 = 0
+        public var failedLastMinute: Int64 = 0
+        public var processedLastHour: Int64 = 0
+        public var failedLastHour: Int64 = 0
         /// Whether an operator paused the queue (it hands out nothing meanwhile), and since when.
         public var paused: Bool
         public var pausedAt: Date?
@@ -37,6 +43,10 @@ public enum Stats: RPCMethod {
             case counts, processed, failed, paused
             case latencyMs = "latency_ms"
             case pausedAt = "paused_at"
+            case processedLastMinute = "processed_last_minute"
+            case failedLastMinute = "failed_last_minute"
+            case processedLastHour = "processed_last_hour"
+            case failedLastHour = "failed_last_hour"
         }
     }
 

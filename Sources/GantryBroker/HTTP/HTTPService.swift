@@ -1,0 +1,76 @@
+import GantryProtocol
+import Hummingbird
+import Logging
+import NIOCore
+import ServiceLifecycle
+
+/// The broker's HTTP side, for probes and Prometheus: `/live` (the process serves), `/ready` (the database
+/// answers and its schema is current; not while draining) and `/metrics`. Answers are one line of text.
+public struct HTTPService: Service {
+    let broker: Broker
+    let host: String
+    let port: Int
+    let logger: Logger
+    let onBound: @Sendable (SocketAddress) -> Void
+
+    public init(broker: Broker, host: String, port: Int, logger: Logger, onBound: @escaping @Sendable (SocketAddress) -> Void = { _ in }) {
+        self.broker = broker
+        self.host = host
+        self.port = port
+        self.logger = logger
+        self.onBound = onBound
+    }
+
+    public func run() async throws {
+        let router = Router()
+        let broker = self.broker
+        router.get("live") { _, _ in Self.line("live", status: .ok) }
+        router.get("ready") { _, _ in
+            let readiness = await broker.readiness()
+            return Self.line(readiness.reason, status: readiness.ready ? .ok : .serviceUnavailable)
+        }
+        router.get("metrics") { _, _ in
+            await broker.refreshQueueMetrics()
+            return Response(
+                status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                body: ResponseBody(byteBuffer: ByteBuffer(string: broker.metrics.render())))
+        }
+        let (logger, onBound) = (logger, onBound)
+        let app = Application(
+            router: router,
+            configuration: ApplicationConfiguration(address: .hostname(host, port: port), serverName: "gantryd"),
+            onServerRunning: { channel in
+                guard let address = channel.localAddress else { return }
+                logger.info("listening for HTTP", metadata: ["address": "\(address.ipAddress ?? "?"):\(address.port ?? 0)"])
+                onBound(address)
+            },
+            logger: logger)
+        try await app.run()
+    }
+
+    private static func line(_ text: String, status: HTTPResponse.Status) -> Response {
+        Response(status: status, headers: [.contentType: "text/plain; charset=utf-8"], body: ResponseBody(byteBuffer: ByteBuffer(string: text + "\n")))
+    }
+}
+
+extension Broker {
+    /// Ready means: not draining, the database answers, and its schema is the one this broker was built for.
+    public func readiness() async -> (ready: Bool, reason: String) {
+        if isDraining { return (false, "draining: shutting down, taking no new work") }
+        let needed = Migration.all.last?.version ?? 0
+        do {
+            let version = try await brokers.schemaVersion()
+            guard version >= needed else {
+                return (false, "migrations pending: the database's schema is at version \(version), this broker needs \(needed) (run gantryd migrate, or start gantryd without --no-migrate)")
+            }
+            return (true, "ready")
+        } catch {
+            return (false, "database unavailable: \(Self.describe(error, logger: logger, method: "ready").message)")
+        }
+    }
+
+    /// The queue gauges come from the database's counters, read when Prometheus scrapes.
+    func refreshQueueMetrics() async {
+        if let queues = try? await queueStats() { metrics.record(queues) }
+    }
+}
