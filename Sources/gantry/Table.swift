@@ -32,6 +32,7 @@ enum Table {
             "args \(compact(job.args))",
             "enqueued \(GantryJSON.formatTimestamp(job.enqueuedAt))  run at \(GantryJSON.formatTimestamp(job.runAt))",
         ]
+        if let asked = job.cancelRequestedAt { lines.append("cancel requested \(GantryJSON.formatTimestamp(asked))") }
         if let finished = job.finishedAt { lines.append("finished \(GantryJSON.formatTimestamp(finished))") }
         if let result = job.result { lines.append("result \(compact(result))") }
         for error in job.errors {

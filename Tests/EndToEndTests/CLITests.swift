@@ -58,6 +58,7 @@ import Testing
         let running = try await enqueue(worker, ["type": "report.build", "queue": "running"])
         _ = try await reserve(worker, ["running"])
         #expect(try await gantry("cancel", running).output == "job \(running) is running: its worker is told to stop it, and it will not be retried\n")
+        #expect(try await gantry("job", running).output.contains("\ncancel requested 20"), "gantry job shows when")
 
         // Exit codes a script can act on.
         let missing = try await gantry("job", "424242")
