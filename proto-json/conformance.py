@@ -94,7 +94,10 @@ class Connection:
         self.notifications = []
 
     def write(self, line):
-        self.sock.sendall(line.encode() + b"\n")
+        try:
+            self.sock.sendall(line.encode() + b"\n")
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the broker stopped reading (an oversize line): its answer may still be there to read
 
     def read(self):
         while True:
@@ -123,7 +126,9 @@ class Connection:
         self.sock.settimeout(5)
         try:
             return self.lines.readline() == b""
-        except (ConnectionResetError, socket.timeout):
+        except ConnectionResetError:
+            return True
+        except socket.timeout:
             return False
 
 

@@ -202,7 +202,9 @@ public final class Broker: Sendable {
     }
 
     func enqueueBatch(_ params: EnqueueBatch.Params) async throws -> EnqueueBatch.Result {
-        EnqueueBatch.Result(ids: try await insert(params.jobs).map(\.id))
+        let results = try await insert(params.jobs)
+        let duplicates = results.indices.filter { results[$0].duplicate == true }
+        return EnqueueBatch.Result(ids: results.map(\.id), duplicates: duplicates.isEmpty ? nil : duplicates)
     }
 
     private func insert(_ jobs: [Enqueue.Params]) async throws -> [Enqueue.Result] {
@@ -210,8 +212,10 @@ public final class Broker: Sendable {
         // The store already notified every broker in the enqueue's transaction; wake our own waiters without
         // waiting for the notification's round trip.
         var available: [String: Int] = [:]
-        for (job, result) in zip(jobs, results) where result.state == .available { available[job.queue, default: 0] += 1 }
-        for job in jobs { metrics.count(.enqueued, queue: job.queue, type: job.type) }
+        for (job, result) in zip(jobs, results) where result.duplicate != true {
+            if result.state == .available { available[job.queue, default: 0] += 1 }
+            metrics.count(.enqueued, queue: job.queue, type: job.type)
+        }
         if !available.isEmpty { waitBoard.jobsAvailable(available) }
         return results
     }
@@ -355,6 +359,9 @@ public final class Broker: Sendable {
     func retryJob(_ params: JobsRetry.Params) async throws -> JobsRetry.Result {
         guard let id = Int64(params.id) else { throw RPCErrorObject.notFound(jobID: params.id) }
         guard let queue = try await store.retryJob(id: id) else {
+            if let holder = try await store.uniqueKeyHolder(forFinishedJob: id) {
+                throw RPCErrorObject.uniqueKeyTaken(jobID: params.id, holderID: String(holder))
+            }
             throw try await stateProblem(
                 id: id, wireID: params.id, action: "retried", allowed: JobStore.retryableStates.map(\.rawValue).joined(separator: ", "))
         }

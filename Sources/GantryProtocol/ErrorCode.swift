@@ -113,6 +113,13 @@ extension RPCErrorObject {
             data: ["id": .string(jobID), "state": .string(state)])
     }
 
+    /// `jobs.retry` of a job whose `unique_key` another job holds while it waits or runs.
+    public static func uniqueKeyTaken(jobID: String, holderID: String) -> RPCErrorObject {
+        RPCErrorObject(
+            .wrongState, "Job \(jobID) cannot be retried now: job \(holderID) has the same unique_key and is waiting or running. Retry it once that one has finished.",
+            data: ["id": .string(jobID), "holder_id": .string(holderID)])
+    }
+
     public static let shuttingDown = RPCErrorObject(
         .shuttingDown, "The broker is shutting down and takes no new work on this connection. Reconnect, to this broker once it is back or to another one.",
         data: ["retryable": true])

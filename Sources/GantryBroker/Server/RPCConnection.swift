@@ -59,6 +59,11 @@ struct RPCConnection {
             } catch is ByteToMessageDecoderError.PayloadTooLargeError {
                 logger.warning("closing connection after an oversize line", metadata: ["session": "\(session.id)", "peer": "\(session.peer)"])
                 await answers.write(ResponseLine.failure(RPCErrorResponse(id: nil, error: .payloadTooLarge(limit: broker.configuration.maxLineBytes))))
+                // Close our side first and let the rest of the line arrive (it is dropped) before closing for good:
+                // closing with unread input would reset the connection and could destroy the error before the
+                // client reads it.
+                try? await channel.channel.close(mode: .output)
+                try? await Task.sleep(for: .seconds(1))
             } catch let leftover as NIOExtrasErrors.LeftOverBytesError {
                 // The client closed mid-line: treat what it sent as its last line.
                 let data = Data(buffer: leftover.leftOverBytes)

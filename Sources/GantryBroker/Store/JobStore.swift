@@ -55,9 +55,60 @@ public struct JobStore: Sendable {
     }
 
     /// Inserts the jobs in one statement (so a batch is all or nothing) and, in the same transaction, notifies
-    /// every broker of the queues that gained available jobs. Returns ids and states in the order given.
+    /// every broker of the queues that gained available jobs. Returns ids and states in the order given. A job
+    /// whose `unique_key` a waiting or running job already has is not inserted: its result is that job's, marked
+    /// `duplicate` (the unique index decides, so concurrent producers on any broker create one job).
     public func insertJobs(_ jobs: [Enqueue.Params]) async throws -> [Enqueue.Result] {
-        return try await storage.withConnection { connection -> [Enqueue.Result] in
+        let inserted = try await insertRows(jobs)
+        // Rows come back in input order, minus those whose key was taken: match them up.
+        var unkeyed = inserted.filter { $0.key == nil }.makeIterator()
+        let insertedByKey = Dictionary(inserted.compactMap { row in row.key.map { ($0, row) } }, uniquingKeysWith: { first, _ in first })
+        var results = [Enqueue.Result?](repeating: nil, count: jobs.count)
+        var answered: Set<String> = []
+        var taken: [Int] = []
+        for (index, job) in jobs.enumerated() {
+            guard let key = job.uniqueKey else {
+                guard let row = unkeyed.next() else { throw InsertMismatch() }
+                results[index] = Enqueue.Result(id: String(row.id), state: row.state)
+                continue
+            }
+            if let row = insertedByKey[key] {
+                // The first job with this key in the batch was stored; later ones in the batch are its duplicates.
+                let first = answered.insert(key).inserted
+                results[index] = Enqueue.Result(id: String(row.id), state: row.state, duplicate: first ? nil : true)
+            } else {
+                taken.append(index)
+            }
+        }
+        if !taken.isEmpty {
+            let holders = try await liveJobs(withUniqueKeys: taken.compactMap { jobs[$0].uniqueKey })
+            var vanished: [Int] = []
+            for index in taken {
+                if let holder = holders[jobs[index].uniqueKey!] {
+                    results[index] = Enqueue.Result(id: String(holder.id), state: holder.state, duplicate: true)
+                } else {
+                    vanished.append(index)
+                }
+            }
+            // The job holding a key finished between the insert and the look-up: the key is free again.
+            if !vanished.isEmpty {
+                for (index, result) in zip(vanished, try await insertJobs(vanished.map { jobs[$0] })) { results[index] = result }
+            }
+        }
+        return results.map { $0! }
+    }
+
+    /// The insert found fewer rows than it was given without a unique key to explain it: a bug, not bad input.
+    struct InsertMismatch: Error {}
+
+    private struct InsertedRow {
+        var id: Int64
+        var state: JobState
+        var key: String?
+    }
+
+    private func insertRows(_ jobs: [Enqueue.Params]) async throws -> [InsertedRow] {
+        return try await storage.withConnection { connection -> [InsertedRow] in
             let records = jobs.map(NewJobRecord.init)
             let payload = String(decoding: try JSONEncoder().encode(records), as: UTF8.self)
             let rows = try await connection.query("""
@@ -76,19 +127,35 @@ public struct JobStore: Sendable {
                            due_at, max_attempts, timeout_ms,
                            coalesce(expires_at, now() + queue_timeout_ms * interval '1 millisecond'), unique_key, tags, meta
                     FROM input ORDER BY position
-                    RETURNING id, queue, state
+                    ON CONFLICT (unique_key) WHERE unique_key IS NOT NULL DO NOTHING
+                    RETURNING id, queue, state, unique_key
                 ), notified AS (
                     SELECT pg_notify(\(Self.notifyChannel), \(brokerID.wireString) || ' ' || queue || ' ' || count(*))
                     FROM inserted WHERE state = 'available' GROUP BY queue
                 )
-                SELECT id, state, (SELECT count(*) FROM notified) FROM inserted
+                SELECT id, state, unique_key, (SELECT count(*) FROM notified) FROM inserted
                 """, logger: logger)
-            var results: [Enqueue.Result] = []
-            results.reserveCapacity(jobs.count)
-            for try await (id, state, _) in rows.decode((Int64, String, Int64).self) {
-                results.append(Enqueue.Result(id: String(id), state: JobState(rawValue: state) ?? .available))
+            var inserted: [InsertedRow] = []
+            inserted.reserveCapacity(jobs.count)
+            for try await (id, state, key, _) in rows.decode((Int64, String, String?, Int64).self) {
+                inserted.append(InsertedRow(id: id, state: JobState(rawValue: state) ?? .available, key: key))
             }
-            return results
+            return inserted
+        }
+    }
+
+    /// The waiting or running jobs holding these unique keys (a new statement, so it sees what a concurrent
+    /// producer committed after our insert began).
+    private func liveJobs(withUniqueKeys keys: [String]) async throws -> [String: InsertedRow] {
+        return try await storage.withConnection { connection -> [String: InsertedRow] in
+            let rows = try await connection.query("""
+                SELECT id, state, unique_key FROM gantry.jobs WHERE unique_key = ANY(\(keys)::text[])
+                """, logger: logger)
+            var holders: [String: InsertedRow] = [:]
+            for try await (id, state, key) in rows.decode((Int64, String, String).self) {
+                holders[key] = InsertedRow(id: id, state: JobState(rawValue: state) ?? .available, key: key)
+            }
+            return holders
         }
     }
 
@@ -522,7 +589,9 @@ public struct JobStore: Sendable {
         return try await storage.withConnection { connection -> String? in
             let rows = try await connection.query("""
                 WITH revived AS (
-                    DELETE FROM gantry.finished_jobs WHERE id = \(id) AND state = ANY(\(states)::text[]) RETURNING *
+                    DELETE FROM gantry.finished_jobs f WHERE id = \(id) AND state = ANY(\(states)::text[])
+                      AND NOT EXISTS (SELECT 1 FROM gantry.jobs live WHERE live.unique_key = f.unique_key)
+                    RETURNING *
                 )
                 INSERT INTO gantry.jobs (id, queue, type, args, state, priority, run_at, attempt, max_attempts, timeout_ms,
                                          expires_at, unique_key, tags, meta, errors, enqueued_at)
@@ -533,6 +602,19 @@ public struct JobStore: Sendable {
                 RETURNING queue
                 """, logger: logger)
             for try await queue in rows.decode(String.self) { return queue }
+            return nil
+        }
+    }
+
+    /// The waiting or running job that holds the unique key of finished job `id`, if any (it keeps `id` from
+    /// being retried until it is done).
+    public func uniqueKeyHolder(forFinishedJob id: Int64) async throws -> Int64? {
+        return try await storage.withConnection { connection -> Int64? in
+            let rows = try await connection.query("""
+                SELECT live.id FROM gantry.finished_jobs f JOIN gantry.jobs live ON live.unique_key = f.unique_key
+                WHERE f.id = \(id)
+                """, logger: logger)
+            for try await holder in rows.decode(Int64.self) { return holder }
             return nil
         }
     }

@@ -109,10 +109,14 @@ public enum Enqueue: RPCMethod {
     public struct Result: Codable, Sendable, Hashable {
         public var id: String
         public var state: JobState
+        /// True when a job with the same `unique_key` was already waiting or running: `id` and `state` are that
+        /// job's, and nothing new was stored. Absent otherwise.
+        public var duplicate: Bool?
 
-        public init(id: String, state: JobState) {
+        public init(id: String, state: JobState, duplicate: Bool? = nil) {
             self.id = id
             self.state = state
+            self.duplicate = duplicate
         }
     }
 }
@@ -145,6 +149,13 @@ public enum EnqueueBatch: RPCMethod {
 
     public struct Result: Codable, Sendable, Hashable {
         public var ids: [String]
-        public init(ids: [String]) { self.ids = ids }
+        /// Positions (from 0) of jobs not stored because a job with their `unique_key` was already waiting or
+        /// running; their `ids` are that job's. Absent when there are none.
+        public var duplicates: [Int]?
+
+        public init(ids: [String], duplicates: [Int]? = nil) {
+            self.ids = ids
+            self.duplicates = duplicates
+        }
     }
 }
