@@ -44,6 +44,9 @@ public enum GantryJSON {
             throw .invalidParams(field: "params", "must be an object with named fields, got \(value.typeName)")
         }
         try Params.checkFields(fields)
+        if let path = value.nonFinitePath() {
+            throw .invalidParams(field: path, "holds a number too large for a 64-bit float; send it as a string")
+        }
         do {
             let data = try makeEncoder().encode(value)
             return try makeDecoder().decode(Params.self, from: data)

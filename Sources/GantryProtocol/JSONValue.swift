@@ -43,12 +43,17 @@ public enum JSONValue: Sendable, Hashable {
     }
 
     /// Whether every number in it is finite: JSON has no infinity, so such a value could not be sent on.
-    public var isFinite: Bool {
+    public var isFinite: Bool { nonFinitePath() == nil }
+
+    /// Where the first number too large for a 64-bit float is (`args[0]`, `meta.n`), if there is one.
+    public func nonFinitePath(_ prefix: String = "") -> String? {
         switch self {
-        case .double(let value): value.isFinite
-        case .array(let values): values.allSatisfy(\.isFinite)
-        case .object(let fields): fields.values.allSatisfy(\.isFinite)
-        default: true
+        case .double(let value): return value.isFinite ? nil : (prefix.isEmpty ? "params" : prefix)
+        case .array(let values):
+            return values.indices.lazy.compactMap { values[$0].nonFinitePath(prefix + "[\($0)]") }.first
+        case .object(let fields):
+            return fields.keys.sorted().lazy.compactMap { fields[$0]!.nonFinitePath(prefix.isEmpty ? $0 : prefix + "." + $0) }.first
+        default: return nil
         }
     }
 
@@ -67,14 +72,27 @@ extension JSONValue: Codable {
             self = .bool(value)
         } else if let value = try? container.decode(Int64.self) {
             self = .int(value)
-        } else if let value = try? container.decode(Double.self) {
-            self = .double(value)
+        } else if let value = Self.decodeDouble(container) {
+            self = value
         } else if let value = try? container.decode(String.self) {
             self = .string(value)
         } else if let value = try? container.decode([JSONValue].self) {
             self = .array(value)
         } else {
             self = .object(try container.decode([String: JSONValue].self))
+        }
+    }
+
+    /// A number, if it is one. One beyond a 64-bit float (`1e999`) is read as infinity, so that params
+    /// validation can refuse it naming its field, instead of the whole line failing as if it were not JSON.
+    private static func decodeDouble(_ container: any SingleValueDecodingContainer) -> JSONValue? {
+        do {
+            return .double(try container.decode(Double.self))
+        } catch {
+            // Foundation reports it with an error type of its own, `numberIsNotRepresentableInSwift(parsed:)`.
+            let text = String(describing: error)
+            guard text.contains("NotRepresentable") else { return nil }
+            return .double(text.contains(#"parsed: "-"#) ? -.infinity : .infinity)
         }
     }
 

@@ -63,10 +63,10 @@ public final class Session: Sendable {
 
     func sawRequest() { state.withLock { $0.lastSeenAt = Date() } }
 
-    /// The worker as operators see it; nil for a connection that did not say it is a worker.
+    /// The worker as operators see it; nil for a connection that did not say it is a worker, or is closing.
     func workerInfo(brokerID: String) -> WorkerInfo? {
         state.withLock { state in
-            guard let hello = state.hello, let worker = hello.worker else { return nil }
+            guard let hello = state.hello, let worker = hello.worker, !state.closing else { return nil }
             return WorkerInfo(
                 id: worker.id, sessionID: id.wireString, brokerID: brokerID, peer: peer, client: hello.client,
                 queues: worker.queues, concurrency: worker.concurrency, handlers: worker.handlers.map(\.type),
