@@ -1,0 +1,268 @@
+// Worker: reserves jobs with a long poll, runs their handlers with a concurrency limit, acks, nacks, extends
+// leases, and obeys the broker's worker.quiet / worker.stop.
+import { EventEmitter } from "node:events";
+import os from "node:os";
+import { setTimeout as sleep } from "node:timers/promises";
+import { GantryClient } from "./client.js";
+import { RPCError } from "./errors.js";
+
+const named = (name, message) => Object.assign(new Error(message), { name });
+
+/**
+ * Runs `handlers[job.type](job)` for jobs from `queues` (taken in order), up to `concurrency` at once.
+ * A handler gets the reserved job (`id`, `type`, `args`, `queue`, `priority`, `attempt`, `max_attempts`,
+ * `meta`, `enqueued_at`, `lease_expires_at`) plus `signal`, an AbortSignal aborted when the job must stop
+ * (`signal.reason.name`: `WorkerStopped`, `JobCancelled` or `LeaseLost`). What it resolves is acked as the
+ * job's result; a rejection nacks the job (retried with backoff), or buries it when the error is a
+ * PermanentError (or has `permanent: true`).
+ *
+ * Events: `completed` (job, result), `failed` (job, error, nackResult), `handedBack` (job), `cancelled` (job),
+ * `lost` (job), `quiet`, `stopping`, `warning` (error, job?).
+ */
+export class Worker extends EventEmitter {
+  #client = null;
+  #jobs = new Map(); // job id → { job, controller, reason, done }
+  #quiet = false;
+  #stopping = false; // reserve nothing more
+  #handingBack = false; // and hand running jobs back
+  #wake = null;
+  #stopController = null; // aborted once stopping begins
+  #run = null;
+  #extending = false;
+
+  /**
+   * @param {object} options
+   * @param {string} [options.url] broker address (default `$GANTRY_URL`, else 127.0.0.1:7440)
+   * @param {string[]} options.queues queues to reserve from, most important first
+   * @param {number} [options.concurrency] jobs run at once (default 10)
+   * @param {Object<string, function>} [options.handlers] job type → async (job) => result
+   * @param {string} [options.id] the worker's name for operators (default host:pid)
+   * @param {number} [options.leaseMs] lease asked for at reserve; running jobs are extended every third (default 60 s)
+   * @param {number} [options.waitMs] long-poll length of each reserve (default 2 s)
+   */
+  constructor({ url, queues, concurrency = 10, handlers = {}, id = `${os.hostname()}:${process.pid}`,
+    leaseMs = 60_000, waitMs = 2000, name = "gantry-node-worker 0.1.0", patienceMs } = {}) {
+    super();
+    queues = [].concat(queues ?? []);
+    if (!queues.length) throw new TypeError("A worker needs at least one queue to reserve from.");
+    if (!(Number.isInteger(concurrency) && concurrency >= 1)) throw new TypeError(`A worker's concurrency must be an integer ≥ 1 (got ${concurrency}).`);
+    if (!(leaseMs >= 1000)) throw new TypeError("A worker's lease must be at least 1000 ms.");
+    Object.assign(this, { url, queues, concurrency, id, leaseMs, waitMs, name, patienceMs });
+    this.handlers = { ...handlers };
+  }
+
+  /** Registers the handler for a job type (before `run()`). */
+  handle(type, handler) {
+    this.handlers[type] = handler;
+    return this;
+  }
+
+  /** Whether an operator told it to quiet: it finishes what it holds and reserves nothing until stopped. */
+  get quiet() { return this.#quiet; }
+  /** The jobs running now. */
+  get running() { return [...this.#jobs.values()].map((entry) => entry.job); }
+  /** The worker's client (while running), e.g. for its `session`. */
+  get client() { return this.#client; }
+
+  /**
+   * Works until stopped (`stop()`, `shutdown()` or the broker's `worker.stop`); resolves once everything is
+   * handed over. Rejects when the broker refuses the worker for good (an RPCError that is not retryable, e.g. an
+   * invalid queue name); while the broker is unreachable it keeps trying (`warning` events).
+   */
+  run() {
+    this.#run ??= this.#work().finally(() => { this.#run = null; });
+    return this.#run;
+  }
+
+  /** Graceful: reserve nothing more, let running jobs finish; resolves when `run()` has ended. */
+  shutdown() {
+    if (!this.#stopping) {
+      this.#stopping = true;
+      this.#stopController?.abort();
+      this.#poke();
+    }
+    return this.#run ?? Promise.resolve();
+  }
+
+  /** Reserve nothing more, abort running handlers and hand their jobs back for a retry at once; resolves when `run()` has ended. */
+  stop() {
+    if (!this.#handingBack) {
+      this.#handingBack = true;
+      this.emit("stopping");
+      for (const entry of this.#jobs.values()) this.#abort(entry, "stop", named("WorkerStopped", "the worker was told to stop"));
+    }
+    return this.shutdown();
+  }
+
+  async #work() {
+    this.#quiet = this.#stopping = this.#handingBack = false;
+    const stopController = new AbortController();
+    this.#stopController = stopController;
+    const client = (this.#client = new GantryClient({
+      url: this.url, name: this.name, patienceMs: this.patienceMs,
+      worker: { id: this.id, queues: this.queues, concurrency: this.concurrency, handlers: Object.keys(this.handlers).map((type) => ({ type })) },
+    }));
+    client.on("notification", (method) => this.#obey(method));
+    const heartbeat = setInterval(() => this.#extendLeases(), Math.floor(this.leaseMs / 3));
+    let fatal = null;
+    try {
+      while (!this.#stopping) {
+        const free = this.concurrency - this.#jobs.size;
+        if (this.#quiet || free <= 0) {
+          await this.#nextChange();
+          continue;
+        }
+        let jobs;
+        try {
+          jobs = await this.#reserve(client, free, stopController.signal);
+        } catch (error) {
+          if (this.#stopping) break;
+          if (error instanceof RPCError && !error.retryable) {
+            fatal = error; // e.g. a queue name the broker refuses: retrying cannot help
+            this.#stopping = true;
+            break;
+          }
+          this.emit("warning", error);
+          await sleep(1000, undefined, { signal: stopController.signal }).catch(() => {});
+          continue;
+        }
+        for (const job of jobs) this.#start(job);
+      }
+      await Promise.allSettled([...this.#jobs.values()].map((entry) => entry.done));
+      if (fatal) throw fatal;
+    } finally {
+      clearInterval(heartbeat);
+      client.close();
+      this.#client = null;
+    }
+  }
+
+  /**
+   * One long poll, abandoned when stopping begins: the loop then ends, and jobs a late answer brings go back to
+   * the broker when the connection closes.
+   */
+  async #reserve(client, max, stopSignal) {
+    const reserve = client.reserve(this.queues, { max, waitMs: this.waitMs, leaseMs: this.leaseMs });
+    reserve.catch(() => {});
+    const abandon = resolvers();
+    const onStop = () => abandon.resolve([]);
+    stopSignal.addEventListener("abort", onStop, { once: true });
+    try {
+      return await Promise.race([reserve, abandon.promise]);
+    } finally {
+      stopSignal.removeEventListener("abort", onStop);
+    }
+  }
+
+  #obey(method) {
+    if (method === "worker.quiet") {
+      if (!this.#quiet) {
+        this.#quiet = true;
+        this.emit("quiet");
+        this.#poke();
+      }
+    } else if (method === "worker.stop") {
+      this.stop();
+    } // other notifications: later brokers may add some; ignore them
+  }
+
+  #start(job) {
+    const entry = { job, controller: new AbortController(), reason: null };
+    this.#jobs.set(job.id, entry);
+    entry.done = this.#perform(entry).finally(() => {
+      this.#jobs.delete(job.id);
+      this.#poke();
+    });
+  }
+
+  #abort(entry, reason, error) {
+    if (entry.reason) return;
+    entry.reason = reason;
+    entry.controller.abort(error);
+  }
+
+  async #perform(entry) {
+    const { job, controller } = entry;
+    const client = this.#client;
+    // A job handed out after we began stopping goes straight back.
+    if (this.#stopping) this.#abort(entry, "stop", named("WorkerStopped", "the worker is stopping"));
+    let result;
+    try {
+      const handler = this.handlers[job.type];
+      if (!handler) throw named("UnknownJobType", `no handler for job type ${job.type} on this worker`);
+      controller.signal.throwIfAborted();
+      const aborted = new Promise((_, reject) => {
+        controller.signal.addEventListener("abort", () => reject(controller.signal.reason), { once: true });
+      });
+      result = await Promise.race([(async () => handler({ ...job, signal: controller.signal }))(), aborted]);
+    } catch (error) {
+      return this.#failed(entry, client, error);
+    }
+    try {
+      await client.ack(job.id, result);
+      this.emit("completed", job, result);
+    } catch (error) {
+      this.emit("warning", error, job); // lease_lost: it was put back and may run again elsewhere
+    }
+  }
+
+  async #failed({ job, reason }, client, error) {
+    try {
+      if (reason === "lost") {
+        this.emit("lost", job); // not ours any more: neither ack nor nack
+      } else if (reason === "cancel") {
+        await client.nack(job.id, { message: "cancelled by an operator while it ran", kind: "JobCancelled" }, { retry: false });
+        this.emit("cancelled", job);
+      } else if (reason === "stop") {
+        await client.nack(job.id, { message: "the worker was told to stop and handed the job back", kind: "WorkerStopped" },
+          { retry: true, retryInMs: 0 });
+        this.emit("handedBack", job);
+      } else {
+        const permanent = error?.permanent === true;
+        const outcome = await client.nack(job.id, error, { retry: !permanent });
+        this.emit("failed", job, error, outcome);
+      }
+    } catch (nackError) {
+      this.emit("warning", nackError, job); // the broker puts the job back when its lease ends
+    }
+  }
+
+  /** Heartbeat: every third of the lease, extend every running job's lease in one call. */
+  async #extendLeases() {
+    const entries = [...this.#jobs.values()].filter((entry) => !entry.reason);
+    if (this.#extending || !entries.length || !this.#client) return;
+    this.#extending = true;
+    try {
+      const { leases, lost } = await this.#client.extend(entries.map((e) => e.job.id), { leaseMs: this.leaseMs });
+      for (const lease of leases) {
+        const entry = this.#jobs.get(lease.id);
+        if (lease.cancel_requested && entry) this.#abort(entry, "cancel", named("JobCancelled", "an operator cancelled the job"));
+      }
+      for (const id of lost) {
+        const entry = this.#jobs.get(id);
+        if (entry) this.#abort(entry, "lost", named("LeaseLost", "the worker no longer holds the job's lease"));
+      }
+    } catch (error) {
+      if (!(error instanceof RPCError) || !this.#stopping) this.emit("warning", error);
+    } finally {
+      this.#extending = false;
+    }
+  }
+
+  #nextChange() {
+    this.#wake ??= resolvers();
+    return this.#wake.promise;
+  }
+
+  #poke() {
+    const wake = this.#wake;
+    this.#wake = null;
+    wake?.resolve();
+  }
+}
+
+function resolvers() {
+  let resolve, reject;
+  const promise = new Promise((res, rej) => { resolve = res; reject = rej; });
+  return { promise, resolve, reject };
+}

@@ -1,0 +1,21 @@
+"""Gantry client for Python: enqueue jobs and run workers against a ``gantryd`` broker (JSON-RPC over TCP).
+
+```python
+import gantry
+
+client = gantry.Client("127.0.0.1:7440", name="billing")
+job_id = client.enqueue("email.send", {"to": "ana@example.com"}, queue="mail")
+print(client.job(job_id)["state"])
+```
+
+``gantry.Client`` (threads), ``gantry.aio.AsyncClient`` (asyncio), ``gantry.Worker`` (handlers in threads).
+"""
+from . import aio
+from .client import Client
+from .errors import (ERRORS, ConnectionLost, GantryError, PermanentError, RPCError)
+from .worker import Job, UnknownJobType, Worker
+
+__version__ = "0.1.0"
+
+__all__ = ["Client", "Worker", "Job", "RPCError", "ConnectionLost", "PermanentError", "GantryError",
+           "UnknownJobType", "ERRORS", "aio"]

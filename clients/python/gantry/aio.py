@@ -1,0 +1,230 @@
+"""The asyncio client: the same methods as ``gantry.Client``, as coroutines, over one pipelined connection.
+
+```python
+async with gantry.aio.AsyncClient("127.0.0.1:7440", name="billing") as gantry_client:
+    job_id = await gantry_client.enqueue("email.send", {"to": "ana@example.com"}, queue="mail")
+```
+"""
+import asyncio
+import inspect
+import itertools
+import json
+import logging
+import socket
+
+from . import _api
+from .errors import STORAGE_UNAVAILABLE, ConnectionLost, RPCError
+
+log = logging.getLogger("gantry")
+
+#: Longest line read from the broker (a reserve of many large jobs makes long lines).
+MAX_LINE = 1 << 30
+
+
+class _Connection:
+    def __init__(self, reader, writer, on_notification, address):
+        self.reader = reader
+        self.writer = writer
+        self.address = address
+        self.on_notification = on_notification
+        self.pending = {}
+        self.closed = False
+        self.reason = None
+        self.write_lock = asyncio.Lock()
+        self.task = asyncio.get_running_loop().create_task(self._read())
+
+    async def request(self, request_id, line, timeout):
+        if self.closed:
+            raise ConnectionLost(f"lost the connection to the broker at {self.address}: {self.reason}")
+        future = asyncio.get_running_loop().create_future()
+        self.pending[request_id] = future
+        try:
+            try:
+                async with self.write_lock:
+                    self.writer.write(line)
+                    await self.writer.drain()
+            except OSError as error:
+                raise ConnectionLost(f"could not send to the broker at {self.address}: {error}") from error
+            try:
+                return await asyncio.wait_for(asyncio.shield(future), timeout)
+            except asyncio.TimeoutError:
+                raise TimeoutError(f"no answer from the broker at {self.address} within {timeout:.1f} s") from None
+        finally:
+            self.pending.pop(request_id, None)
+
+    async def _read(self):
+        reason = "the broker closed the connection"
+        try:
+            while True:
+                raw = await self.reader.readline()
+                if not raw:
+                    break
+                if raw.strip():
+                    self._dispatch(raw)
+        except asyncio.CancelledError:
+            reason = "closed by the client"
+        except (OSError, ValueError, asyncio.LimitOverrunError) as error:
+            reason = f"the connection failed: {error}"
+        finally:
+            self.close(reason)
+
+    def _dispatch(self, raw):
+        try:
+            message = json.loads(raw)
+        except ValueError:
+            log.warning("gantry: ignoring a line from the broker that is not JSON: %.200r", raw)
+            return
+        if isinstance(message, dict) and "id" not in message and isinstance(message.get("method"), str):
+            if self.on_notification is not None:
+                self.on_notification(message)
+            return
+        if isinstance(message, dict) and message.get("id") is not None:
+            future = self.pending.pop(message["id"], None)
+            if future is not None and not future.done():
+                future.set_result(message)
+                return
+        log.debug("gantry: a response nobody waits for: %.300r", raw)
+
+    def close(self, reason="closed by the client"):
+        if self.closed:
+            return
+        self.closed = True
+        self.reason = reason
+        self.writer.close()
+        waiting, self.pending = list(self.pending.values()), {}
+        for future in waiting:
+            if not future.done():
+                future.set_exception(ConnectionLost(f"lost the connection to the broker at {self.address}: {reason}"))
+        if self.task is not asyncio.current_task():
+            self.task.cancel()
+
+
+class AsyncClient(_api._Api):
+    """``gantry.Client`` over asyncio: one connection shared by every task, a reader task that resolves each
+    request's future by id, ``hello`` first on each (re)connection, reconnect on the next call after a drop,
+    and the same transparent resend of ``storage_unavailable`` with nothing applied. Every method of
+    ``gantry.Client`` is here as a coroutine. ``on_notification(method, params)`` may be a plain function or a
+    coroutine function (run as a task). Use it from one event loop."""
+
+    def __init__(self, url=None, name="gantry-python", *, worker=None, on_notification=None, timeout=60.0,
+                 patience=30.0, connect_timeout=10.0):
+        self.host, self.port = _api.parse_url(url)
+        self.name = name
+        self.worker = worker
+        self.on_notification = on_notification
+        self.timeout = timeout
+        self.patience = patience
+        self.connect_timeout = connect_timeout
+        self.session_id = None
+        self.connections_opened = 0
+        self._ids = itertools.count(1)
+        self._conn = None
+        self._connect_lock = None
+        self._tasks = set()
+
+    def __repr__(self):
+        return f"<gantry.aio.AsyncClient {self.host}:{self.port} {self.name!r}>"
+
+    async def __aenter__(self):
+        return self
+
+    async def __aexit__(self, *exc):
+        await self.close()
+
+    async def close(self):
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            conn.close()
+            try:
+                await conn.writer.wait_closed()
+            except OSError:
+                pass
+
+    async def call(self, method, params=None, *, timeout=None):
+        """Calls any method; returns its ``result`` or raises ``RPCError`` (see ``gantry.Client.call``)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.patience
+        delay = 0.1
+        while True:
+            try:
+                return await self._call_once(method, params, timeout)
+            except RPCError as error:
+                if not (error.code == STORAGE_UNAVAILABLE and isinstance(error.data, dict)
+                        and error.data.get("applied") is False and loop.time() + delay < deadline):
+                    raise
+                log.info("gantry: the broker cannot reach PostgreSQL; resending %s in %.1f s", method, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 2.0)
+
+    def _invoke(self, method, params, extract=None, wait_ms=0):
+        timeout = None if self.timeout is None else self.timeout + wait_ms / 1000
+
+        async def invoke():
+            result = await self.call(method, params, timeout=timeout)
+            return extract(result) if extract else result
+        return invoke()
+
+    async def _call_once(self, method, params, timeout):
+        request_id = next(self._ids)
+        line = _api.request_line(request_id, method, params)
+        conn = await self._connection()
+        return await self._exchange(conn, request_id, line, timeout or self.timeout)
+
+    @staticmethod
+    async def _exchange(conn, request_id, line, timeout):
+        response = await conn.request(request_id, line, timeout)
+        if "error" in response:
+            raise RPCError.from_error(response["error"])
+        return response.get("result")
+
+    async def _connection(self):
+        if self._conn is not None and not self._conn.closed:
+            return self._conn
+        if self._connect_lock is None:
+            self._connect_lock = asyncio.Lock()
+        async with self._connect_lock:
+            if self._conn is None or self._conn.closed:
+                self._conn = await self._open()
+            return self._conn
+
+    async def _open(self):
+        loop = asyncio.get_running_loop()
+        address = f"{self.host}:{self.port}"
+        deadline = loop.time() + self.patience
+        delay = 0.1
+        while True:
+            try:
+                reader, writer = await asyncio.wait_for(
+                    asyncio.open_connection(self.host, self.port, limit=MAX_LINE), self.connect_timeout)
+                sock = writer.get_extra_info("socket")
+                if sock is not None:
+                    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                conn = _Connection(reader, writer, self._notified, address)
+                try:
+                    hello_id = next(self._ids)
+                    hello = _api.request_line(hello_id, "hello", _api.hello_params(self.name, self.worker))
+                    self.session_id = (await self._exchange(conn, hello_id, hello, self.timeout))["session_id"]
+                except BaseException:
+                    conn.close()
+                    raise
+                self.connections_opened += 1
+                return conn
+            except (OSError, asyncio.TimeoutError) as error:
+                if loop.time() + delay >= deadline:
+                    raise ConnectionLost(f"cannot reach the broker at {address} ({error}); is gantryd running "
+                                         "there?") from error
+                log.info("gantry: broker at %s unreachable (%s); retrying in %.1f s", address, error, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+
+    def _notified(self, message):
+        if self.on_notification is None:
+            return
+        try:
+            outcome = self.on_notification(message["method"], message.get("params"))
+            if inspect.isawaitable(outcome):
+                task = asyncio.ensure_future(outcome)
+                self._tasks.add(task)  # keep a reference until it is done
+                task.add_done_callback(self._tasks.discard)
+        except Exception:
+            log.exception("gantry: the notification callback failed")

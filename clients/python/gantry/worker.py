@@ -1,0 +1,309 @@
+"""The worker runtime: reserve with a long poll, run handlers in threads, ack, nack, extend, obey operators."""
+import logging
+import threading
+
+from . import _api
+from .client import Client
+from .errors import LEASE_LOST, ConnectionLost, PermanentError, RPCError
+
+log = logging.getLogger("gantry.worker")
+
+_RUNNING, _FINISHING, _HANDING_BACK = "running", "finishing", "handing back"
+
+
+class UnknownJobType(Exception):
+    """No handler is registered on this worker for the job's type (the job is nacked, and retried)."""
+
+
+class Job:
+    """A reserved job, as a handler gets it.
+
+    ``id``, ``type``, ``args``, ``queue``, ``priority``, ``attempt`` (1 = first), ``max_attempts``, ``meta``,
+    ``enqueued_at`` and ``lease_expires_at`` are the broker's; ``raw`` is the whole reserved job.
+
+    A Python thread cannot be killed, so a handler that runs long should look, now and then, at
+    ``cancel_requested`` (an operator cancelled the job: ``jobs.cancel``), ``stop_requested`` (the worker was
+    told to stop and has handed the job back) or simply wait on the ``interrupted`` event, set by either, and
+    return or raise early. Whatever it does after ``stop_requested`` is dropped.
+    """
+
+    def __init__(self, reserved):
+        self.raw = reserved
+        self.id = reserved["id"]
+        self.type = reserved.get("type")
+        self.args = reserved.get("args")
+        self.queue = reserved.get("queue")
+        self.priority = reserved.get("priority")
+        self.attempt = reserved.get("attempt")
+        self.max_attempts = reserved.get("max_attempts")
+        self.meta = reserved.get("meta") or {}
+        self.enqueued_at = reserved.get("enqueued_at")
+        self.lease_expires_at = reserved.get("lease_expires_at")
+        self.cancel_requested = False
+        self.stop_requested = False
+        self.lease_lost = False
+        self.interrupted = threading.Event()
+        self._state = _RUNNING
+
+    def __repr__(self):
+        return f"<gantry.Job {self.id} {self.type} attempt {self.attempt}/{self.max_attempts}>"
+
+
+class Worker:
+    """Runs handlers for jobs from ``queues`` (taken in that order), up to ``concurrency`` at once, each in a
+    thread of its own.
+
+    A handler is ``fn(job)`` (a ``gantry.Job``); what it returns (any JSON value) is the job's result, sent
+    with ``ack``. When it raises, the job is nacked with the exception's message, class name (``kind``) and
+    traceback lines (``backtrace``); retried with the broker's backoff, unless it raised a
+    ``gantry.PermanentError`` (``retry: false``: the job is dead). Running jobs' leases are extended every third
+    of ``lease_ms``; a job an operator cancels meanwhile gets ``job.cancel_requested`` and its eventual nack uses
+    ``retry: false`` (its handler cannot be killed; see ``Job``).
+
+    Operators steer it through the broker: after ``worker.quiet`` it finishes the jobs it holds and reserves
+    nothing more, but keeps running until stopped; after ``worker.stop`` it hands back running jobs (nack,
+    ``kind: "WorkerStopped"``, ``retry_in_ms: 0``) and ``run()`` returns. Locally, ``stop()`` does the same and
+    ``shutdown()`` stops reserving and lets running jobs finish first (e.g. on SIGTERM):
+    ``signal.signal(signal.SIGTERM, lambda *_: worker.shutdown())``.
+
+    ```python
+    worker = gantry.Worker("127.0.0.1:7440", ["critical", "mail"], concurrency=8)
+
+    @worker.handler("email.send")
+    def send(job):
+        return {"message_id": mailer.send(**job.args)}
+
+    worker.run()
+    ```
+    """
+
+    def __init__(self, url=None, queues=("default",), concurrency=10, handlers=None, *, id=None,
+                 name="gantry-python-worker", lease_ms=60_000, poll_ms=2_000, **client_options):
+        queues = [queues] if isinstance(queues, str) else list(queues)
+        if not queues:
+            raise ValueError("A worker needs at least one queue to reserve from.")
+        if concurrency < 1:
+            raise ValueError(f"A worker's concurrency must be at least 1 (got {concurrency}).")
+        if lease_ms < 1000:
+            raise ValueError("A worker's lease must be at least 1000 ms.")
+        _api.parse_url(url)
+        self.url = url
+        self.queues = queues
+        self.concurrency = concurrency
+        self.id = id or _api.default_worker_id()
+        self.name = name
+        self.lease_ms = lease_ms
+        self.poll_ms = poll_ms
+        self.client_options = client_options
+        #: Jobs acked / nacked by this worker so far.
+        self.completed = 0
+        self.failed = 0
+        self.client = None
+        self._handlers = dict(handlers or {})
+        self._jobs = {}
+        self._cond = threading.Condition(threading.RLock())
+        self._stop_event = threading.Event()
+        self._done = threading.Event()
+        self._quiet = False
+        self._handing_back = False
+        self._started = False
+
+    def handler(self, type):
+        """Decorator: ``@worker.handler("email.send")`` registers the function for that job type."""
+        def register(fn):
+            self.register(type, fn)
+            return fn
+        return register
+
+    def register(self, type, fn):
+        """Registers ``fn(job)`` for a job type (before ``run()``: handlers are announced in ``hello``)."""
+        self._handlers[type] = fn
+
+    @property
+    def quiet(self):
+        """Whether an operator told it to quiet (it reserves nothing more until stopped)."""
+        return self._quiet
+
+    @property
+    def running_jobs(self):
+        with self._cond:
+            return [job for job in self._jobs.values() if job._state == _RUNNING]
+
+    def stop(self):
+        """Stops reserving and hands running jobs back (for another worker, at once); ``run()`` returns.
+        Safe from any thread and from a signal handler."""
+        self._handing_back = True
+        self._stop_event.set()
+        with self._cond:
+            self._cond.notify_all()
+        if self.client is not None:
+            threading.Thread(target=self._hand_back, name="gantry-hand-back", daemon=True).start()
+
+    def shutdown(self):
+        """Stops reserving; ``run()`` returns once running jobs have finished (acked or nacked)."""
+        self._stop_event.set()
+        with self._cond:
+            self._cond.notify_all()
+
+    def _obey(self, method, params):
+        if method == "worker.quiet":
+            log.info("gantry worker %s: told to quiet; finishing running jobs, reserving no more", self.id)
+            self._quiet = True
+        elif method == "worker.stop":
+            log.info("gantry worker %s: told to stop; handing back running jobs", self.id)
+            self.stop()
+        else:
+            log.debug("gantry worker %s: ignoring the notification %s", self.id, method)
+
+    def run(self):
+        """Works jobs until ``stop()``, ``shutdown()`` or the broker's ``worker.stop``; then returns."""
+        if self._started:
+            raise RuntimeError("a Worker runs once; make a new one")
+        self._started = True
+        announce = {"id": self.id, "queues": self.queues, "concurrency": self.concurrency,
+                    "handlers": [{"type": type} for type in sorted(self._handlers)]}
+        self.client = Client(self.url, self.name, worker=announce, on_notification=self._obey,
+                             **self.client_options)
+        extender = threading.Thread(target=self._extend_leases, name="gantry-extend", daemon=True)
+        extender.start()
+        log.info("gantry worker %s: working %s with concurrency %d, handlers %s", self.id, self.queues,
+                 self.concurrency, sorted(self._handlers))
+        try:
+            self._reserve_loop()
+            self._drain()
+        finally:
+            self._done.set()
+            self.client.close()
+            log.info("gantry worker %s: stopped", self.id)
+
+    def _reserve_loop(self):
+        batch = max(1, self.concurrency // 4)  # reserve for several free slots at once, not one per finished job
+        while not self._stop_event.is_set():
+            if self._quiet:
+                self._stop_event.wait(0.25)
+                continue
+            with self._cond:
+                while not self._stop_event.is_set() and self.concurrency - len(self._jobs) < batch:
+                    self._cond.wait(0.5)
+                free = min(1000, self.concurrency - len(self._jobs))
+            if self._stop_event.is_set():
+                break
+            try:
+                # Short polls, so shutdown is noticed promptly; the broker answers at once when a job comes.
+                reserved = self.client.reserve(self.queues, max=free, wait_ms=self.poll_ms, lease_ms=self.lease_ms)
+            except (RPCError, OSError) as error:
+                log.warning("gantry worker %s: reserve failed (%s); retrying in 1 s", self.id, error)
+                self._stop_event.wait(1.0)
+                continue
+            for item in reserved:
+                job = Job(item)
+                with self._cond:
+                    self._jobs[job.id] = job
+                threading.Thread(target=self._perform, args=(job,), name=f"gantry-job {job.id}", daemon=True).start()
+
+    def _drain(self):
+        while True:
+            if self._handing_back:
+                self._hand_back()
+            with self._cond:
+                if not self._jobs:
+                    return
+                self._cond.wait(0.5)
+
+    def _perform(self, job):
+        with self._cond:
+            if job._state != _RUNNING:
+                return
+        error = result = None
+        try:
+            handler = self._handlers.get(job.type)
+            if handler is None:
+                raise UnknownJobType(f"no handler for job type {job.type!r} on this worker (it has "
+                                     f"{sorted(self._handlers)})")
+            result = handler(job)
+        except Exception as raised:
+            error = raised
+        with self._cond:
+            if job._state != _RUNNING:
+                log.info("gantry worker %s: job %s finished after it was handed back; its outcome is dropped",
+                         self.id, job.id)
+                return
+            job._state = _FINISHING
+        try:
+            if error is None:
+                try:
+                    answer = self.client.ack(job.id, result)
+                except (TypeError, ValueError) as encoding:  # the result is not JSON
+                    error = encoding
+                else:
+                    with self._cond:
+                        self.completed += 1
+                    if answer.get("cancel_requested"):
+                        log.info("gantry worker %s: job %s completed although an operator asked to cancel it",
+                                 self.id, job.id)
+            if error is not None:
+                permanent = isinstance(error, PermanentError) or job.cancel_requested
+                answer = self.client.nack(job.id, error, retry=False if permanent else None)
+                with self._cond:
+                    self.failed += 1
+                log.warning("gantry worker %s: job %s (%s) failed: %r; now %s", self.id, job.id, job.type, error,
+                            answer.get("state"))
+        except RPCError as refused:
+            if refused.code == LEASE_LOST:
+                log.warning("gantry worker %s: lost the lease on job %s; it was put back and may run again",
+                            self.id, job.id)
+            else:
+                log.warning("gantry worker %s: the broker refused the outcome of job %s: %s", self.id, job.id,
+                            refused)
+        except OSError as lost:
+            log.warning("gantry worker %s: could not report job %s (%s); the broker puts it back when its lease "
+                        "ends", self.id, job.id, lost)
+        finally:
+            with self._cond:
+                self._jobs.pop(job.id, None)
+                self._cond.notify_all()
+
+    def _hand_back(self):
+        with self._cond:
+            jobs = [job for job in self._jobs.values() if job._state == _RUNNING]
+            for job in jobs:
+                job._state = _HANDING_BACK
+                job.stop_requested = True
+                job.interrupted.set()
+        for job in jobs:
+            try:
+                self.client.nack(job.id, "the worker was told to stop and handed the job back",
+                                 kind="WorkerStopped", retry=True, retry_in_ms=0)
+                log.info("gantry worker %s: handed back job %s", self.id, job.id)
+            except (RPCError, OSError) as error:
+                log.warning("gantry worker %s: could not hand back job %s (%s)", self.id, job.id, error)
+            finally:
+                with self._cond:
+                    self._jobs.pop(job.id, None)
+                    self._cond.notify_all()
+
+    def _extend_leases(self):
+        interval = self.lease_ms / 3000
+        while not self._done.wait(interval):
+            with self._cond:
+                ids = [job.id for job in self._jobs.values() if job._state == _RUNNING]
+            if not ids:
+                continue
+            try:
+                answer = self.client.extend(ids, lease_ms=self.lease_ms)
+            except (RPCError, OSError) as error:
+                log.warning("gantry worker %s: extend failed (%s)", self.id, error)
+                continue
+            with self._cond:
+                for lease in answer.get("leases", []):
+                    job = self._jobs.get(lease.get("id"))
+                    if job is not None and lease.get("cancel_requested") and not job.cancel_requested:
+                        log.info("gantry worker %s: an operator cancelled job %s while it ran", self.id, job.id)
+                        job.cancel_requested = True
+                        job.interrupted.set()
+                for lost in answer.get("lost", []):
+                    job = self._jobs.get(lost)
+                    if job is not None and not job.lease_lost:
+                        log.warning("gantry worker %s: lost the lease on running job %s; it may run again "
+                                    "elsewhere", self.id, lost)
+                        job.lease_lost = True
