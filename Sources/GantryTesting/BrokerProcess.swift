@@ -13,6 +13,7 @@ public final class BrokerProcess: @unchecked Sendable {
     public let httpPort: Int
     public let logFile: URL
     private let outputFile: URL
+    private let slotOwner: BrokerSlots.Owner
 
     public struct Failure: Error, CustomStringConvertible {
         public let description: String
@@ -27,9 +28,10 @@ public final class BrokerProcess: @unchecked Sendable {
     /// Starts `gantryd` with the given arguments (plus `--listen 127.0.0.1:0 --http 127.0.0.1:0`) and waits until
     /// it listens on both.
     public init(arguments: [String], environment: [String: String] = [:]) async throws {
-        await BrokerSlots.shared.acquire()
+        let slotOwner = BrokerSlots.currentOwner
+        await BrokerSlots.shared.acquire(for: slotOwner)
         var started = false
-        defer { if !started { BrokerSlots.shared.release() } }
+        defer { if !started { BrokerSlots.shared.release(for: slotOwner) } }
         let process = Process()
         process.executableURL = Self.executable
         process.arguments = ["--listen", "127.0.0.1:0", "--http", "127.0.0.1:0"] + arguments
@@ -76,6 +78,7 @@ public final class BrokerProcess: @unchecked Sendable {
         self.host = rpc.host
         self.port = rpc.port
         self.httpPort = port(after: "gantryd http on ")!.port
+        self.slotOwner = slotOwner
         started = true
     }
 
@@ -111,7 +114,7 @@ public final class BrokerProcess: @unchecked Sendable {
     public var log: String { (try? String(contentsOf: logFile, encoding: .utf8)) ?? "" }
 
     deinit {
-        BrokerSlots.shared.release()
+        BrokerSlots.shared.release(for: slotOwner)
         if process.isRunning { kill(process.processIdentifier, SIGKILL) }
         try? FileManager.default.removeItem(at: logFile)
         try? FileManager.default.removeItem(at: outputFile)

@@ -1,0 +1,21 @@
+# frozen_string_literal: true
+
+require_relative "gantry/version"
+require_relative "gantry/errors"
+require_relative "gantry/job"
+require_relative "gantry/connection"
+require_relative "gantry/client"
+require_relative "gantry/worker"
+
+# Ruby client for Gantry, a job broker speaking newline-delimited JSON-RPC 2.0 over TCP.
+#
+#   Gantry::Client  - enqueue and manage jobs (one pipelined, thread-safe connection)
+#   Gantry::Worker  - run handlers for jobs
+#   Gantry::ActiveJobWorker and ActiveJob::QueueAdapters::GantryAdapter - ActiveJob on Gantry
+module Gantry
+  autoload :ActiveJobWorker, "gantry/active_job_worker"
+  autoload :ActiveJobHandler, "gantry/active_job_worker"
+end
+
+# With ActiveJob already loaded (a Rails app requires it before its gems), make `queue_adapter = :gantry` work.
+require "active_job/queue_adapters/gantry_adapter" if defined?(::ActiveJob::QueueAdapters)

@@ -1,0 +1,280 @@
+# frozen_string_literal: true
+
+require "time"
+
+module Gantry
+  # A client of one broker: one pipelined TCP connection shared by every thread that uses the client. It
+  # connects on the first call (and sends `hello` before anything else), and after the connection drops it
+  # reconnects on the next call. A request the broker refused with -32004 storage_unavailable and
+  # `data.applied: false` (nothing was done) is sent again by itself, with a bounded backoff.
+  #
+  #   gantry = Gantry::Client.new(url: "gantry://127.0.0.1:7440", name: "billing-app")
+  #   id = gantry.enqueue("email.send", { "to" => "ana@example.com" }, queue: "mail", delay_ms: 30_000)
+  #   gantry.job(id)["state"] # => "scheduled"
+  class Client
+    DEFAULT_URL = "127.0.0.1:7440"
+    DEFAULT_PORT = 7440
+    # Seconds to wait before each automatic resend of a request refused with -32004 and applied: false.
+    RESEND_DELAYS = [0.05, 0.1, 0.2, 0.4, 0.8, 1.6, 2.0, 2.0].freeze
+
+    attr_reader :host, :port, :name, :session_id
+
+    # Splits "host:port", "gantry://host:port" or "[::1]:port" (the port defaults to 7440).
+    def self.address(url)
+      text = url.to_s.strip.sub(%r{\Agantry://}i, "").chomp("/")
+      match = text.match(/\A\[(?<host>[^\]]+)\](?::(?<port>\d+))?\z/) ||
+              text.match(/\A(?<host>[^:\[\]\/]+)(?::(?<port>\d+))?\z/)
+      raise ArgumentError, "not a broker address: #{url.inspect} (give host:port or gantry://host:port)" unless match
+
+      [match[:host], (match[:port] || DEFAULT_PORT).to_i]
+    end
+
+    # url:: "host:port" or "gantry://host:port"; default $GANTRY_URL, else 127.0.0.1:7440.
+    # name:: the client's name in the broker's logs and `workers.list`.
+    # worker:: `hello`'s worker object ({id:, queues:, concurrency:, handlers:}); Gantry::Worker sets it.
+    # on_notification:: called as (method, params) for each notification from the broker, in the reader
+    #   thread: it must return quickly and must not wait for calls on this client.
+    # timeout:: seconds to wait for any answer (nil: no limit; `reserve` adds its wait_ms).
+    def initialize(url: nil, name: "gantry-ruby", worker: nil, on_notification: nil, connect_timeout: 5,
+                   timeout: nil, resend_delays: RESEND_DELAYS)
+      @host, @port = self.class.address(url || ENV.fetch("GANTRY_URL", DEFAULT_URL))
+      @name = name
+      @worker = worker
+      @on_notification = on_notification
+      @connect_timeout = connect_timeout
+      @timeout = timeout
+      @resend_delays = resend_delays
+      @mutex = Mutex.new
+      @connection = nil
+      @pid = Process.pid
+    end
+
+    # Calls any method with raw params (a Hash, or nil) and returns its result. Raises Gantry::RPCError
+    # (a subclass per code: Gantry::InvalidParams, Gantry::NotFound, Gantry::LeaseLost, ...) when the broker
+    # answers with an error, Gantry::ConnectionError when the broker cannot be reached or the connection drops
+    # before the answer (the outcome is then unknown).
+    def call(method, params = nil, timeout: @timeout)
+      resends = 0
+      loop do
+        response = connection.request(method, params, timeout: timeout)
+        return response["result"] unless response.key?("error")
+
+        error = RPCError.from(response["error"])
+        delay = @resend_delays[resends] if nothing_applied?(error)
+        raise error unless delay
+
+        sleep(delay)
+        resends += 1
+      end
+    end
+
+    # Connects now (and says hello) rather than on the first call; returns self.
+    def connect
+      connection
+      self
+    end
+
+    def connected?
+      !@connection.nil? && !@connection.closed?
+    end
+
+    def close
+      @mutex.synchronize do
+        @connection&.close
+        @connection = nil
+      end
+      nil
+    end
+
+    # --- jobs ---
+
+    # Stores a job and returns its id. Times (`run_at`, `expires_at`) may be Time, Numeric (epoch seconds) or
+    # RFC 3339 strings. Other keywords are sent as they are (the broker refuses unknown ones).
+    def enqueue(type, args = [], queue: nil, priority: nil, run_at: nil, delay_ms: nil, max_attempts: nil,
+                timeout_ms: nil, expires_at: nil, queue_timeout_ms: nil, unique_key: nil, tags: nil, meta: nil,
+                **more)
+      params = job_params(type, args, queue: queue, priority: priority, run_at: run_at, delay_ms: delay_ms,
+                                      max_attempts: max_attempts, timeout_ms: timeout_ms, expires_at: expires_at,
+                                      queue_timeout_ms: queue_timeout_ms, unique_key: unique_key, tags: tags,
+                                      meta: meta, **more)
+      call("enqueue", params)["id"]
+    end
+
+    # Stores all the jobs or none; each a Hash of enqueue's params (`type:`, `args:`, `queue:`, ...). Returns
+    # the ids in order.
+    def enqueue_batch(jobs)
+      params = jobs.map do |job|
+        job = job.transform_keys(&:to_sym)
+        job_params(job.delete(:type), job.key?(:args) ? job.delete(:args) : [], **job)
+      end
+      call("enqueue_batch", { "jobs" => params })["ids"]
+    end
+
+    # Leases up to `max` jobs from the queues (in the order given), waiting up to `wait_ms` for one. Returns
+    # an Array of Gantry::Job.
+    def reserve(queues, max: 1, wait_ms: 0, lease_ms: nil)
+      params = compact("queues" => Array(queues), "max" => max, "wait_ms" => wait_ms, "lease_ms" => lease_ms)
+      timeout = @timeout && (@timeout + (wait_ms / 1000.0))
+      call("reserve", params, timeout: timeout)["jobs"].map { |job| Job.new(job) }
+    end
+
+    # The job succeeded; `result` (any JSON) is kept with it.
+    def ack(id, result = nil)
+      call("ack", compact("id" => id_of(id), "result" => result))
+    end
+
+    # The attempt failed. `error` is an Exception, a message String or a Hash (message:, kind:, backtrace:).
+    # retry: false sends the job to the dead set whatever attempts remain.
+    def nack(id, error, retry: true, retry_in_ms: nil)
+      call("nack", compact("id" => id_of(id), "error" => Client.error_object(error),
+                           "retry" => binding.local_variable_get(:retry), "retry_in_ms" => retry_in_ms))
+    end
+
+    # Pushes out the leases of jobs this connection holds; returns {"leases" => [...], "lost" => [...]}.
+    # (With a Module it is Ruby's Object#extend.)
+    def extend(ids, *modules, lease_ms: nil)
+      return super(ids, *modules) if ids.is_a?(Module)
+
+      call("extend", compact("ids" => Array(ids).map { |id| id_of(id) }, "lease_ms" => lease_ms))
+    end
+    alias extend_leases extend
+
+    # The whole job (jobs.get), as a Hash.
+    def job(id)
+      call("jobs.get", { "id" => id_of(id) })
+    end
+
+    # A page of jobs, newest first: {"jobs" => [...], "next_cursor" => ...}.
+    def jobs(queue: nil, state: nil, type: nil, tag: nil, limit: nil, cursor: nil)
+      call("jobs.list", compact("queue" => queue, "state" => state, "type" => type, "tag" => tag,
+                                "limit" => limit, "cursor" => cursor))
+    end
+
+    def retry_job(id)
+      call("jobs.retry", { "id" => id_of(id) })
+    end
+
+    def cancel_job(id)
+      call("jobs.cancel", { "id" => id_of(id) })
+    end
+
+    def discard_job(id)
+      call("jobs.discard", { "id" => id_of(id) })
+    end
+
+    def cleanup(older_than_ms:, states: nil, queue: nil, limit: nil)
+      call("cleanup", compact("older_than_ms" => older_than_ms, "states" => states, "queue" => queue,
+                              "limit" => limit))
+    end
+
+    def stats
+      call("stats")
+    end
+
+    # --- queues and workers ---
+
+    def queues
+      call("queues.list")["queues"]
+    end
+
+    def pause_queue(queue)
+      call("queues.pause", { "queue" => queue })
+    end
+
+    def resume_queue(queue)
+      call("queues.resume", { "queue" => queue })
+    end
+
+    def workers
+      call("workers.list")["workers"]
+    end
+
+    # Tells workers (by worker id or session id, or all: true) to finish what they hold and take nothing new.
+    # Returns how many were told.
+    def quiet_workers(id = nil, all: false)
+      call("workers.quiet", compact("id" => id, "all" => (true if all)))["workers"]
+    end
+
+    # Tells workers to hand back what they hold and exit. Returns how many were told.
+    def stop_workers(id = nil, all: false)
+      call("workers.stop", compact("id" => id, "all" => (true if all)))["workers"]
+    end
+
+    # nack's `error` object from an Exception, a String or a Hash.
+    def self.error_object(error)
+      case error
+      when Exception
+        compact("message" => error.message.to_s.empty? ? error.class.name : error.message,
+                "kind" => error.class.name, "backtrace" => error.backtrace&.first(100))
+      when Hash
+        error.transform_keys(&:to_s)
+      else
+        { "message" => error.to_s }
+      end
+    end
+
+    # RFC 3339 UTC with milliseconds, as the broker writes them.
+    def self.timestamp(value)
+      case value
+      when String then value
+      when Numeric then Time.at(value).utc.strftime("%Y-%m-%dT%H:%M:%S.%LZ")
+      else value.to_time.utc.strftime("%Y-%m-%dT%H:%M:%S.%LZ")
+      end
+    end
+
+    def self.compact(hash)
+      hash.reject { |_, value| value.nil? }
+    end
+
+    private
+
+    def connection
+      @mutex.synchronize do
+        if @pid != Process.pid # forked: the parent's socket and reader thread are not ours
+          @pid = Process.pid
+          @connection = nil
+        end
+        @connection = nil if @connection&.closed?
+        @connection ||= open_connection
+      end
+    end
+
+    def open_connection
+      notified = @on_notification && ->(message) { @on_notification.call(message["method"], message["params"]) }
+      connection = Connection.new(@host, @port, connect_timeout: @connect_timeout, on_notification: notified)
+      hello = compact("client" => @name, "protocol" => PROTOCOL, "worker" => @worker)
+      response = connection.request("hello", hello, timeout: [@connect_timeout * 2, 10].max)
+      raise RPCError.from(response["error"]) if response.key?("error")
+
+      @session_id = response.dig("result", "session_id")
+      connection
+    rescue Exception # rubocop:disable Lint/RescueException
+      connection&.close
+      raise
+    end
+
+    def nothing_applied?(error)
+      error.code == -32004 && error.data.is_a?(Hash) && error.data["applied"] == false
+    end
+
+    def job_params(type, args, **options)
+      raise ArgumentError, "a job needs a type" if type.nil?
+
+      params = { "type" => type.to_s, "args" => args }
+      options.each do |key, value|
+        next if value.nil?
+
+        params[key.to_s] = %i[run_at expires_at].include?(key) ? Client.timestamp(value) : value
+      end
+      params
+    end
+
+    def id_of(id)
+      id.is_a?(Job) ? id.id : id.to_s
+    end
+
+    def compact(hash)
+      Client.compact(hash)
+    end
+  end
+end

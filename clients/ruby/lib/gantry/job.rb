@@ -1,0 +1,46 @@
+# frozen_string_literal: true
+
+module Gantry
+  # A job as `reserve` hands it out (and as a Worker's handler sees it). `[]` reaches any field of the reserved
+  # job by name, including ones this version does not know.
+  class Job
+    attr_reader :id, :type, :args, :queue, :priority, :attempt, :max_attempts, :meta, :enqueued_at, :lease_expires_at
+
+    def initialize(data)
+      @data = data
+      @id = data["id"]
+      @type = data["type"]
+      @args = data["args"]
+      @queue = data["queue"]
+      @priority = data["priority"]
+      @attempt = data["attempt"]
+      @max_attempts = data["max_attempts"]
+      @meta = data["meta"] || {}
+      @enqueued_at = data["enqueued_at"]
+      @lease_expires_at = data["lease_expires_at"]
+      @cancelled = false
+    end
+
+    def [](key)
+      @data[key.to_s]
+    end
+
+    def to_h
+      @data
+    end
+
+    # True once an operator has cancelled this job while it runs (a Worker hears it through `extend`). A long
+    # handler may check it and give up; whatever it then raises fails the job for good.
+    def cancelled?
+      @cancelled
+    end
+
+    def cancel_requested! # :nodoc:
+      @cancelled = true
+    end
+
+    def inspect
+      "#<Gantry::Job #{id} #{type} queue=#{queue} attempt=#{attempt}/#{max_attempts}>"
+    end
+  end
+end

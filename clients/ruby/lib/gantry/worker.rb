@@ -1,0 +1,349 @@
+# frozen_string_literal: true
+
+require "logger"
+require "socket"
+
+module Gantry
+  # Runs handlers for jobs from ordered queues, up to `concurrency` at once, each in its own thread: reserves
+  # with a long poll, extends running jobs' leases every third of the lease, acks with the handler's return
+  # value, nacks with the exception's message, class and backtrace when it raises (Gantry::PermanentError, or
+  # a job an operator cancelled while it ran: no retry).
+  #
+  # It obeys the broker: after `worker.quiet` it finishes what it holds and reserves nothing more, but keeps
+  # running until stopped; after `worker.stop` it hands its running jobs back (nack, kind "WorkerStopped",
+  # retry_in_ms 0), stops their handlers and returns from #run.
+  #
+  #   worker = Gantry::Worker.new(url: "127.0.0.1:7440", queues: %w[critical mail], concurrency: 8,
+  #                               handlers: { "email.send" => ->(args, job) { Mailer.deliver(args["to"]) } })
+  #   trap("TERM") { worker.stop(timeout: 25) } # finish running jobs for up to 25 s, hand back the rest
+  #   worker.run
+  #
+  # A handler is anything with #call: it gets (args, job) — or just (args) if it takes one argument — where
+  # job is a Gantry::Job (id, attempt, meta, cancelled?, ...).
+  class Worker
+    UnknownJobType = Class.new(Error)
+
+    attr_reader :id, :queues, :concurrency, :lease_ms, :handlers
+
+    # url:: the broker, as for Client (default $GANTRY_URL, else 127.0.0.1:7440).
+    # queues:: queue names, in order of preference.
+    # handlers:: {"job type" => callable}; more with #register.
+    # lease_ms:: the lease asked for at reserve; running jobs are extended every third of it.
+    # wait_ms:: how long one reserve long-polls.
+    # max_jobs:: return from #run after this many jobs have finished (nil: run until stopped).
+    def initialize(queues:, url: nil, concurrency: 10, handlers: {}, id: nil, name: "gantry-ruby-worker",
+                   lease_ms: 60_000, wait_ms: 2_000, max_jobs: nil, stop_grace: 1.0, logger: nil)
+      @queues = Array(queues).map(&:to_s)
+      raise ArgumentError, "a worker needs at least one queue" if @queues.empty?
+      raise ArgumentError, "concurrency must be at least 1" unless concurrency.is_a?(Integer) && concurrency >= 1
+      raise ArgumentError, "lease_ms must be at least 1000" unless lease_ms.is_a?(Integer) && lease_ms >= 1000
+
+      @url = url
+      @concurrency = concurrency
+      @handlers = {}
+      handlers.each { |type, handler| register(type, handler) }
+      @id = id || "#{Socket.gethostname}:#{Process.pid}"
+      @name = name
+      @lease_ms = lease_ms
+      @wait_ms = wait_ms
+      @max_jobs = max_jobs
+      @stop_grace = stop_grace
+      @logger = logger || Logger.new($stderr, progname: "gantry-worker", level: Logger::INFO)
+      @events = Thread::Queue.new
+      @wake_reader, @wake_writer = IO.pipe
+      @quiet = false
+      @stopping = false
+      @finished = 0
+      @state = :idle
+    end
+
+    # Registers the handler for a job type: a callable, or a block.
+    def register(type, handler = nil, &block)
+      handler ||= block
+      raise ArgumentError, "the handler for #{type} must respond to #call" unless handler.respond_to?(:call)
+
+      @handlers[type.to_s] = handler
+      self
+    end
+
+    # Whether an operator told it to quiet (or #quiet was called): it reserves nothing more until stopped.
+    def quiet?
+      @quiet
+    end
+
+    # :idle before #run, :running, :stopped after.
+    attr_reader :state
+
+    # The session id of its connection (after it connected).
+    def session_id
+      @client&.session_id
+    end
+
+    # Reserve nothing more; keep running (finishing what it holds) until stopped. Safe in a signal trap.
+    def quiet
+      post(:quiet)
+    end
+
+    # Stop reserving, let running jobs finish for up to `timeout` seconds, then hand the rest back (nack for an
+    # immediate retry) and return from #run. Safe in a signal trap.
+    def stop(timeout: 0)
+      post([:stop, timeout])
+    end
+
+    # Works jobs until stopped (or until max_jobs have finished).
+    def run
+      raise Error, "this worker already ran" unless @state == :idle
+
+      @state = :running
+      @running = {}
+      @reserving = false
+      @extending = false
+      @reserve_after = now
+      @reserve_failures = 0
+      @next_extend = now + (@lease_ms / 3000.0)
+      @client = Client.new(url: @url, name: @name, worker: hello_worker,
+                           on_notification: ->(method, _params) { notified(method) })
+      @logger.info("worker #{@id} started: queues #{@queues.join(", ")}, concurrency #{@concurrency}, " \
+                   "handlers #{@handlers.keys.join(", ")}")
+      loop do
+        start_reserve if may_reserve?
+        wait_for_events
+        start_extend if now >= @next_extend
+        break if done?
+      end
+      hand_back_all
+      @logger.info("worker #{@id} stopped")
+      nil
+    ensure
+      @state = :stopped
+      @client&.close
+      [@wake_reader, @wake_writer].each(&:close)
+    end
+
+    private
+
+    # A job being worked. The first of its handler's thread and the stopping worker to claim it sends its ack
+    # or nack.
+    class Running
+      attr_reader :job
+      attr_accessor :thread
+
+      def initialize(job)
+        @job = job
+        @mutex = Mutex.new
+        @claimed = false
+      end
+
+      def claim!
+        @mutex.synchronize { @claimed ? false : (@claimed = true) }
+      end
+    end
+    private_constant :Running
+
+    def hello_worker
+      { "id" => @id, "queues" => @queues, "concurrency" => @concurrency,
+        "handlers" => @handlers.keys.map { |type| { "type" => type } } }
+    end
+
+    # Called in the client's reader thread: hand over to the run loop.
+    def notified(method)
+      case method
+      when "worker.quiet" then post(:quiet)
+      when "worker.stop" then post([:stop, 0, :broker])
+      else @logger.debug("ignoring the notification #{method}")
+      end
+    end
+
+    def post(event)
+      @events << event
+      begin
+        @wake_writer.write_nonblock(".")
+      rescue IO::WaitWritable, IOError
+        nil # the pipe is full: the loop is awake anyway
+      end
+      nil
+    end
+
+    def wait_for_events
+      timeout = [@next_extend - now, 0.5].min
+      timeout = [timeout, @reserve_after - now].min if !@reserving && @reserve_after > now
+      timeout = [timeout, @stop_deadline - now].min if @stopping
+      IO.select([@wake_reader], nil, nil, [timeout, 0].max)
+      begin
+        @wake_reader.read_nonblock(4096)
+      rescue IO::WaitReadable
+        nil
+      end
+      loop { handle(@events.pop(true)) }
+    rescue ThreadError
+      nil # the queue is empty
+    end
+
+    def handle(event)
+      kind, *rest = event
+      case kind
+      when :quiet
+        @logger.info("told to quiet: finishing running jobs, reserving no more until stopped") unless @quiet
+        @quiet = true
+      when :stop
+        timeout, from = rest
+        @logger.info(from == :broker ? "told by the broker to stop: handing back running jobs" : "stopping")
+        deadline = now + timeout.to_f
+        @stop_deadline = @stopping ? [@stop_deadline, deadline].min : deadline
+        @stopping = true
+      when :reserved
+        @reserving = false
+        @reserve_failures = 0
+        rest.first.each { |job| start_job(job) }
+      when :reserve_failed
+        @reserving = false
+        @reserve_failures += 1
+        @reserve_after = now + [@reserve_failures * 0.5, 5].min
+        @logger.warn("reserve failed (#{rest.first.message}); retrying") unless @stopping
+      when :finished
+        @running.delete(rest.first)
+        @finished += 1
+      when :extended
+        @extending = false
+        extended(rest.first)
+      end
+    end
+
+    def now
+      Process.clock_gettime(Process::CLOCK_MONOTONIC)
+    end
+
+    def may_reserve?
+      return false if @quiet || @stopping || @reserving || now < @reserve_after
+
+      free = free_slots
+      free.positive? && (free >= [@concurrency / 4, 1].max || @running.empty?)
+    end
+
+    def free_slots
+      free = @concurrency - @running.size
+      free = [free, @max_jobs - @finished - @running.size].min if @max_jobs
+      free
+    end
+
+    def done?
+      return @running.empty? || now >= @stop_deadline if @stopping
+
+      !@max_jobs.nil? && @finished >= @max_jobs && @running.empty?
+    end
+
+    def start_reserve
+      @reserving = true
+      max = free_slots
+      Thread.new do
+        jobs = @client.reserve(@queues, max: max, wait_ms: @wait_ms, lease_ms: @lease_ms)
+        post([:reserved, jobs])
+      rescue StandardError => e
+        post([:reserve_failed, e])
+      end
+    end
+
+    def start_job(job)
+      if @stopping || (@max_jobs && @finished + @running.size >= @max_jobs)
+        Thread.new { hand_back(job) }
+        return
+      end
+      running = Running.new(job)
+      @running[job.id] = running
+      running.thread = Thread.new { perform(running) }
+      running.thread.name = "gantry-job #{job.id}"
+      running.thread.report_on_exception = false
+    end
+
+    def perform(running)
+      job = running.job
+      outcome = begin
+        handler = @handlers[job.type] or raise UnknownJobType, "no handler for job type #{job.type} on this worker"
+        [:ok, invoke(handler, job)]
+      rescue WorkerStopped
+        nil
+      rescue Exception => e # rubocop:disable Lint/RescueException -- any failure of the handler fails the job
+        [:error, e]
+      end
+      finish(job, *outcome) if outcome && running.claim!
+    ensure
+      post([:finished, job.id])
+    end
+
+    def invoke(handler, job)
+      arity = (handler.is_a?(Proc) || handler.is_a?(Method) ? handler : handler.method(:call)).arity
+      case arity
+      when 0 then handler.call
+      when 1 then handler.call(job.args)
+      else handler.call(job.args, job)
+      end
+    end
+
+    def finish(job, outcome, value)
+      if outcome == :ok
+        begin
+          @client.ack(job, value)
+        rescue JSON::GeneratorError, Encoding::UndefinedConversionError => e
+          @logger.warn("job #{job.id}: its result is not JSON (#{e.message}); acked without it")
+          @client.ack(job)
+        end
+        @logger.info("job #{job.id} #{job.type} done")
+      else
+        again = !value.is_a?(PermanentError) && !job.cancelled?
+        state = @client.nack(job, value, retry: again)["state"]
+        @logger.warn("job #{job.id} #{job.type} failed (#{value.class}: #{value.message}); now #{state}")
+      end
+    rescue LeaseLost
+      @logger.warn("job #{job.id}: lease lost; it was put back and may run again elsewhere")
+    rescue Error => e
+      @logger.warn("job #{job.id}: could not #{outcome == :ok ? "ack" : "nack"} it (#{e.message}); " \
+                   "the broker puts it back when its lease ends")
+    end
+
+    def hand_back(job)
+      @client.nack(job, { "message" => "the worker was told to stop and handed the job back",
+                          "kind" => "WorkerStopped" }, retry: true, retry_in_ms: 0)
+      @logger.info("job #{job.id} #{job.type} handed back")
+    rescue Error => e
+      @logger.warn("job #{job.id}: could not hand it back (#{e.message}); the broker puts it back when the " \
+                   "connection closes")
+    end
+
+    # On the way out: every job still running goes back to the broker, and its handler is stopped.
+    def hand_back_all
+      claimed = @running.values.select(&:claim!)
+      claimed.map { |running| Thread.new { hand_back(running.job) } }.each(&:join)
+      claimed.each { |running| running.thread.raise(WorkerStopped) if running.thread.alive? }
+      deadline = now + @stop_grace
+      claimed.each { |running| running.thread.join([deadline - now, 0].max) }
+    end
+
+    def start_extend
+      @next_extend = now + (@lease_ms / 3000.0)
+      ids = @running.keys
+      return if ids.empty? || @extending
+
+      @extending = true
+      Thread.new do
+        post([:extended, @client.extend(ids, lease_ms: @lease_ms)])
+      rescue StandardError => e
+        @logger.warn("could not extend leases (#{e.message})")
+        post([:extended, nil])
+      end
+    end
+
+    def extended(result)
+      return unless result
+
+      (result["leases"] || []).each do |lease|
+        running = @running[lease["id"]]
+        next unless running && lease["cancel_requested"] && !running.job.cancelled?
+
+        @logger.info("job #{lease["id"]} was cancelled by an operator; it will not be retried")
+        running.job.cancel_requested!
+      end
+      lost = result["lost"] || []
+      @logger.warn("leases lost while running: #{lost.join(", ")}; those jobs may run again elsewhere") if lost.any?
+    end
+  end
+end

@@ -1,0 +1,40 @@
+# frozen_string_literal: true
+
+require_relative "test_helper"
+require "open3"
+require "rbconfig"
+
+# matrix.rb's contract, run as the matrix runs it: separate processes, broker from GANTRY_URL.
+class MatrixTest < Minitest::Test
+  include GantryTest
+
+  MATRIX = File.expand_path("../matrix.rb", __dir__)
+
+  def matrix(*args)
+    Open3.capture3({ "GANTRY_URL" => url }, RbConfig.ruby, MATRIX, *args.map(&:to_s))
+  end
+
+  def test_enqueue_then_work
+    queue = unique_queue("mx")
+    out, err, status = matrix("enqueue", 3, queue)
+    assert status.success?, err
+    ids = out.lines.map(&:strip)
+    assert_equal 3, ids.size
+    gantry = client
+    ids.each_with_index do |id, n|
+      assert_equal ["matrix.echo", { "from" => "ruby", "n" => n }, queue], gantry.job(id).values_at("type", "args", "queue")
+    end
+
+    _, err, status = matrix("work", 3, queue)
+    assert status.success?, err
+    ids.each_with_index do |id, n|
+      assert_equal ["completed", { "by" => "ruby", "from" => "ruby", "n" => n }], gantry.job(id).values_at("state", "result")
+    end
+  end
+
+  def test_usage
+    _, err, status = matrix("nonsense", 1, "q")
+    assert_equal 64, status.exitstatus
+    assert_match(/usage/, err)
+  end
+end
