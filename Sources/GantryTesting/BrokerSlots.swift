@@ -9,7 +9,7 @@ import Synchronization
 /// `GANTRY_TEST_MAX_BROKERS` sets the cap.
 final class BrokerSlots: Sendable {
     static let shared = BrokerSlots(
-        limit: ProcessInfo.processInfo.environment["GANTRY_TEST_MAX_BROKERS"].flatMap { Int($0) } ?? 10)
+        limit: ProcessInfo.processInfo.environment["GANTRY_TEST_MAX_BROKERS"].flatMap { Int($0) } ?? 8)
 
     /// Who holds a slot: the current task, identified while it lives.
     typealias Owner = Int

@@ -116,9 +116,19 @@ import Glibc
         let idleLine = try? await idle.nextLine(timeout: .seconds(5))
         #expect(idleLine == .some(nil), "an idle connection is closed at once; broker log:\n\(broker.log)")
         #expect(broker.process.isRunning, "the broker waits for the worker that holds a job")
-        let whileDraining = try await worker.result("reserve", ["queues": ["default"]], timeout: .seconds(30))
+        // On failure, say which step and show the broker's log: this has timed out under a loaded suite.
+        func step<T>(_ name: String, _ body: () async throws -> T) async throws -> T {
+            do { return try await body() } catch {
+                Issue.record("\(name) failed: \(error); broker log:\n\(broker.log.suffix(4000))")
+                throw error
+            }
+        }
+        let whileDraining = try await step("reserve while draining") {
+            try await worker.result("reserve", ["queues": ["default"]], timeout: .seconds(60))
+        }
         #expect(whileDraining["jobs"] == [], "nothing new is handed out while draining")
-        #expect(try await worker.result("ack", ["id": .string(id)], timeout: .seconds(30)) == ["ok": true], "the worker's ack lands")
+        let acked = try await step("ack while draining") { try await worker.result("ack", ["id": .string(id)], timeout: .seconds(60)) }
+        #expect(acked == ["ok": true], "the worker's ack lands")
         #expect(try await broker.waitForExit(timeout: .seconds(30)) == 0, "it exits once the worker holds nothing")
     }
 
