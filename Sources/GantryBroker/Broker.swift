@@ -158,7 +158,7 @@ public final class Broker: Sendable {
         } catch {
             outcome = .failure(Self.describe(error, logger: logger, method: request.method))
         }
-        if case .failure = outcome { metrics.request(request.method, failed: true) } else { metrics.request(request.method, failed: false) }
+        metrics.request(request.method, failed: (try? outcome.get()) == nil)
         return outcome
     }
 

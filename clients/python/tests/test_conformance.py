@@ -5,6 +5,7 @@ proto-json/conformance/ and this client's own ones in tests/transcripts/."""
 import json
 import pathlib
 import secrets
+import sys
 import time
 
 import pytest
@@ -17,62 +18,10 @@ SETTLE_S = 0.15
 TRANSCRIPTS = sorted(SHARED.glob("*.json")) + sorted((HERE / "transcripts").glob("*.json"))
 
 
-class Mismatch(AssertionError):
-    pass
-
-
-def substitute(value, variables):
-    if isinstance(value, str):
-        for name, saved in variables.items():
-            if value == "${" + name + "}":
-                return saved
-        for name, saved in variables.items():
-            value = value.replace("${" + name + "}", saved if isinstance(saved, str) else json.dumps(saved))
-        return value
-    if isinstance(value, list):
-        return [substitute(item, variables) for item in value]
-    if isinstance(value, dict):
-        return {substitute(key, variables): substitute(item, variables) for key, item in value.items()}
-    return value
-
-
-def match(expected, actual, path="response"):
-    if expected == "${any}":
-        return
-    if isinstance(expected, dict):
-        if not isinstance(actual, dict):
-            raise Mismatch(f"{path}: expected an object, got {json.dumps(actual)[:500]}")
-        for key, value in expected.items():
-            if key not in actual:
-                raise Mismatch(f"{path}: no {key!r} in {json.dumps(actual)[:500]}")
-            match(value, actual[key], f"{path}.{key}")
-    elif isinstance(expected, list):
-        if not isinstance(actual, list) or len(actual) != len(expected):
-            raise Mismatch(f"{path}: expected {len(expected)} elements, got {json.dumps(actual)[:500]}")
-        for index, (value, item) in enumerate(zip(expected, actual)):
-            match(value, item, f"{path}[{index}]")
-    elif isinstance(expected, bool) or isinstance(actual, bool):
-        if expected is not actual:
-            raise Mismatch(f"{path}: expected {json.dumps(expected)}, got {json.dumps(actual)}")
-    elif expected != actual:
-        raise Mismatch(f"{path}: expected {json.dumps(expected)}, got {json.dumps(actual)[:500]}")
-
-
-def pick(value, dotted):
-    for part in dotted.split("."):
-        value = value[int(part)] if isinstance(value, list) else value[part]
-    return value
-
-
-def line_of(step, variables):
-    if "send" in step:
-        return json.dumps(substitute(step["send"], variables), separators=(",", ":"))
-    if "send_line" in step:
-        return substitute(step["send_line"], variables)
-    if "repeat_line" in step:
-        r = step["repeat_line"]
-        return r["prefix"] + r["repeat"] * r["count"] + r["suffix"]
-    raise Mismatch(f"a step needs send, send_line or repeat_line: {step}")
+# The transcript rules (substitution, subset matching, saved paths, how a step becomes a line) are the
+# reference replayer's; only the connection is this client's.
+sys.path.insert(0, str(HERE.parents[2] / "proto-json"))
+from conformance import Mismatch, line_of, match, pick, substitute  # noqa: E402
 
 
 class Replay:
