@@ -54,6 +54,7 @@ let package = Package(
             name: "gantryd",
             dependencies: [
                 "GantryBroker",
+                "GantryProtocol",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

@@ -14,6 +14,7 @@ public final class Broker: Sendable {
     let store: JobStore
     let brokers: BrokerStore
     let queues: QueueStore
+    let cron: CronStore
     let logger: Logger
     let waitBoard = WaitBoard()
     let retryPolicy: RetryPolicy
@@ -22,6 +23,8 @@ public final class Broker: Sendable {
     private let counts = Mutex(Counts())
     /// Open sessions, so operators can list and steer the workers among them.
     let sessions = Mutex<[UUID: Session]>([:])
+    /// Every queue's limits, as last read from Postgres.
+    let queueLimits = Mutex<[String: QueueLimit]>([:])
 
     struct Counts {
         var connections = 0
@@ -38,6 +41,7 @@ public final class Broker: Sendable {
         self.store = JobStore(storage: storage, brokerID: id, logger: logger)
         self.brokers = BrokerStore(storage: storage, logger: logger)
         self.queues = QueueStore(storage: storage, logger: logger)
+        self.cron = CronStore(storage: storage, jobs: store, logger: logger)
         self.logger = logger
         self.retryPolicy = retryPolicy
     }
@@ -126,6 +130,13 @@ public final class Broker: Sendable {
         QueuesPause.name: route(QueuesPause.self) { broker, params, _ in try await broker.pauseQueue(params) },
         QueuesResume.name: route(QueuesResume.self) { broker, params, _ in try await broker.resumeQueue(params) },
         QueuesList.name: route(QueuesList.self) { broker, _, _ in QueuesList.Result(queues: try await broker.queueStats()) },
+        QueuesConfigure.name: route(QueuesConfigure.self) { broker, params, _ in try await broker.configureQueue(params) },
+        CronList.name: route(CronList.self) { broker, _, _ in CronList.Result(schedules: try await broker.cron.list()) },
+        CronUpsert.name: route(CronUpsert.self) { broker, params, _ in try await broker.upsertSchedule(params) },
+        CronDelete.name: route(CronDelete.self) { broker, params, _ in try await broker.deleteSchedule(params) },
+        CronPause.name: route(CronPause.self) { broker, params, _ in try await broker.pauseSchedule(params) },
+        CronResume.name: route(CronResume.self) { broker, params, _ in try await broker.resumeSchedule(params) },
+        CronTrigger.name: route(CronTrigger.self) { broker, params, _ in try await broker.triggerSchedule(params) },
     ]
 
     static let methodNames = methods.keys.sorted()
@@ -236,21 +247,22 @@ public final class Broker: Sendable {
                 return Reserve.Result(jobs: [])
             }
             let ticket = waitBoard.register(queues: queues)
-            let jobs: [ReservedJob]
+            let claim: JobStore.Claim
             do {
-                jobs = try await store.claimJobs(
+                claim = try await store.claimJobs(
                     queues: queues, max: params.max, sessionID: session.id, leaseMs: params.leaseMs,
-                    defaultLeaseMs: configuration.defaultLeaseMs)
+                    defaultLeaseMs: configuration.defaultLeaseMs, limited: limitedQueues)
             } catch {
                 waitBoard.remove(ticket)
                 throw error
             }
-            if !jobs.isEmpty || ContinuousClock.now >= deadline {
+            if !claim.jobs.isEmpty || ContinuousClock.now >= deadline {
                 waitBoard.remove(ticket)
-                session.reserved(jobs)
-                return Reserve.Result(jobs: jobs)
+                session.reserved(claim.jobs)
+                return Reserve.Result(jobs: claim.jobs)
             }
-            await wait(for: ticket, session: session, until: deadline)
+            // A full rate window frees up at a known time; nobody announces it.
+            await wait(for: ticket, session: session, until: min(deadline, claim.rateLimitedUntil ?? deadline))
             if Task.isCancelled { return Reserve.Result(jobs: []) }
         }
     }
@@ -271,6 +283,7 @@ public final class Broker: Sendable {
         if let lease = session.finished(params.id) {
             metrics.count(.completed, queue: lease.queue, type: lease.type)
             metrics.jobRan(queue: lease.queue, type: lease.type, for: ContinuousClock.now - lease.reservedAt)
+            await slotFreed(queue: lease.queue)
         }
         return Ack.Result(cancelRequested: cancelRequested ? true : nil)
     }
@@ -297,6 +310,7 @@ public final class Broker: Sendable {
             throw try await leaseProblem(id: id, wireID: params.id)
         }
         session.finished(params.id)
+        await slotFreed(queue: lease.queue)
         metrics.count(.failed, queue: lease.queue, type: lease.type)
         metrics.jobRan(queue: lease.queue, type: lease.type, for: ContinuousClock.now - lease.reservedAt)
         switch recorded {
@@ -408,6 +422,12 @@ public final class Broker: Sendable {
             var entry = stats[queue] ?? .empty
             entry.paused = true
             entry.pausedAt = since
+            stats[queue] = entry
+        }
+        for (queue, limit) in try await queues.limits() {
+            var entry = stats[queue] ?? .empty
+            entry.concurrency = limit.concurrency
+            entry.rateLimit = limit.rateLimit
             stats[queue] = entry
         }
         return stats

@@ -1,3 +1,5 @@
+import GantryProtocol
+
 /// Everything a broker needs to know, with the defaults users look for. `gantryd` fills it from flags, the
 /// environment and a YAML file; tests fill it directly.
 public struct BrokerConfiguration: Sendable {
@@ -32,6 +34,11 @@ public struct BrokerConfiguration: Sendable {
     /// On SIGTERM, how long workers get to ack what they hold before their connections close.
     public var drainGrace: Duration = .seconds(10)
     public var version = "0.1.0"
+    /// Cron schedules from the config file, applied on start; nil when the file has no `cron:` section (then
+    /// schedules from files are left as they are).
+    public var cronSchedules: [CronUpsert.Params]?
+    /// Queue limits from the config file, applied on start; nil when the file has no `queues:` section.
+    public var queueLimits: [String: QueueLimit]?
 
     public init() {}
 }

@@ -27,6 +27,9 @@ public struct BrokerService: Service {
             try await Migrator(client: client, logger: logger).migrate()
         }
         let broker = self.broker
+        if let schedules = broker.configuration.cronSchedules { try await broker.applyConfiguredSchedules(schedules) }
+        if let limits = broker.configuration.queueLimits { try await broker.applyConfiguredQueueLimits(limits) }
+        try await broker.refreshQueueLimits()
         // Signed in before the first lease is handed out, so no other broker mistakes those leases for orphans.
         _ = try await broker.heartbeat()
         let chores: [any Service] = [
@@ -36,6 +39,7 @@ public struct BrokerService: Service {
             PeriodicChore(name: "scheduler", logger: logger) { try await broker.promoteDueJobs() },
             PeriodicChore(name: "waiter poll", logger: logger) { try await broker.pollForWaiters() },
             PeriodicChore(name: "cleaner", logger: logger) { try await broker.pruneFinishedJobs() },
+            PeriodicChore(name: "cron", logger: logger) { try await broker.fireDueCronSchedules() },
         ]
         try await withThrowingTaskGroup(of: Void.self) { group in
             for chore in chores { group.addTask { try await chore.run() } }

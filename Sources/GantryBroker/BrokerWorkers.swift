@@ -62,12 +62,19 @@ extension Broker {
     /// An order from another broker's operator, received on the control channel.
     func receiveControl(_ payload: String) async {
         guard let control = try? GantryJSON.makeDecoder().decode(ControlOrder.self, from: Data(payload.utf8)),
-              control.from != id.wireString, let order = WorkerNotification(rawValue: control.order) else { return }
+              control.from != id.wireString else { return }
+        if control.order == Self.queueLimitsChanged {
+            do { try await refreshQueueLimits() } catch {
+                logger.warning("could not read changed queue limits; the next safety poll will", metadata: ["error": "\(error)"])
+            }
+            return
+        }
+        guard let order = WorkerNotification(rawValue: control.order) else { return }
         await tellLocalWorkers(WorkersQuiet.Params(id: control.id, all: control.all), order)
     }
 }
 
-/// An order passed between brokers: which workers, and what to tell them.
+/// An order passed between brokers: which workers, and what to tell them (or that queue limits changed).
 struct ControlOrder: Codable {
     var from: String
     var order: String

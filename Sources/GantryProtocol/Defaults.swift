@@ -10,4 +10,5 @@ public enum ProtocolDefaults {
     public static let maxAttemptsRange = 1...10_000
     public static let reserveMaxRange = 1...1000
     public static let maxBatchJobs = 10_000
+    public static let maxUniqueForMs: Int64 = 31_536_000_000
 }

@@ -16,13 +16,20 @@ enum Table {
     static func queues(_ queues: [String: Stats.QueueStats]) -> String {
         guard !queues.isEmpty else { return "no queues yet\n" }
         let states: [JobState] = [.available, .scheduled, .reserved, .completed, .dead]
-        var rows = [["QUEUE"] + states.map { $0.rawValue.uppercased() } + ["LATENCY", "PROCESSED/FAILED: MINUTE", "HOUR", "ALL", "PAUSED"]]
+        var rows = [["QUEUE"] + states.map { $0.rawValue.uppercased() } + ["LATENCY", "PROCESSED/FAILED: MINUTE", "HOUR", "ALL", "PAUSED", "LIMITS"]]
         for (name, stats) in queues.sorted(by: { $0.key < $1.key }) {
             rows.append([name] + states.map { String(stats.counts[$0.rawValue] ?? 0) }
                 + [milliseconds(stats.latencyMs), "\(stats.processedLastMinute)/\(stats.failedLastMinute)",
-                   "\(stats.processedLastHour)/\(stats.failedLastHour)", "\(stats.processed)/\(stats.failed)", stats.paused ? "yes" : "no"])
+                   "\(stats.processedLastHour)/\(stats.failedLastHour)", "\(stats.processed)/\(stats.failed)", stats.paused ? "yes" : "no",
+                   limits(concurrency: stats.concurrency, rateLimit: stats.rateLimit) ?? "-"])
         }
         return render(rows)
+    }
+
+    /// "5 at once, 100 per 1.0 min", or nil when there are none.
+    static func limits(concurrency: Int?, rateLimit: RateLimit?) -> String? {
+        let parts = [concurrency.map { "\($0) at once" }, rateLimit.map { "\($0.limit) per \(milliseconds($0.periodMs))" }].compactMap { $0 }
+        return parts.isEmpty ? nil : parts.joined(separator: ", ")
     }
 
     static func job(_ job: Job) -> String {

@@ -91,6 +91,9 @@ struct Serve: AsyncParsableCommand {
             configuration.brokerTimeout = .milliseconds(value)
         }
 
+        configuration.cronSchedules = try file.cronSchedules()
+        configuration.queueLimits = try file.queueLimits()
+
         try await withDatabase(common, file, logger: logger) { client in
             // Lines tests and scripts can wait for, whatever the log format.
             let broker = BrokerService(configuration: configuration, client: client, migrate: !noMigrate, logger: logger) { address in

@@ -1,12 +1,13 @@
 import ArgumentParser
 import Foundation
 import GantryBroker
+import GantryProtocol
 import Yams
 
 /// Settings shared by `gantryd serve` and `gantryd migrate`: flags override the YAML file, which overrides
 /// the defaults; `GANTRY_DATABASE_URL` stands in for `--database-url`.
 struct CommonOptions: ParsableArguments {
-    @Option(help: "A YAML file of settings (keys as the flags, with underscores: listen, http, database_url, data_dir, log_format, log_level, max_line_bytes, default_lease_ms, drain_grace_ms, storage_timeout_ms, broker_timeout_ms, partial_line_timeout_ms, completed_retention_ms, failed_retention_ms).")
+    @Option(help: "A YAML file of settings (keys as the flags, with underscores: listen, http, database_url, data_dir, log_format, log_level, max_line_bytes, default_lease_ms, drain_grace_ms, storage_timeout_ms, broker_timeout_ms, partial_line_timeout_ms, completed_retention_ms, failed_retention_ms), plus cron: (schedules by name) and queues: (limits by queue).")
     var config: String?
 
     @Option(help: "PostgreSQL to use, as postgres://user:password@host:5432/database. Without it (and without GANTRY_DATABASE_URL) gantryd runs its own embedded PostgreSQL in --data-dir.")
@@ -58,6 +59,8 @@ struct FileSettings: Decodable {
     var partialLineTimeoutMs: Int64?
     var completedRetentionMs: Int64?
     var failedRetentionMs: Int64?
+    var cron: [String: CronFileEntry]?
+    var queues: [String: QueueFileEntry]?
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case listen, http
@@ -73,6 +76,60 @@ struct FileSettings: Decodable {
         case partialLineTimeoutMs = "partial_line_timeout_ms"
         case completedRetentionMs = "completed_retention_ms"
         case failedRetentionMs = "failed_retention_ms"
+        case cron, queues
+    }
+
+    /// The `cron:` section as schedules, each checked as `cron.upsert` would check it.
+    func cronSchedules() throws -> [CronUpsert.Params]? {
+        guard let cron else { return nil }
+        return try cron.sorted(by: { $0.key < $1.key }).map { name, entry in
+            let params = CronUpsert.Params(
+                name: name, cron: entry.cron, type: entry.type, args: entry.args ?? .emptyArray, queue: entry.queue ?? ProtocolDefaults.queue,
+                priority: entry.priority ?? ProtocolDefaults.priority, description: entry.description, timezone: entry.timezone ?? "UTC")
+            do {
+                try params.validate()
+                _ = try Broker.parseSchedule(cron: params.cron, timezone: params.timezone)
+            } catch {
+                throw ValidationError("The config file's cron schedule \(name) is not valid: \((error as? RPCErrorObject)?.message ?? "\(error)")")
+            }
+            return params
+        }
+    }
+
+    /// The `queues:` section as limits, each checked as `queues.configure` would check it.
+    func queueLimits() throws -> [String: QueueLimit]? {
+        guard let queues else { return nil }
+        var limits: [String: QueueLimit] = [:]
+        for (queue, entry) in queues {
+            let params = QueuesConfigure.Params(queue: queue, concurrency: entry.concurrency, rateLimit: entry.rateLimit)
+            do { try params.validate() } catch {
+                throw ValidationError("The config file's limits for queue \(queue) are not valid: \(error.message)")
+            }
+            limits[queue] = QueueLimit(concurrency: entry.concurrency, rateLimit: entry.rateLimit)
+        }
+        return limits
+    }
+}
+
+/// One schedule under `cron:`, keyed by its name.
+struct CronFileEntry: Decodable {
+    var cron: String
+    var type: String
+    var args: JSONValue?
+    var queue: String?
+    var priority: Int?
+    var description: String?
+    var timezone: String?
+}
+
+/// One queue under `queues:`.
+struct QueueFileEntry: Decodable {
+    var concurrency: Int?
+    var rateLimit: RateLimit?
+
+    enum CodingKeys: String, CodingKey {
+        case concurrency
+        case rateLimit = "rate_limit"
     }
 }
 

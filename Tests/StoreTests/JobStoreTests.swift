@@ -21,7 +21,7 @@ import Testing
     }
 
     func claim(_ store: JobStore, _ queues: [String], max: Int = 10, session: UUID = UUID(), leaseMs: Int64? = nil) async throws -> [ReservedJob] {
-        try await store.claimJobs(queues: queues, max: max, sessionID: session, leaseMs: leaseMs, defaultLeaseMs: 60_000)
+        try await store.claimJobs(queues: queues, max: max, sessionID: session, leaseMs: leaseMs, defaultLeaseMs: 60_000).jobs
     }
 
     @Test func migrationsAreIdempotent() async throws {
@@ -299,11 +299,11 @@ import Testing
             let queues = QueueStore(storage: storage, logger: Self.logger)
             _ = try await store.insertJobs([Enqueue.Params(type: "a", queue: "mail"), Enqueue.Params(type: "b", queue: "bulk")])
             try await queues.pause("mail")
-            let whilePaused = try await store.claimJobs(queues: ["mail", "bulk"], max: 10, sessionID: UUID(), leaseMs: nil, defaultLeaseMs: 60_000)
+            let whilePaused = try await store.claimJobs(queues: ["mail", "bulk"], max: 10, sessionID: UUID(), leaseMs: nil, defaultLeaseMs: 60_000).jobs
             #expect(whilePaused.map(\.queue) == ["bulk"], "the paused queue is skipped, the others are not")
             #expect(try await queues.paused().keys.sorted() == ["mail"])
             try await queues.resume("mail")
-            let resumed = try await store.claimJobs(queues: ["mail"], max: 10, sessionID: UUID(), leaseMs: nil, defaultLeaseMs: 60_000)
+            let resumed = try await store.claimJobs(queues: ["mail"], max: 10, sessionID: UUID(), leaseMs: nil, defaultLeaseMs: 60_000).jobs
             #expect(resumed.map(\.queue) == ["mail"])
         }
     }

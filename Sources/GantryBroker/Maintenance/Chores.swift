@@ -40,8 +40,10 @@ extension Broker {
         return min(.milliseconds(max(1, nextDueInMs)), configuration.schedulerMaxSleep)
     }
 
-    /// Notifications can be lost (the LISTEN connection dropped): waiting reserves re-check now and then.
+    /// Notifications can be lost (the LISTEN connection dropped): waiting reserves re-check now and then, and
+    /// the copy of the queue limits is read again.
     func pollForWaiters() async throws -> Duration {
+        try await refreshQueueLimits()
         let queues = waitBoard.waitedQueues
         if !queues.isEmpty {
             let available = try await store.availableCounts(queues: queues)

@@ -34,6 +34,7 @@ public struct JobStore: Sendable {
         var expires_at: String?
         var queue_timeout_ms: Int64?
         var unique_key: String?
+        var unique_for_ms: Int64?
         var tags: [String]
         var meta: JSONValue
 
@@ -49,6 +50,7 @@ public struct JobStore: Sendable {
             expires_at = params.expiresAt.map(GantryJSON.formatTimestamp)
             queue_timeout_ms = params.queueTimeoutMs
             unique_key = params.uniqueKey
+            unique_for_ms = params.uniqueForMs
             tags = params.tags
             meta = params.meta
         }
@@ -56,10 +58,11 @@ public struct JobStore: Sendable {
 
     /// Inserts the jobs in one statement (so a batch is all or nothing) and, in the same transaction, notifies
     /// every broker of the queues that gained available jobs. Returns ids and states in the order given. A job
-    /// whose `unique_key` a waiting or running job already has is not inserted: its result is that job's, marked
-    /// `duplicate` (the unique index decides, so concurrent producers on any broker create one job).
+    /// whose `unique_key` a waiting or running job already has, or a job completed within its `unique_for_ms`,
+    /// is not inserted: its result is that job's, marked `duplicate` (the unique index and the holds decide, so
+    /// concurrent producers on any broker create one job).
     public func insertJobs(_ jobs: [Enqueue.Params]) async throws -> [Enqueue.Result] {
-        let inserted = try await insertRows(jobs)
+        let inserted = try await storage.withConnection { connection in try await insertRows(jobs, on: connection) }
         // Rows come back in input order, minus those whose key was taken: match them up.
         var unkeyed = inserted.filter { $0.key == nil }.makeIterator()
         let insertedByKey = Dictionary(inserted.compactMap { row in row.key.map { ($0, row) } }, uniquingKeysWith: { first, _ in first })
@@ -101,109 +104,87 @@ public struct JobStore: Sendable {
     /// The insert found fewer rows than it was given without a unique key to explain it: a bug, not bad input.
     struct InsertMismatch: Error {}
 
-    private struct InsertedRow {
+    struct InsertedRow {
         var id: Int64
         var state: JobState
         var key: String?
     }
 
-    private func insertRows(_ jobs: [Enqueue.Params]) async throws -> [InsertedRow] {
-        return try await storage.withConnection { connection -> [InsertedRow] in
-            let records = jobs.map(NewJobRecord.init)
-            let payload = String(decoding: try JSONEncoder().encode(records), as: UTF8.self)
+    /// Jobs with unique keys are inserted in a transaction that checks the holds once more after the insert:
+    /// an ack that completed a key's job while this insert waited on its row commits its hold first.
+    func insertRows(_ jobs: [Enqueue.Params], on connection: PostgresConnection) async throws -> [InsertedRow] {
+        guard jobs.contains(where: { $0.uniqueKey != nil }) else { return try await insertStatement(jobs, on: connection) }
+        let logger = logger
+        return try await connection.withTransaction(logger: logger) { connection in
+            let inserted = try await insertStatement(jobs, on: connection)
+            let keyed = inserted.filter { $0.key != nil }.map(\.id)
+            guard !keyed.isEmpty else { return inserted }
             let rows = try await connection.query("""
-                WITH input AS (
-                    SELECT r.*, e.position,
-                           coalesce(r.run_at, now() + r.delay_ms * interval '1 millisecond') AS due_at
-                    FROM jsonb_array_elements(\(payload)::jsonb) WITH ORDINALITY AS e(job, position)
-                    CROSS JOIN LATERAL jsonb_to_record(e.job) AS r(
-                        type text, args jsonb, queue text, priority smallint, run_at timestamptz, delay_ms bigint,
-                        max_attempts integer, timeout_ms bigint, expires_at timestamptz, queue_timeout_ms bigint,
-                        unique_key text, tags text[], meta jsonb)
-                ), inserted AS (
-                    INSERT INTO gantry.jobs (queue, type, args, state, priority, run_at, max_attempts, timeout_ms,
-                                             expires_at, unique_key, tags, meta)
-                    SELECT queue, type, args, CASE WHEN due_at > now() THEN 'scheduled' ELSE 'available' END, priority,
-                           due_at, max_attempts, timeout_ms,
-                           coalesce(expires_at, now() + queue_timeout_ms * interval '1 millisecond'), unique_key, tags, meta
-                    FROM input ORDER BY position
-                    ON CONFLICT (unique_key) WHERE unique_key IS NOT NULL DO NOTHING
-                    RETURNING id, queue, state, unique_key
-                ), notified AS (
-                    SELECT pg_notify(\(Self.notifyChannel), \(brokerID.wireString) || ' ' || queue || ' ' || count(*))
-                    FROM inserted WHERE state = 'available' GROUP BY queue
-                )
-                SELECT id, state, unique_key, (SELECT count(*) FROM notified) FROM inserted
+                DELETE FROM gantry.jobs j USING gantry.unique_holds h
+                WHERE j.id = ANY(\(keyed)::bigint[]) AND h.unique_key = j.unique_key AND h.held_until > now()
+                RETURNING j.id
                 """, logger: logger)
-            var inserted: [InsertedRow] = []
-            inserted.reserveCapacity(jobs.count)
-            for try await (id, state, key, _) in rows.decode((Int64, String, String?, Int64).self) {
-                inserted.append(InsertedRow(id: id, state: JobState(rawValue: state) ?? .available, key: key))
-            }
-            return inserted
+            var withdrawn: Set<Int64> = []
+            for try await id in rows.decode(Int64.self) { withdrawn.insert(id) }
+            return inserted.filter { !withdrawn.contains($0.id) }
         }
     }
 
-    /// The waiting or running jobs holding these unique keys (a new statement, so it sees what a concurrent
-    /// producer committed after our insert began).
+    private func insertStatement(_ jobs: [Enqueue.Params], on connection: PostgresConnection) async throws -> [InsertedRow] {
+        let records = jobs.map(NewJobRecord.init)
+        let payload = String(decoding: try JSONEncoder().encode(records), as: UTF8.self)
+        let rows = try await connection.query("""
+            WITH input AS (
+                SELECT r.*, e.position,
+                       coalesce(r.run_at, now() + r.delay_ms * interval '1 millisecond') AS due_at
+                FROM jsonb_array_elements(\(payload)::jsonb) WITH ORDINALITY AS e(job, position)
+                CROSS JOIN LATERAL jsonb_to_record(e.job) AS r(
+                    type text, args jsonb, queue text, priority smallint, run_at timestamptz, delay_ms bigint,
+                    max_attempts integer, timeout_ms bigint, expires_at timestamptz, queue_timeout_ms bigint,
+                    unique_key text, unique_for_ms bigint, tags text[], meta jsonb)
+            ), inserted AS (
+                INSERT INTO gantry.jobs (queue, type, args, state, priority, run_at, max_attempts, timeout_ms,
+                                         expires_at, unique_key, unique_for_ms, tags, meta)
+                SELECT queue, type, args, CASE WHEN due_at > now() THEN 'scheduled' ELSE 'available' END, priority,
+                       due_at, max_attempts, timeout_ms,
+                       coalesce(expires_at, now() + queue_timeout_ms * interval '1 millisecond'), unique_key,
+                       unique_for_ms, tags, meta
+                FROM input
+                WHERE unique_key IS NULL
+                   OR NOT EXISTS (SELECT 1 FROM gantry.unique_holds h
+                                  WHERE h.unique_key = input.unique_key AND h.held_until > now())
+                ORDER BY position
+                ON CONFLICT (unique_key) WHERE unique_key IS NOT NULL DO NOTHING
+                RETURNING id, queue, state, unique_key
+            ), notified AS (
+                SELECT pg_notify(\(Self.notifyChannel), \(brokerID.wireString) || ' ' || queue || ' ' || count(*))
+                FROM inserted WHERE state = 'available' GROUP BY queue
+            )
+            SELECT id, state, unique_key, (SELECT count(*) FROM notified) FROM inserted
+            """, logger: logger)
+        var inserted: [InsertedRow] = []
+        inserted.reserveCapacity(jobs.count)
+        for try await (id, state, key, _) in rows.decode((Int64, String, String?, Int64).self) {
+            inserted.append(InsertedRow(id: id, state: JobState(rawValue: state) ?? .available, key: key))
+        }
+        return inserted
+    }
+
+    /// The waiting or running jobs holding these unique keys, or the completed ones still holding them (a new
+    /// statement, so it sees what a concurrent producer committed after our insert began).
     private func liveJobs(withUniqueKeys keys: [String]) async throws -> [String: InsertedRow] {
         return try await storage.withConnection { connection -> [String: InsertedRow] in
             let rows = try await connection.query("""
                 SELECT id, state, unique_key FROM gantry.jobs WHERE unique_key = ANY(\(keys)::text[])
+                UNION ALL
+                SELECT job_id, 'completed', unique_key FROM gantry.unique_holds
+                WHERE unique_key = ANY(\(keys)::text[]) AND held_until > now()
                 """, logger: logger)
             var holders: [String: InsertedRow] = [:]
             for try await (id, state, key) in rows.decode((Int64, String, String).self) {
                 holders[key] = InsertedRow(id: id, state: JobState(rawValue: state) ?? .available, key: key)
             }
             return holders
-        }
-    }
-
-    // MARK: reserve
-
-    /// Leases up to `max` available jobs, taking the queues in the order given (paused ones skipped) and,
-    /// within a queue, by priority, then run_at, then enqueue order. `SKIP LOCKED` lets concurrent claims pass each other without
-    /// ever handing one job to two sessions.
-    public func claimJobs(queues: [String], max: Int, sessionID: UUID, leaseMs: Int64?, defaultLeaseMs: Int64) async throws -> [ReservedJob] {
-        return try await storage.withConnection { connection -> [ReservedJob] in
-            let rows = try await connection.query("""
-                WITH candidates AS (
-                    SELECT picked.id, q.position
-                    FROM (
-                        SELECT name, position FROM unnest(\(queues)::text[]) WITH ORDINALITY AS given(name, position)
-                        WHERE NOT EXISTS (SELECT 1 FROM gantry.paused_queues p WHERE p.queue = given.name)
-                    ) AS q
-                    CROSS JOIN LATERAL (
-                        SELECT j.id, j.priority, j.run_at FROM gantry.jobs j
-                        WHERE j.queue = q.name AND j.state = 'available'
-                          AND (j.expires_at IS NULL OR j.expires_at > now())
-                        ORDER BY j.priority, j.run_at, j.id
-                        LIMIT \(max)
-                        FOR UPDATE SKIP LOCKED
-                    ) picked
-                    ORDER BY q.position, picked.priority, picked.run_at, picked.id
-                    LIMIT \(max)
-                )
-                UPDATE gantry.jobs j
-                SET state = 'reserved', attempt = j.attempt + 1, reserved_at = now(), session_id = \(sessionID),
-                    broker_id = \(brokerID),
-                    lease_expires_at = now() + coalesce(\(leaseMs), j.timeout_ms, \(defaultLeaseMs)) * interval '1 millisecond'
-                FROM candidates c
-                WHERE j.id = c.id
-                RETURNING j.id, j.type, j.args, j.queue, j.priority, j.attempt, j.max_attempts, j.enqueued_at,
-                          j.lease_expires_at, j.meta, c.position, j.run_at
-                """, logger: logger)
-            var claimed: [(position: Int64, runAt: Date, job: ReservedJob)] = []
-            for try await row in rows.decode((Int64, String, JSONValue, String, Int16, Int32, Int32, Date, Date, JSONValue, Int64, Date).self) {
-                let job = ReservedJob(
-                    id: String(row.0), type: row.1, args: row.2, queue: row.3, priority: Int(row.4), attempt: Int(row.5),
-                    maxAttempts: Int(row.6), enqueuedAt: row.7, leaseExpiresAt: row.8, meta: row.9)
-                claimed.append((row.10, row.11, job))
-            }
-            // RETURNING has no order of its own: restore the order the jobs were picked in.
-            return claimed.sorted {
-                ($0.position, $0.job.priority, $0.runAt, Int64($0.job.id)!) < ($1.position, $1.job.priority, $1.runAt, Int64($1.job.id)!)
-            }.map(\.job)
         }
     }
 
@@ -225,6 +206,11 @@ public struct JobStore: Sendable {
                     INSERT INTO gantry.finished_jobs (\(unescaped: Self.movedColumns), errors, state, result)
                     SELECT \(unescaped: Self.movedColumns), errors, 'completed', \(result)::jsonb FROM done
                     RETURNING queue, cancel_requested_at
+                ), held AS (
+                    INSERT INTO gantry.unique_holds (unique_key, job_id, held_until)
+                    SELECT unique_key, id, now() + unique_for_ms * interval '1 millisecond' FROM done
+                    WHERE unique_key IS NOT NULL AND unique_for_ms IS NOT NULL
+                    ON CONFLICT (unique_key) DO UPDATE SET job_id = excluded.job_id, held_until = excluded.held_until
                 ), counted AS (
                     INSERT INTO gantry.queue_counters AS c (queue, counter, slot, value)
                     SELECT queue, 'processed', pg_backend_pid() % 64, count(*) FROM moved GROUP BY queue
@@ -650,11 +636,19 @@ public struct JobStore: Sendable {
         }
     }
 
-    /// Forgets per-minute activity older than the longest window `stats` reports (an hour), with a margin.
+    /// Forgets per-minute activity older than the longest window `stats` reports (an hour, with a margin), unique
+    /// keys whose window after completion ended, and job starts older than their queue's rate window.
     public func pruneActivity() async throws {
         let logger = logger
         try await storage.withConnection { connection in
             try await connection.query("DELETE FROM gantry.queue_activity WHERE minute < now() - interval '2 hours'", logger: logger)
+            try await connection.query("DELETE FROM gantry.unique_holds WHERE held_until < now()", logger: logger)
+            // Starts older than their queue's rate window count for nothing (all of them, once a queue has no limit).
+            try await connection.query("""
+                DELETE FROM gantry.queue_starts s
+                WHERE s.started_at < now() - coalesce(
+                    (SELECT l.rate_period_ms FROM gantry.queue_limits l WHERE l.queue = s.queue), 0) * interval '1 millisecond'
+                """, logger: logger)
             return ()
         }
     }

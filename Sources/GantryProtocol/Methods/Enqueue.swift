@@ -17,6 +17,9 @@ public enum Enqueue: RPCMethod {
         public var expiresAt: Date?
         public var queueTimeoutMs: Int64?
         public var uniqueKey: String?
+        /// Keeps `unique_key` taken for this long after the job completes, so a duplicate in that window gets
+        /// the completed job back instead of a new run.
+        public var uniqueForMs: Int64?
         public var tags: [String]
         public var meta: JSONValue
 
@@ -25,7 +28,8 @@ public enum Enqueue: RPCMethod {
         public init(type: String, args: JSONValue = .emptyArray, queue: String = ProtocolDefaults.queue,
                     priority: Int = ProtocolDefaults.priority, runAt: Date? = nil, delayMs: Int64? = nil,
                     maxAttempts: Int = ProtocolDefaults.maxAttempts, timeoutMs: Int64? = nil, expiresAt: Date? = nil,
-                    queueTimeoutMs: Int64? = nil, uniqueKey: String? = nil, tags: [String] = [], meta: JSONValue = [:]) {
+                    queueTimeoutMs: Int64? = nil, uniqueKey: String? = nil, uniqueForMs: Int64? = nil, tags: [String] = [],
+                    meta: JSONValue = [:]) {
             self.type = type
             self.args = args
             self.queue = queue
@@ -37,6 +41,7 @@ public enum Enqueue: RPCMethod {
             self.expiresAt = expiresAt
             self.queueTimeoutMs = queueTimeoutMs
             self.uniqueKey = uniqueKey
+            self.uniqueForMs = uniqueForMs
             self.tags = tags
             self.meta = meta
         }
@@ -50,6 +55,7 @@ public enum Enqueue: RPCMethod {
             case expiresAt = "expires_at"
             case queueTimeoutMs = "queue_timeout_ms"
             case uniqueKey = "unique_key"
+            case uniqueForMs = "unique_for_ms"
         }
 
         public init(from decoder: any Decoder) throws {
@@ -65,6 +71,7 @@ public enum Enqueue: RPCMethod {
             expiresAt = try c.decodeIfPresent(Date.self, forKey: .expiresAt)
             queueTimeoutMs = try c.decodeInteger(Int64.self, forKey: .queueTimeoutMs)
             uniqueKey = try c.decodeIfPresent(String.self, forKey: .uniqueKey)
+            uniqueForMs = try c.decodeInteger(Int64.self, forKey: .uniqueForMs)
             tags = try c.decodeIfPresent([String].self, forKey: .tags) ?? []
             meta = try c.decodeIfPresent(JSONValue.self, forKey: .meta) ?? [:]
         }
@@ -96,6 +103,14 @@ public enum Enqueue: RPCMethod {
             if let uniqueKey, uniqueKey.isEmpty || uniqueKey.utf8.count > 255 {
                 throw .invalidParams(field: fieldPrefix + "unique_key", "must be 1 to 255 bytes")
             }
+            if let uniqueForMs {
+                guard uniqueKey != nil else {
+                    throw .invalidParams(field: fieldPrefix + "unique_for_ms", "needs a unique_key: it says how long that key stays taken after the job completes")
+                }
+                guard (1...ProtocolDefaults.maxUniqueForMs).contains(uniqueForMs) else {
+                    throw .invalidParams(field: fieldPrefix + "unique_for_ms", "must be between 1 and \(ProtocolDefaults.maxUniqueForMs) (a year), got \(uniqueForMs)")
+                }
+            }
             guard case .object = meta else { throw .invalidParams(field: fieldPrefix + "meta", "must be an object") }
             for (name, value) in [("args", args), ("meta", meta)] where !value.isFinite {
                 throw .invalidParams(field: fieldPrefix + name, "holds a number too large for a 64-bit float; send it as a string")
@@ -109,8 +124,8 @@ public enum Enqueue: RPCMethod {
     public struct Result: Codable, Sendable, Hashable {
         public var id: String
         public var state: JobState
-        /// True when a job with the same `unique_key` was already waiting or running: `id` and `state` are that
-        /// job's, and nothing new was stored. Absent otherwise.
+        /// True when a job with the same `unique_key` was already waiting or running, or completed within its
+        /// `unique_for_ms`: `id` and `state` are that job's, and nothing new was stored. Absent otherwise.
         public var duplicate: Bool?
 
         public init(id: String, state: JobState, duplicate: Bool? = nil) {
@@ -150,7 +165,7 @@ public enum EnqueueBatch: RPCMethod {
     public struct Result: Codable, Sendable, Hashable {
         public var ids: [String]
         /// Positions (from 0) of jobs not stored because a job with their `unique_key` was already waiting or
-        /// running; their `ids` are that job's. Absent when there are none.
+        /// running, or completed within its `unique_for_ms`; their `ids` are that job's. Absent when there are none.
         public var duplicates: [Int]?
 
         public init(ids: [String], duplicates: [Int]? = nil) {

@@ -40,3 +40,107 @@ public enum QueuesList: RPCMethod {
         public init(queues: [String: Stats.QueueStats]) { self.queues = queues }
     }
 }
+
+/// At most `limit` jobs of a queue start within any `period_ms`.
+public struct RateLimit: Codable, Sendable, Hashable {
+    public var limit: Int
+    public var periodMs: Int64
+
+    public init(limit: Int, periodMs: Int64) {
+        self.limit = limit
+        self.periodMs = periodMs
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case limit
+        case periodMs = "period_ms"
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        guard let limit = try c.decodeInteger(Int.self, forKey: .limit) else {
+            throw DecodingError.keyNotFound(CodingKeys.limit, .init(codingPath: c.codingPath, debugDescription: "required"))
+        }
+        guard let periodMs = try c.decodeInteger(Int64.self, forKey: .periodMs) else {
+            throw DecodingError.keyNotFound(CodingKeys.periodMs, .init(codingPath: c.codingPath, debugDescription: "required"))
+        }
+        self.limit = limit
+        self.periodMs = periodMs
+    }
+}
+
+/// `queues.configure`: sets a queue's limits, across every worker and broker: `concurrency` (at most that many of
+/// its jobs reserved at once) and `rate_limit` (at most `limit` starts in any `period_ms`). Absent or null means no
+/// limit of that kind, so each call says the whole configuration.
+/// `{"jsonrpc":"2.0","id":1,"method":"queues.configure","params":{"queue":"mail","concurrency":5,"rate_limit":{"limit":100,"period_ms":60000}}}`
+public enum QueuesConfigure: RPCMethod {
+    public static let name = "queues.configure"
+    public static let maxConcurrency = 1_000_000
+    public static let maxRateLimit = 1_000_000
+    public static let maxRatePeriodMs: Int64 = 86_400_000
+
+    public struct Params: Codable, Sendable, Hashable, KnownFields, ValidatedParams {
+        public var queue: String
+        public var concurrency: Int?
+        public var rateLimit: RateLimit?
+
+        public static let fieldNames: Set<String> = ["queue", "concurrency", "rate_limit"]
+
+        public static func checkNestedFields(_ fields: [String: JSONValue]) throws(RPCErrorObject) {
+            guard case .object(let rate)? = fields["rate_limit"] else { return }
+            if let unknown = rate.keys.sorted().first(where: { !["limit", "period_ms"].contains($0) }) {
+                throw .invalidParams(field: "rate_limit.\(unknown)", "is not a field of rate_limit (fields: limit, period_ms)")
+            }
+        }
+
+        public init(queue: String, concurrency: Int? = nil, rateLimit: RateLimit? = nil) {
+            self.queue = queue
+            self.concurrency = concurrency
+            self.rateLimit = rateLimit
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case queue, concurrency
+            case rateLimit = "rate_limit"
+        }
+
+        public init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            queue = try c.decode(String.self, forKey: .queue)
+            concurrency = try c.decodeInteger(Int.self, forKey: .concurrency)
+            rateLimit = try c.decodeIfPresent(RateLimit.self, forKey: .rateLimit)
+        }
+
+        public func validate() throws(RPCErrorObject) {
+            try Names.checkQueue(queue, field: "queue")
+            if let concurrency, !(1...QueuesConfigure.maxConcurrency).contains(concurrency) {
+                throw .invalidParams(field: "concurrency", "must be between 1 and \(QueuesConfigure.maxConcurrency), or null for no limit, got \(concurrency); to stop a queue, pause it")
+            }
+            if let rateLimit {
+                guard (1...QueuesConfigure.maxRateLimit).contains(rateLimit.limit) else {
+                    throw .invalidParams(field: "rate_limit.limit", "must be between 1 and \(QueuesConfigure.maxRateLimit), got \(rateLimit.limit)")
+                }
+                guard (1...QueuesConfigure.maxRatePeriodMs).contains(rateLimit.periodMs) else {
+                    throw .invalidParams(field: "rate_limit.period_ms", "must be between 1 and \(QueuesConfigure.maxRatePeriodMs) (a day), got \(rateLimit.periodMs)")
+                }
+            }
+        }
+    }
+
+    public struct Result: Codable, Sendable, Hashable {
+        public var queue: String
+        public var concurrency: Int?
+        public var rateLimit: RateLimit?
+
+        public init(queue: String, concurrency: Int?, rateLimit: RateLimit?) {
+            self.queue = queue
+            self.concurrency = concurrency
+            self.rateLimit = rateLimit
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case queue, concurrency
+            case rateLimit = "rate_limit"
+        }
+    }
+}

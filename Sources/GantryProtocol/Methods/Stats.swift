@@ -24,6 +24,9 @@ public enum Stats: RPCMethod {
         /// Whether an operator paused the queue (it hands out nothing meanwhile), and since when.
         public var paused: Bool
         public var pausedAt: Date?
+        /// The queue's limits (`queues.configure`), absent when it has none.
+        public var concurrency: Int?
+        public var rateLimit: RateLimit?
 
         public init(counts: [String: Int64], latencyMs: Int64, processed: Int64, failed: Int64, paused: Bool = false, pausedAt: Date? = nil) {
             self.counts = counts
@@ -43,6 +46,8 @@ public enum Stats: RPCMethod {
             case counts, processed, failed, paused
             case latencyMs = "latency_ms"
             case pausedAt = "paused_at"
+            case concurrency
+            case rateLimit = "rate_limit"
             case processedLastMinute = "processed_last_minute"
             case failedLastMinute = "failed_last_minute"
             case processedLastHour = "processed_last_hour"

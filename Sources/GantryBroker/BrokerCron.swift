@@ -1,0 +1,112 @@
+import Foundation
+import GantryProtocol
+import Logging
+
+/// Cron schedules: the RPC handlers, the config file's schedules, and the chore that fires due ticks.
+extension Broker {
+    /// Reads a schedule's expression and zone, or says which is wrong.
+    public static func parseSchedule(cron: String, timezone: String) throws(RPCErrorObject) -> (CronExpression, TimeZone) {
+        let expression: CronExpression
+        do { expression = try CronExpression(cron) } catch { throw .invalidParams(field: "cron", "is not valid: \(error.problem)") }
+        guard let zone = TimeZone(identifier: timezone) else {
+            throw .invalidParams(field: "timezone", "\"\(timezone.prefix(60))\" is not a time zone this broker knows; use an IANA name such as Europe/Berlin or UTC")
+        }
+        return (expression, zone)
+    }
+
+    /// The job one run of a schedule enqueues; `meta` says which schedule and tick (or that it was triggered).
+    static func runJob(of schedule: CronSchedule, tick: Date?) -> Enqueue.Params {
+        var meta: [String: JSONValue] = ["cron": .string(schedule.name)]
+        if let tick { meta["cron_tick"] = .string(GantryJSON.formatTimestamp(tick)) } else { meta["cron_trigger"] = true }
+        return Enqueue.Params(type: schedule.type, args: schedule.args, queue: schedule.queue, priority: schedule.priority, meta: .object(meta))
+    }
+
+    func upsertSchedule(_ params: CronUpsert.Params, source: CronSchedule.Source = .rpc) async throws -> CronUpsert.Result {
+        let (expression, zone) = try Self.parseSchedule(cron: params.cron, timezone: params.timezone)
+        guard let next = expression.nextFire(after: Date(), in: zone) else {
+            throw RPCErrorObject.invalidParams(field: "cron", "never fires: no date in the next eight years matches \"\(params.cron)\"")
+        }
+        let (schedule, created) = try await cron.upsert(params, source: source, nextRunAt: next)
+        logger.info(created ? "cron schedule created" : "cron schedule updated", metadata: [
+            "schedule": "\(params.name)", "cron": "\(params.cron)", "timezone": "\(params.timezone)", "source": "\(source.rawValue)",
+        ])
+        return CronUpsert.Result(schedule: schedule, created: created)
+    }
+
+    func deleteSchedule(_ params: CronNameParams) async throws -> CronDelete.Result {
+        guard try await cron.delete(params.name) else { throw RPCErrorObject.noSuchSchedule(params.name) }
+        logger.info("cron schedule deleted", metadata: ["schedule": "\(params.name)"])
+        return CronDelete.Result(deleted: true)
+    }
+
+    func pauseSchedule(_ params: CronNameParams) async throws -> CronPause.Result {
+        guard let schedule = try await cron.pause(params.name) else { throw RPCErrorObject.noSuchSchedule(params.name) }
+        logger.info("cron schedule paused", metadata: ["schedule": "\(params.name)"])
+        return CronPause.Result(schedule: schedule)
+    }
+
+    func resumeSchedule(_ params: CronNameParams) async throws -> CronResume.Result {
+        guard let current = try await cron.schedule(named: params.name) else { throw RPCErrorObject.noSuchSchedule(params.name) }
+        let (expression, zone) = try Self.parseSchedule(cron: current.cron, timezone: current.timezone)
+        guard let schedule = try await cron.resume(params.name, nextRunAt: expression.nextFire(after: Date(), in: zone)) else {
+            throw RPCErrorObject.noSuchSchedule(params.name)
+        }
+        logger.info("cron schedule resumed", metadata: ["schedule": "\(params.name)"])
+        return CronResume.Result(schedule: schedule)
+    }
+
+    func triggerSchedule(_ params: CronNameParams) async throws -> CronTrigger.Result {
+        guard let (jobID, state, schedule) = try await cron.trigger(params.name, job: { Self.runJob(of: $0, tick: nil) }) else {
+            throw RPCErrorObject.noSuchSchedule(params.name)
+        }
+        jobEnqueuedBySchedule(schedule, state: state)
+        logger.info("cron schedule triggered", metadata: ["schedule": "\(params.name)", "job": "\(jobID)"])
+        return CronTrigger.Result(id: String(jobID), schedule: schedule)
+    }
+
+    private func jobEnqueuedBySchedule(_ schedule: CronSchedule, state: JobState) {
+        metrics.count(.enqueued, queue: schedule.queue, type: schedule.type)
+        if state == .available { waitBoard.jobsAvailable([schedule.queue: 1]) }
+    }
+
+    /// The config file's schedules: created or updated on start; schedules an earlier file made and this one no
+    /// longer names are removed.
+    public func applyConfiguredSchedules(_ schedules: [CronUpsert.Params]) async throws {
+        for schedule in schedules { _ = try await upsertSchedule(schedule, source: .config) }
+        let removed = try await cron.removeConfigured(except: schedules.map(\.name))
+        if !removed.isEmpty { logger.info("cron schedules removed from the config file", metadata: ["schedules": "\(removed)"]) }
+    }
+
+    /// Fires every due tick once (if another broker got there first, its transaction wins and ours does
+    /// nothing), then sleeps until the next tick, at most a second so schedules made elsewhere are seen soon.
+    /// A schedule overdue by many ticks (the brokers were down) fires once and moves on to its next tick after now.
+    func fireDueCronSchedules() async throws -> Duration {
+        let round = try await cron.due()
+        var nextDue = round.nextDueAt
+        for schedule in round.due {
+            guard let tick = schedule.nextRunAt else { continue }
+            let next: Date?
+            do {
+                let (expression, zone) = try Self.parseSchedule(cron: schedule.cron, timezone: schedule.timezone)
+                next = expression.nextFire(after: max(round.now, tick), in: zone)
+                if let next { nextDue = min(nextDue ?? next, next) }
+            } catch {
+                logger.error("cron schedule cannot be read; pausing it", metadata: ["schedule": "\(schedule.name)", "error": "\(error.message)"])
+                _ = try await cron.pause(schedule.name)
+                continue
+            }
+            guard let (jobID, state) = try await cron.fire(schedule.name, tick: tick, next: next, job: Self.runJob(of: schedule, tick: tick)) else {
+                continue
+            }
+            jobEnqueuedBySchedule(schedule, state: state)
+            logger.info("cron schedule fired", metadata: [
+                "schedule": "\(schedule.name)", "tick": "\(GantryJSON.formatTimestamp(tick))", "job": "\(jobID)",
+                "next": "\(next.map(GantryJSON.formatTimestamp) ?? "never")",
+            ])
+        }
+        if round.due.count >= 100 { return .zero }
+        guard let nextDue else { return .seconds(1) }
+        let wait = nextDue.timeIntervalSince(round.now)
+        return min(.seconds(1), .milliseconds(max(1, Int64((wait * 1000).rounded(.up)))))
+    }
+}
