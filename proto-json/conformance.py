@@ -62,10 +62,16 @@ def substitute(value, variables):
 def match(expected, actual, path="response"):
     if expected == "${any}":
         return
-    if isinstance(expected, dict):
+    if isinstance(expected, dict) and list(expected) == ["${contains}"]:
+        contains(expected["${contains}"], actual, path)
+    elif isinstance(expected, dict):
         if not isinstance(actual, dict):
             raise Mismatch(f"{path}: expected an object, got {json.dumps(actual)}")
         for key, value in expected.items():
+            if value == "${absent}":
+                if key in actual:
+                    raise Mismatch(f"{path}: {key!r} should be absent, got {json.dumps(actual[key])}")
+                continue
             if key not in actual:
                 raise Mismatch(f"{path}: no {key!r} in {json.dumps(actual)}")
             match(value, actual[key], f"{path}.{key}")
@@ -79,6 +85,26 @@ def match(expected, actual, path="response"):
             raise Mismatch(f"{path}: expected {json.dumps(expected)}, got {json.dumps(actual)}")
     elif expected != actual:
         raise Mismatch(f"{path}: expected {json.dumps(expected)}, got {json.dumps(actual)}")
+
+
+def contains(wanted, actual, path):
+    """`{"${contains}": [a, b]}`: an array with elements matching a, then b, in that order, others anywhere."""
+    if not isinstance(wanted, list):
+        raise Mismatch(f"{path}: ${{contains}} takes an array of elements to look for")
+    if not isinstance(actual, list):
+        raise Mismatch(f"{path}: expected an array, got {json.dumps(actual)}")
+    found = 0
+    for item in actual:
+        if found == len(wanted):
+            break
+        try:
+            match(wanted[found], item, path)
+            found += 1
+        except Mismatch:
+            pass
+    if found < len(wanted):
+        raise Mismatch(f"{path}: no element matching {json.dumps(wanted[found])}"
+                       + (" after the ones found before it" if found else "") + f" in {json.dumps(actual)}")
 
 
 def pick(value, dotted):

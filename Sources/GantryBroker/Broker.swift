@@ -23,6 +23,9 @@ public final class Broker: Sendable {
     private let counts = Mutex(Counts())
     /// Open sessions, so operators can list and steer the workers among them.
     let sessions = Mutex<[UUID: Session]>([:])
+    /// Single enqueues and acks from all connections, each kind sharing statements and commits.
+    let enqueues: Coalescer<Enqueue.Params, Enqueue.Result>
+    let acks: Coalescer<JobStore.Completion, JobStore.Completed>
     /// Every queue's limits, as last read from Postgres.
     let queueLimits = Mutex<[String: QueueLimit]>([:])
 
@@ -38,7 +41,10 @@ public final class Broker: Sendable {
         self.configuration = configuration
         self.metrics = metrics
         let storage = Storage(client: client, connectionTimeout: configuration.storageTimeout, metrics: metrics)
-        self.store = JobStore(storage: storage, brokerID: id, logger: logger)
+        let store = JobStore(storage: storage, brokerID: id, logger: logger)
+        self.store = store
+        self.enqueues = Coalescer { try await store.insertJobs($0) }
+        self.acks = Coalescer { try await store.completeJobs($0) }
         self.brokers = BrokerStore(storage: storage, logger: logger)
         self.queues = QueueStore(storage: storage, logger: logger)
         self.cron = CronStore(storage: storage, jobs: store, logger: logger)
@@ -219,7 +225,7 @@ public final class Broker: Sendable {
     }
 
     private func insert(_ jobs: [Enqueue.Params]) async throws -> [Enqueue.Result] {
-        let results = try await store.insertJobs(jobs)
+        let results = jobs.count == 1 ? [try await enqueues.submit(jobs[0])] : try await store.insertJobs(jobs)
         // The store already notified every broker in the enqueue's transaction; wake our own waiters without
         // waiting for the notification's round trip.
         var available: [String: Int] = [:]
@@ -278,14 +284,14 @@ public final class Broker: Sendable {
 
     func ack(_ params: Ack.Params, session: Session) async throws -> Ack.Result {
         guard let id = Int64(params.id) else { throw RPCErrorObject.notFound(jobID: params.id) }
-        let (held, cancelRequested) = try await store.completeJob(id: id, sessionID: session.id, result: params.result)
-        guard held else { throw try await leaseProblem(id: id, wireID: params.id) }
+        let outcome = try await acks.submit(JobStore.Completion(id: id, sessionID: session.id, result: params.result))
+        guard outcome.held else { throw try await leaseProblem(id: id, wireID: params.id) }
         if let lease = session.finished(params.id) {
             metrics.count(.completed, queue: lease.queue, type: lease.type)
             metrics.jobRan(queue: lease.queue, type: lease.type, for: ContinuousClock.now - lease.reservedAt)
             await slotFreed(queue: lease.queue)
         }
-        return Ack.Result(cancelRequested: cancelRequested ? true : nil)
+        return Ack.Result(cancelRequested: outcome.cancelRequested ? true : nil)
     }
 
     func nack(_ params: Nack.Params, session: Session) async throws -> Nack.Result {

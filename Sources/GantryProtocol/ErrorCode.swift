@@ -116,7 +116,7 @@ extension RPCErrorObject {
     /// `jobs.retry` of a job whose `unique_key` another job holds while it waits or runs.
     public static func uniqueKeyTaken(jobID: String, holderID: String) -> RPCErrorObject {
         RPCErrorObject(
-            .wrongState, "Job \(jobID) cannot be retried now: job \(holderID) has the same unique_key and is waiting or running. Retry it once that one has finished.",
+            .wrongState, "Job \(jobID) cannot be retried now: job \(holderID) has the same unique_key and is waiting, running, or completed within its unique_for_ms. Retry it once that one has let the key go.",
             data: ["id": .string(jobID), "holder_id": .string(holderID)])
     }
 

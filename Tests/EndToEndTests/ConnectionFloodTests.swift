@@ -78,7 +78,8 @@ import Glibc
         var connections: Int64 = 0
         let deadline = ContinuousClock.now + .seconds(60)
         while connections < Int64(opened + 1) && ContinuousClock.now < deadline {
-            connections = try await client.result("stats", timeout: .seconds(60))["broker"]?["connections"]?.intValue ?? 0
+            // A machine this loaded may answer storage_unavailable (retryable) now and then: ask again.
+            connections = (try? await client.result("stats", timeout: .seconds(60)))?["broker"]?["connections"]?.intValue ?? connections
             if connections < Int64(opened + 1) { try await Task.sleep(for: .milliseconds(100)) }
         }
         #expect(connections == Int64(opened + 1))
@@ -92,7 +93,7 @@ import Glibc
         let released = ContinuousClock.now + .seconds(60)
         while connections > 1 && ContinuousClock.now < released {
             try await Task.sleep(for: .milliseconds(100))
-            connections = try await client.result("stats", timeout: .seconds(60))["broker"]?["connections"]?.intValue ?? 0
+            connections = (try? await client.result("stats", timeout: .seconds(60)))?["broker"]?["connections"]?.intValue ?? connections
         }
         #expect(connections == 1, "every abandoned connection was let go")
     }

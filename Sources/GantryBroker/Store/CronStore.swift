@@ -106,7 +106,9 @@ public struct CronStore: Sendable {
         let logger = logger
         return try await storage.withConnection { connection in
             try await schedules(connection.query("""
-                UPDATE gantry.cron_schedules SET paused_at = coalesce(paused_at, now()), next_run_at = NULL, updated_at = now()
+                UPDATE gantry.cron_schedules
+                SET paused_at = coalesce(paused_at, now()), next_run_at = NULL,
+                    updated_at = CASE WHEN paused_at IS NULL THEN now() ELSE updated_at END
                 WHERE name = \(name)
                 RETURNING \(unescaped: Self.columns)
                 """, logger: logger)).first
@@ -119,7 +121,7 @@ public struct CronStore: Sendable {
         return try await storage.withConnection { connection in
             try await schedules(connection.query("""
                 UPDATE gantry.cron_schedules
-                SET paused_at = NULL, updated_at = now(),
+                SET paused_at = NULL, updated_at = CASE WHEN paused_at IS NULL THEN updated_at ELSE now() END,
                     next_run_at = CASE WHEN paused_at IS NULL THEN next_run_at ELSE \(nextRunAt) END
                 WHERE name = \(name)
                 RETURNING \(unescaped: Self.columns)

@@ -194,18 +194,42 @@ public struct JobStore: Sendable {
     private static let movedColumns =
         "id, queue, type, args, priority, run_at, attempt, max_attempts, timeout_ms, expires_at, unique_key, tags, meta, enqueued_at, reserved_at, cancel_requested_at"
 
-    /// Marks the job completed if `sessionID` holds its lease. Returns whether it did, and whether an operator
-    /// had asked to cancel the job meanwhile (it still ran to the end, so it counts as completed).
-    public func completeJob(id: Int64, sessionID: UUID, result: JSONValue?) async throws -> (held: Bool, cancelRequested: Bool) {
-        return try await storage.withConnection { connection -> (held: Bool, cancelRequested: Bool) in
+    /// One ack: the job, the session that says it holds it, and the result to keep.
+    public struct Completion: Sendable, Encodable {
+        var id: Int64
+        var session_id: UUID
+        var result: JSONValue?
+
+        public init(id: Int64, sessionID: UUID, result: JSONValue?) {
+            self.id = id
+            self.session_id = sessionID
+            self.result = result
+        }
+    }
+
+    /// What an ack found: whether the session held the job (it is now completed), and whether an operator had
+    /// asked to cancel it meanwhile (it still ran to the end, so it counts as completed).
+    public struct Completed: Sendable, Equatable {
+        public var held: Bool
+        public var cancelRequested: Bool
+    }
+
+    /// Marks jobs completed whose lease their session holds, in one statement (acks from many connections
+    /// share a commit); answers in the order given.
+    public func completeJobs(_ completions: [Completion]) async throws -> [Completed] {
+        let payload = String(decoding: try JSONEncoder().encode(completions), as: UTF8.self)
+        return try await storage.withConnection { connection -> [Completed] in
             let rows = try await connection.query("""
-                WITH done AS (
-                    DELETE FROM gantry.jobs WHERE id = \(id) AND state = 'reserved' AND session_id = \(sessionID)
-                    RETURNING *
+                WITH input AS (
+                    SELECT * FROM jsonb_to_recordset(\(payload)::jsonb) AS i(id bigint, session_id uuid, result jsonb)
+                ), done AS (
+                    DELETE FROM gantry.jobs j USING input i
+                    WHERE j.id = i.id AND j.state = 'reserved' AND j.session_id = i.session_id
+                    RETURNING j.*, i.result AS given_result
                 ), moved AS (
                     INSERT INTO gantry.finished_jobs (\(unescaped: Self.movedColumns), errors, state, result)
-                    SELECT \(unescaped: Self.movedColumns), errors, 'completed', \(result)::jsonb FROM done
-                    RETURNING queue, cancel_requested_at
+                    SELECT \(unescaped: Self.movedColumns), errors, 'completed', given_result FROM done
+                    RETURNING id, queue, cancel_requested_at
                 ), held AS (
                     INSERT INTO gantry.unique_holds (unique_key, job_id, held_until)
                     SELECT unique_key, id, now() + unique_for_ms * interval '1 millisecond' FROM done
@@ -213,14 +237,20 @@ public struct JobStore: Sendable {
                     ON CONFLICT (unique_key) DO UPDATE SET job_id = excluded.job_id, held_until = excluded.held_until
                 ), counted AS (
                     INSERT INTO gantry.queue_counters AS c (queue, counter, slot, value)
-                    SELECT queue, 'processed', pg_backend_pid() % 64, count(*) FROM moved GROUP BY queue
+                    SELECT queue, 'processed', pg_backend_pid() % 64, count(*) FROM moved GROUP BY queue ORDER BY queue
                     ON CONFLICT (queue, counter, slot) DO UPDATE SET value = c.value + excluded.value
                 )
-                SELECT count(*), coalesce(bool_or(cancel_requested_at IS NOT NULL), false) FROM moved
+                SELECT id, cancel_requested_at IS NOT NULL FROM moved
                 """, logger: logger)
-            for try await (count, cancelRequested) in rows.decode((Int64, Bool).self) { return (count == 1, cancelRequested) }
-            return (false, false)
+            var found: [Int64: Bool] = [:]
+            for try await (id, cancelRequested) in rows.decode((Int64, Bool).self) { found[id] = cancelRequested }
+            return completions.map { Completed(held: found[$0.id] != nil, cancelRequested: found[$0.id] ?? false) }
         }
+    }
+
+    public func completeJob(id: Int64, sessionID: UUID, result: JSONValue?) async throws -> (held: Bool, cancelRequested: Bool) {
+        let outcome = try await completeJobs([Completion(id: id, sessionID: sessionID, result: result)])[0]
+        return (outcome.held, outcome.cancelRequested)
     }
 
     /// How a failed attempt ends, decided by the broker's retry rules before the store records it.
@@ -577,6 +607,8 @@ public struct JobStore: Sendable {
                 WITH revived AS (
                     DELETE FROM gantry.finished_jobs f WHERE id = \(id) AND state = ANY(\(states)::text[])
                       AND NOT EXISTS (SELECT 1 FROM gantry.jobs live WHERE live.unique_key = f.unique_key)
+                      AND NOT EXISTS (SELECT 1 FROM gantry.unique_holds h
+                                      WHERE h.unique_key = f.unique_key AND h.held_until > now() AND h.job_id <> f.id)
                     RETURNING *
                 )
                 INSERT INTO gantry.jobs (id, queue, type, args, state, priority, run_at, attempt, max_attempts, timeout_ms,
@@ -592,13 +624,16 @@ public struct JobStore: Sendable {
         }
     }
 
-    /// The waiting or running job that holds the unique key of finished job `id`, if any (it keeps `id` from
-    /// being retried until it is done).
+    /// The waiting or running job that holds the unique key of finished job `id`, or the completed one still
+    /// holding it for its `unique_for_ms`, if any (it keeps `id` from being retried meanwhile).
     public func uniqueKeyHolder(forFinishedJob id: Int64) async throws -> Int64? {
         return try await storage.withConnection { connection -> Int64? in
             let rows = try await connection.query("""
                 SELECT live.id FROM gantry.finished_jobs f JOIN gantry.jobs live ON live.unique_key = f.unique_key
                 WHERE f.id = \(id)
+                UNION ALL
+                SELECT h.job_id FROM gantry.finished_jobs f JOIN gantry.unique_holds h ON h.unique_key = f.unique_key
+                WHERE f.id = \(id) AND h.held_until > now() AND h.job_id <> f.id
                 """, logger: logger)
             for try await holder in rows.decode(Int64.self) { return holder }
             return nil

@@ -28,9 +28,15 @@ export function substitute(value, variables) {
 
 export function match(expected, actual, where = "response") {
   if (expected === "${any}") return;
-  if (typeOf(expected) === "object") {
+  if (typeOf(expected) === "object" && Object.keys(expected).length === 1 && "${contains}" in expected) {
+    contains(expected["${contains}"], actual, where);
+  } else if (typeOf(expected) === "object") {
     if (typeOf(actual) !== "object") throw new Mismatch(`${where}: expected an object, got ${show(actual)}`);
     for (const [key, value] of Object.entries(expected)) {
+      if (value === "${absent}") {
+        if (key in actual) throw new Mismatch(`${where}: ${JSON.stringify(key)} should be absent, got ${show(actual[key])}`);
+        continue;
+      }
       if (!(key in actual)) throw new Mismatch(`${where}: no ${JSON.stringify(key)} in ${show(actual)}`);
       match(value, actual[key], `${where}.${key}`);
     }
@@ -41,6 +47,25 @@ export function match(expected, actual, where = "response") {
     expected.forEach((value, i) => match(value, actual[i], `${where}[${i}]`));
   } else if (expected !== actual) {
     throw new Mismatch(`${where}: expected ${show(expected)}, got ${show(actual)}`);
+  }
+}
+
+/** `{"${contains}": [a, b]}`: an array with elements matching a, then b, in that order, others anywhere. */
+function contains(wanted, actual, where) {
+  if (!Array.isArray(wanted)) throw new Mismatch(`${where}: \${contains} takes an array of elements to look for`);
+  if (!Array.isArray(actual)) throw new Mismatch(`${where}: expected an array, got ${show(actual)}`);
+  let found = 0;
+  for (const item of actual) {
+    if (found === wanted.length) break;
+    try {
+      match(wanted[found], item, where);
+      found += 1;
+    } catch (error) {
+      if (!(error instanceof Mismatch)) throw error;
+    }
+  }
+  if (found < wanted.length) {
+    throw new Mismatch(`${where}: no element matching ${show(wanted[found])}${found ? " after the ones found before it" : ""} in ${show(actual)}`);
   }
 }
 

@@ -133,12 +133,18 @@ class ConformanceTest < Minitest::Test
 
   def self.match(expected, actual, path = "response")
     return if expected == "${any}"
+    return contains(expected["${contains}"], actual, path) if expected.is_a?(Hash) && expected.keys == ["${contains}"]
 
     case expected
     when Hash
       raise Mismatch, "#{path}: expected an object, got #{JSON.generate(actual)}" unless actual.is_a?(Hash)
 
       expected.each do |key, value|
+        if value == "${absent}"
+          raise Mismatch, "#{path}: #{key.inspect} should be absent, got #{JSON.generate(actual[key])}" if actual.key?(key)
+
+          next
+        end
         raise Mismatch, "#{path}: no #{key.inspect} in #{JSON.generate(actual)}" unless actual.key?(key)
 
         match(value, actual[key], "#{path}.#{key}")
@@ -159,6 +165,28 @@ class ConformanceTest < Minitest::Test
              end
       raise Mismatch, "#{path}: expected #{JSON.generate(expected)}, got #{JSON.generate(actual)}" unless same
     end
+  end
+
+  # {"${contains}": [a, b]}: an array with elements matching a, then b, in that order, others anywhere.
+  def self.contains(wanted, actual, path)
+    raise Mismatch, "#{path}: ${contains} takes an array of elements to look for" unless wanted.is_a?(Array)
+    raise Mismatch, "#{path}: expected an array, got #{JSON.generate(actual)}" unless actual.is_a?(Array)
+
+    found = 0
+    actual.each do |item|
+      break if found == wanted.size
+
+      begin
+        match(wanted[found], item, path)
+        found += 1
+      rescue Mismatch
+        nil
+      end
+    end
+    return if found == wanted.size
+
+    raise Mismatch, "#{path}: no element matching #{JSON.generate(wanted[found])}" \
+                    "#{" after the ones found before it" if found.positive?} in #{JSON.generate(actual)}"
   end
 
   def self.pick(value, dotted)
