@@ -26,6 +26,7 @@ public final class Broker: Sendable {
     /// Single enqueues and acks from all connections, each kind sharing statements and commits.
     let enqueues: Coalescer<Enqueue.Params, Enqueue.Result>
     let acks: Coalescer<JobStore.Completion, JobStore.Completed>
+    let claims: ClaimCoalescers
     /// Every queue's limits, as last read from Postgres.
     let queueLimits = Mutex<[String: QueueLimit]>([:])
 
@@ -45,6 +46,7 @@ public final class Broker: Sendable {
         self.store = store
         self.enqueues = Coalescer { try await store.insertJobs($0) }
         self.acks = Coalescer { try await store.completeJobs($0) }
+        self.claims = ClaimCoalescers(store: store, defaultLeaseMs: configuration.defaultLeaseMs)
         self.brokers = BrokerStore(storage: storage, logger: logger)
         self.queues = QueueStore(storage: storage, logger: logger)
         self.cron = CronStore(storage: storage, jobs: store, logger: logger)
@@ -255,9 +257,15 @@ public final class Broker: Sendable {
             let ticket = waitBoard.register(queues: queues)
             let claim: JobStore.Claim
             do {
-                claim = try await store.claimJobs(
-                    queues: queues, max: params.max, sessionID: session.id, leaseMs: params.leaseMs,
-                    defaultLeaseMs: configuration.defaultLeaseMs, limited: limitedQueues)
+                let limited = limitedQueues
+                if queues.contains(where: limited.contains) {
+                    claim = try await store.claimJobs(
+                        queues: queues, max: params.max, sessionID: session.id, leaseMs: params.leaseMs,
+                        defaultLeaseMs: configuration.defaultLeaseMs, limited: limited)
+                } else {
+                    let request = JobStore.ClaimRequest(sessionID: session.id, max: params.max, leaseMs: params.leaseMs)
+                    claim = JobStore.Claim(jobs: try await claims.claim(queues: queues, request))
+                }
             } catch {
                 waitBoard.remove(ticket)
                 throw error

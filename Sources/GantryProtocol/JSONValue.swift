@@ -66,6 +66,7 @@ public enum JSONValue: Sendable, Hashable {
 extension JSONValue: Codable {
     public init(from decoder: any Decoder) throws {
         let container = try decoder.singleValueContainer()
+        // Scalars before strings: a YAML decoder reads `10` as a string too, if asked for one first.
         if container.decodeNil() {
             self = .null
         } else if let value = try? container.decode(Bool.self) {
@@ -88,6 +89,9 @@ extension JSONValue: Codable {
     private static func decodeDouble(_ container: any SingleValueDecodingContainer) -> JSONValue? {
         do {
             return .double(try container.decode(Double.self))
+        } catch DecodingError.typeMismatch {
+            // Not a number at all (an array or an object): the common case, so no describing the error.
+            return nil
         } catch {
             // Foundation reports it with an error type of its own, `numberIsNotRepresentableInSwift(parsed:)`.
             let text = String(describing: error)

@@ -197,14 +197,19 @@ enum Scenarios {
         try await withProgressLine("wake-up", total: total, progress: finish.progress) {
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask {
-                    while !finish.isReached {
-                        let jobs = try await worker.call(Reserve.self, Reserve.Params(queues: [queue], max: 1, waitMs: 1000)).jobs
-                        let now = ContinuousClock.now
-                        for job in jobs {
-                            delivered.note(job.id, now)
-                            _ = try await worker.call(Ack.self, Ack.Params(id: job.id))
-                            finish.add()
+                    // Like a Worker with handlers running beside its reserves: the ack goes out on the same pipelined
+                    // connection while the next reserve already waits, so what is measured is the wake-up itself.
+                    try await withThrowingTaskGroup(of: Void.self) { acks in
+                        while !finish.isReached {
+                            let jobs = try await worker.call(Reserve.self, Reserve.Params(queues: [queue], max: 1, waitMs: 1000)).jobs
+                            let now = ContinuousClock.now
+                            for job in jobs {
+                                delivered.note(job.id, now)
+                                finish.add()
+                                acks.addTask { _ = try await worker.call(Ack.self, Ack.Params(id: job.id)) }
+                            }
                         }
+                        try await acks.waitForAll()
                     }
                 }
                 group.addTask {
