@@ -76,6 +76,7 @@ final class Coalescer<Input: Sendable, Output: Sendable>: Sendable {
     private func run(_ batch: [Waiting]) async {
         do {
             let outputs = try await flush(batch.map(\.input))
+            guard outputs.count == batch.count else { throw MismatchedAnswers(asked: batch.count, answered: outputs.count) }
             for (waiting, output) in zip(batch, outputs) { waiting.continuation.resume(returning: output) }
         } catch where batch.count > 1 && isAboutTheRows(error) {
             for waiting in batch {
@@ -93,4 +94,12 @@ final class Coalescer<Input: Sendable, Output: Sendable>: Sendable {
         guard let psql = error as? PSQLError, let sqlState = psql.serverInfo?[.sqlState] else { return false }
         return !["08", "57", "53", "40"].contains(String(sqlState.prefix(2)))
     }
+}
+
+/// A flush answered a different number of requests than it was given: a bug, reported to each of them rather
+/// than leaving any waiting for ever.
+struct MismatchedAnswers: Error, CustomStringConvertible {
+    let asked: Int
+    let answered: Int
+    var description: String { "a batched statement answered \(answered) of \(asked) requests" }
 }

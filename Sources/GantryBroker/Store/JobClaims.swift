@@ -15,18 +15,15 @@ extension JobStore {
     /// Leases up to `max` available jobs, taking the queues in the order given (paused ones skipped) and,
     /// within a queue, by priority, then run_at, then enqueue order. `SKIP LOCKED` lets concurrent claims pass
     /// each other without ever handing one job to two sessions. `limited` names the queues this broker knows to
-    /// have limits; a queue that got limits it has not heard of yet is skipped rather than claimed unchecked.
+    /// have limits; a queue that got limits it has not heard of yet is skipped rather than claimed unchecked
+    /// (see `claimJobsTogether`).
     public func claimJobs(queues: [String], max: Int, sessionID: UUID, leaseMs: Int64?, defaultLeaseMs: Int64,
                           limited: Set<String> = []) async throws -> Claim {
         let lease = LeaseTerms(sessionID: sessionID, leaseMs: leaseMs, defaultLeaseMs: defaultLeaseMs)
         let limitedQueues = queues.filter(limited.contains)
         guard !limitedQueues.isEmpty else {
-            return try await storage.withConnection { connection in
-                let jobs = try await claimStatement(
-                    queues: queues, allowances: queues.map { _ in -1 }, rateLimited: [], limitsChecked: false,
-                    max: max, lease: lease, on: connection)
-                return Claim(jobs: jobs)
-            }
+            let request = ClaimRequest(sessionID: sessionID, max: max, leaseMs: leaseMs)
+            return Claim(jobs: try await claimJobsTogether(queues: queues, requests: [request], defaultLeaseMs: defaultLeaseMs)[0])
         }
         let logger = logger
         return try await storage.withConnection { connection in
@@ -39,13 +36,22 @@ extension JobStore {
                 let allowances = queues.map { room[$0]?.allowance ?? -1 }
                 let rateLimited = queues.filter { room[$0]?.rateLimited == true }
                 let jobs = try await claimStatement(
-                    queues: queues, allowances: allowances, rateLimited: rateLimited, limitsChecked: true,
-                    max: max, lease: lease, on: connection)
+                    queues: queues, allowances: allowances, rateLimited: rateLimited, max: max, lease: lease, on: connection)
                 let waits = room.values.compactMap { $0.allowance == 0 ? $0.nextStartInMs : nil }
                 let until = jobs.isEmpty ? waits.min().map { ContinuousClock.now + .milliseconds(Swift.max(1, $0)) } : nil
                 return Claim(jobs: jobs, rateLimitedUntil: until)
             }
         }
+    }
+
+    /// The columns every claim returns first: id, type, args, queue, priority, attempt, max_attempts,
+    /// enqueued_at, lease_expires_at, meta.
+    typealias ClaimedColumns = (Int64, String, JSONValue, String, Int16, Int32, Int32, Date, Date, JSONValue)
+
+    static func reservedJob(_ row: ClaimedColumns) -> ReservedJob {
+        ReservedJob(
+            id: String(row.0), type: row.1, args: row.2, queue: row.3, priority: Int(row.4), attempt: Int(row.5),
+            maxAttempts: Int(row.6), enqueuedAt: row.7, leaseExpiresAt: row.8, meta: row.9)
     }
 
     struct LeaseTerms {
@@ -90,7 +96,7 @@ extension JobStore {
     }
 
     /// `allowances[i]` caps queue i (-1: no cap); jobs claimed from `rateLimited` queues are logged as starts.
-    private func claimStatement(queues: [String], allowances: [Int], rateLimited: [String], limitsChecked: Bool,
+    private func claimStatement(queues: [String], allowances: [Int], rateLimited: [String],
                                 max: Int, lease: LeaseTerms, on connection: PostgresConnection) async throws -> [ReservedJob] {
         let rows = try await connection.query("""
             WITH candidates AS (
@@ -99,7 +105,6 @@ extension JobStore {
                     SELECT name, position, nullif(allowance, -1) AS allowance
                     FROM unnest(\(queues)::text[], \(allowances)::bigint[]) WITH ORDINALITY AS given(name, allowance, position)
                     WHERE NOT EXISTS (SELECT 1 FROM gantry.paused_queues p WHERE p.queue = given.name)
-                      AND (\(limitsChecked) OR NOT EXISTS (SELECT 1 FROM gantry.queue_limits l WHERE l.queue = given.name))
                 ) AS q
                 CROSS JOIN LATERAL (
                     SELECT j.id, j.priority, j.run_at FROM gantry.jobs j
@@ -128,10 +133,7 @@ extension JobStore {
             """, logger: logger)
         var claimed: [(position: Int64, runAt: Date, job: ReservedJob)] = []
         for try await row in rows.decode((Int64, String, JSONValue, String, Int16, Int32, Int32, Date, Date, JSONValue, Int64, Date).self) {
-            let job = ReservedJob(
-                id: String(row.0), type: row.1, args: row.2, queue: row.3, priority: Int(row.4), attempt: Int(row.5),
-                maxAttempts: Int(row.6), enqueuedAt: row.7, leaseExpiresAt: row.8, meta: row.9)
-            claimed.append((row.10, row.11, job))
+            claimed.append((row.10, row.11, Self.reservedJob((row.0, row.1, row.2, row.3, row.4, row.5, row.6, row.7, row.8, row.9))))
         }
         // RETURNING has no order of its own: restore the order the jobs were picked in.
         return claimed.sorted {

@@ -26,8 +26,8 @@ extension JobStore {
         var max: Int
     }
 
-    /// Claims for every request on queues without limits (queues with limits are skipped, as by `claimJobs`);
-    /// answers each request's jobs in the order given.
+    /// Claims for every request on queues without limits (a queue with limits is skipped: its claims go through
+    /// `claimJobs`, which takes the limit's lock); answers each request's jobs in the order given.
     public func claimJobsTogether(queues: [String], requests: [ClaimRequest], defaultLeaseMs: Int64) async throws -> [[ReservedJob]] {
         let slots = requests.enumerated().map { ClaimSlot(request: $0.offset, session_id: $0.element.sessionID, lease_ms: $0.element.leaseMs, max: $0.element.max) }
         let payload = String(decoding: try JSONEncoder().encode(slots), as: UTF8.self)
@@ -74,10 +74,7 @@ extension JobStore {
                 """, logger: logger)
             var claimed: [(request: Int, slot: Int64, job: ReservedJob)] = []
             for try await row in rows.decode((Int64, String, JSONValue, String, Int16, Int32, Int32, Date, Date, JSONValue, Int32, Int64).self) {
-                let job = ReservedJob(
-                    id: String(row.0), type: row.1, args: row.2, queue: row.3, priority: Int(row.4), attempt: Int(row.5),
-                    maxAttempts: Int(row.6), enqueuedAt: row.7, leaseExpiresAt: row.8, meta: row.9)
-                claimed.append((Int(row.10), row.11, job))
+                claimed.append((Int(row.10), row.11, Self.reservedJob((row.0, row.1, row.2, row.3, row.4, row.5, row.6, row.7, row.8, row.9))))
             }
             var answers = [[ReservedJob]](repeating: [], count: requests.count)
             // Slots were numbered in pick order: each request's jobs come back in the order they were picked.
