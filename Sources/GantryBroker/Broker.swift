@@ -188,8 +188,7 @@ public final class Broker: Sendable {
             return .storageUnavailable(unavailable.description)
         }
         if let psql = error as? PSQLError {
-            let sqlState = psql.serverInfo?[.sqlState] ?? ""
-            if psql.serverInfo == nil || ["08", "57", "53", "40"].contains(String(sqlState.prefix(2))) {
+            if psql.meansPostgresIsAway {
                 logger.warning("storage unavailable", metadata: ["method": "\(method)", "error": "\(String(reflecting: psql))"])
                 return .storageUnavailable(psql.serverInfo?[.message] ?? "\(psql.code)", certain: false)
             }
@@ -257,8 +256,8 @@ public final class Broker: Sendable {
             let ticket = waitBoard.register(queues: queues)
             let claim: JobStore.Claim
             do {
-                let limited = limitedQueues
-                if queues.contains(where: limited.contains) {
+                let limited = limited(among: queues)
+                if !limited.isEmpty {
                     claim = try await store.claimJobs(
                         queues: queues, max: params.max, sessionID: session.id, leaseMs: params.leaseMs,
                         defaultLeaseMs: configuration.defaultLeaseMs, limited: limited)

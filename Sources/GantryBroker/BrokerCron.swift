@@ -4,12 +4,16 @@ import Logging
 
 /// Cron schedules: the RPC handlers, the config file's schedules, and the chore that fires due ticks.
 extension Broker {
-    /// Reads a schedule's expression and zone, or says which is wrong.
+    /// Reads a schedule's expression and zone, or says which is wrong (an expression that never fires included,
+    /// so a config file holding one is refused before the broker serves).
     public static func parseSchedule(cron: String, timezone: String) throws(RPCErrorObject) -> (CronExpression, TimeZone) {
         let expression: CronExpression
         do { expression = try CronExpression(cron) } catch { throw .invalidParams(field: "cron", "is not valid: \(error.problem)") }
         guard let zone = TimeZone(identifier: timezone) else {
             throw .invalidParams(field: "timezone", "\"\(timezone.prefix(60))\" is not a time zone this broker knows; use an IANA name such as Europe/Berlin or UTC")
+        }
+        guard expression.nextFire(after: Date(), in: zone) != nil else {
+            throw .invalidParams(field: "cron", "never fires: no date in the next eight years matches \"\(cron)\"")
         }
         return (expression, zone)
     }
@@ -23,9 +27,7 @@ extension Broker {
 
     func upsertSchedule(_ params: CronUpsert.Params, source: CronSchedule.Source = .rpc) async throws -> CronUpsert.Result {
         let (expression, zone) = try Self.parseSchedule(cron: params.cron, timezone: params.timezone)
-        guard let next = expression.nextFire(after: Date(), in: zone) else {
-            throw RPCErrorObject.invalidParams(field: "cron", "never fires: no date in the next eight years matches \"\(params.cron)\"")
-        }
+        let next = expression.nextFire(after: Date(), in: zone)
         let (schedule, created) = try await cron.upsert(params, source: source, nextRunAt: next)
         logger.info(created ? "cron schedule created" : "cron schedule updated", metadata: [
             "schedule": "\(params.name)", "cron": "\(params.cron)", "timezone": "\(params.timezone)", "source": "\(source.rawValue)",

@@ -8,9 +8,9 @@ import Synchronization
 extension Broker {
     static let queueLimitsChanged = "queue_limits"
 
-    /// The queues among these that this broker knows to have limits.
-    var limitedQueues: Set<String> {
-        queueLimits.withLock { Set($0.keys) }
+    /// The queues among these that this broker knows to have limits (none, nearly always).
+    func limited(among queues: [String]) -> Set<String> {
+        queueLimits.withLock { limits in limits.isEmpty ? [] : Set(queues.filter { limits[$0] != nil }) }
     }
 
     func refreshQueueLimits() async throws {

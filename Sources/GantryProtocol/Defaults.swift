@@ -11,4 +11,7 @@ public enum ProtocolDefaults {
     public static let reserveMaxRange = 1...1000
     public static let maxBatchJobs = 10_000
     public static let maxUniqueForMs: Int64 = 31_536_000_000
+    /// Ten years: the longest delay, queue timeout or lease a job may ask for (longer ones overflow the
+    /// database's date arithmetic).
+    public static let maxDurationMs: Int64 = 315_360_000_000
 }

@@ -61,6 +61,8 @@ import Testing
 
     @Test func runAtAndDelayExcludeEachOther() {
         #expect(fieldOfError { _ = try enqueue(["type": "x", "delay_ms": 5, "run_at": "2030-01-01T00:00:00Z"]) } == "delay_ms")
+        #expect(fieldOfError { _ = try enqueue(["type": "x", "delay_ms": 9_000_000_000_000_000]) } == "delay_ms")
+        #expect(fieldOfError { _ = try enqueue(["type": "x", "queue_timeout_ms": 315_360_000_001]) } == "queue_timeout_ms")
     }
 
     @Test func batchJobsAreNamedByIndex() {

@@ -117,8 +117,10 @@ import Testing
             let session = UUID()
             let id = Int64(try await store.insertJobs([Enqueue.Params(type: "t", args: ["x": 1])])[0].id)!
             _ = try await claim(store, ["default"], session: session)
-            #expect(try await store.completeJob(id: id, sessionID: UUID(), result: nil) == (false, false))
-            #expect(try await store.completeJob(id: id, sessionID: session, result: ["sent": true]) == (true, false))
+            let stranger = try await store.completeJobs([.init(id: id, sessionID: UUID(), result: nil)])
+            #expect(stranger == [JobStore.Completed(held: false, cancelRequested: false)])
+            let holder = try await store.completeJobs([.init(id: id, sessionID: session, result: ["sent": true])])
+            #expect(holder == [JobStore.Completed(held: true, cancelRequested: false)])
             let job = try #require(try await store.job(id: id))
             #expect(job.state == .completed)
             #expect(job.result == ["sent": true])

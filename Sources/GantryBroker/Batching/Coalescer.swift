@@ -91,8 +91,8 @@ final class Coalescer<Input: Sendable, Output: Sendable>: Sendable {
 
     /// PostgreSQL refused the statement for what was in it (a bad value, a constraint), not because it was away.
     static func refusedForTheRows(_ error: any Error) -> Bool {
-        guard let psql = error as? PSQLError, let sqlState = psql.serverInfo?[.sqlState] else { return false }
-        return !["08", "57", "53", "40"].contains(String(sqlState.prefix(2)))
+        guard let psql = error as? PSQLError else { return false }
+        return !psql.meansPostgresIsAway
     }
 }
 

@@ -29,40 +29,57 @@ extension JobStore {
     /// Claims for every request on queues without limits (a queue with limits is skipped: its claims go through
     /// `claimJobs`, which takes the limit's lock); answers each request's jobs in the order given.
     public func claimJobsTogether(queues: [String], requests: [ClaimRequest], defaultLeaseMs: Int64) async throws -> [[ReservedJob]] {
+        try await storage.withConnection { connection in
+            try await claimStatement(queues: queues, requests: requests, defaultLeaseMs: defaultLeaseMs, limits: nil, on: connection)
+        }
+    }
+
+    /// What the limits of the queues in a claim allow, worked out under their lock.
+    struct LimitsInForce {
+        /// Per queue, in the claim's order: how many more jobs may start (-1: no cap).
+        var allowances: [Int]
+        /// Queues whose starts are logged for their rate limit.
+        var rateLimited: [String]
+    }
+
+    /// The claim statement. Without `limits`, queues that have limits are skipped; with them, each queue is capped
+    /// at its allowance and starts on rate-limited queues are logged.
+    func claimStatement(queues: [String], requests: [ClaimRequest], defaultLeaseMs: Int64, limits: LimitsInForce?,
+                        on connection: PostgresConnection) async throws -> [[ReservedJob]] {
         let slots = requests.enumerated().map { ClaimSlot(request: $0.offset, session_id: $0.element.sessionID, lease_ms: $0.element.leaseMs, max: $0.element.max) }
         let payload = String(decoding: try JSONEncoder().encode(slots), as: UTF8.self)
         let total = requests.reduce(0) { $0 + $1.max }
-        let logger = logger
-        let brokerID = brokerID
-        return try await storage.withConnection { connection in
-            let rows = try await connection.query("""
-                WITH wanted AS (
-                    SELECT r.request, r.session_id, r.lease_ms, n
-                    FROM jsonb_to_recordset(\(payload)::jsonb) AS r(request int, session_id uuid, lease_ms bigint, max int)
-                    CROSS JOIN LATERAL generate_series(1, r.max) AS n
-                ), slots AS (
-                    SELECT request, session_id, lease_ms, row_number() OVER (ORDER BY n, request) AS slot FROM wanted
-                ), candidates AS (
-                    SELECT picked.id, picked.priority, picked.run_at, q.position
-                    FROM (
-                        SELECT name, position FROM unnest(\(queues)::text[]) WITH ORDINALITY AS given(name, position)
-                        WHERE NOT EXISTS (SELECT 1 FROM gantry.paused_queues p WHERE p.queue = given.name)
-                          AND NOT EXISTS (SELECT 1 FROM gantry.queue_limits l WHERE l.queue = given.name)
-                    ) AS q
-                    CROSS JOIN LATERAL (
-                        SELECT j.id, j.priority, j.run_at FROM gantry.jobs j
-                        WHERE j.queue = q.name AND j.state = 'available'
-                          AND (j.expires_at IS NULL OR j.expires_at > now())
-                        ORDER BY j.priority, j.run_at, j.id
-                        LIMIT \(total)
-                        FOR UPDATE SKIP LOCKED
-                    ) picked
-                    ORDER BY q.position, picked.priority, picked.run_at, picked.id
-                    LIMIT \(total)
-                ), numbered AS (
-                    SELECT id, position, priority, run_at, row_number() OVER (ORDER BY position, priority, run_at, id) AS slot
-                    FROM candidates
-                )
+        let allowances = limits?.allowances ?? queues.map { _ in -1 }
+        let rateLimited = limits?.rateLimited ?? []
+        let rows = try await connection.query("""
+            WITH wanted AS (
+                SELECT r.request, r.session_id, r.lease_ms, n
+                FROM jsonb_to_recordset(\(payload)::jsonb) AS r(request int, session_id uuid, lease_ms bigint, max int)
+                CROSS JOIN LATERAL generate_series(1, r.max) AS n
+            ), slots AS (
+                SELECT request, session_id, lease_ms, row_number() OVER (ORDER BY n, request) AS slot FROM wanted
+            ), candidates AS (
+                SELECT picked.id, picked.priority, picked.run_at, q.position
+                FROM (
+                    SELECT name, position, nullif(allowance, -1) AS allowance
+                    FROM unnest(\(queues)::text[], \(allowances)::bigint[]) WITH ORDINALITY AS given(name, allowance, position)
+                    WHERE NOT EXISTS (SELECT 1 FROM gantry.paused_queues p WHERE p.queue = given.name)
+                      AND (\(limits != nil) OR NOT EXISTS (SELECT 1 FROM gantry.queue_limits l WHERE l.queue = given.name))
+                ) AS q
+                CROSS JOIN LATERAL (
+                    SELECT j.id, j.priority, j.run_at FROM gantry.jobs j
+                    WHERE j.queue = q.name AND j.state = 'available'
+                      AND (j.expires_at IS NULL OR j.expires_at > now())
+                    ORDER BY j.priority, j.run_at, j.id
+                    LIMIT least(\(total), coalesce(q.allowance, \(total)))
+                    FOR UPDATE SKIP LOCKED
+                ) picked
+                ORDER BY q.position, picked.priority, picked.run_at, picked.id
+                LIMIT \(total)
+            ), numbered AS (
+                SELECT id, position, priority, run_at, row_number() OVER (ORDER BY position, priority, run_at, id) AS slot
+                FROM candidates
+            ), claimed AS (
                 UPDATE gantry.jobs j
                 SET state = 'reserved', attempt = j.attempt + 1, reserved_at = clock_timestamp(), session_id = s.session_id,
                     broker_id = \(brokerID),
@@ -71,15 +88,22 @@ extension JobStore {
                 WHERE j.id = c.id
                 RETURNING j.id, j.type, j.args, j.queue, j.priority, j.attempt, j.max_attempts, j.enqueued_at,
                           j.lease_expires_at, j.meta, s.request, c.slot
-                """, logger: logger)
-            var claimed: [(request: Int, slot: Int64, job: ReservedJob)] = []
-            for try await row in rows.decode((Int64, String, JSONValue, String, Int16, Int32, Int32, Date, Date, JSONValue, Int32, Int64).self) {
-                claimed.append((Int(row.10), row.11, Self.reservedJob((row.0, row.1, row.2, row.3, row.4, row.5, row.6, row.7, row.8, row.9))))
-            }
-            var answers = [[ReservedJob]](repeating: [], count: requests.count)
-            // Slots were numbered in pick order: each request's jobs come back in the order they were picked.
-            for entry in claimed.sorted(by: { $0.slot < $1.slot }) { answers[entry.request].append(entry.job) }
-            return answers
+            ), started AS (
+                INSERT INTO gantry.queue_starts (queue, started_at)
+                SELECT queue, clock_timestamp() FROM claimed WHERE queue = ANY(\(rateLimited)::text[])
+            )
+            SELECT * FROM claimed
+            """, logger: logger)
+        var claimed: [(request: Int, slot: Int64, job: ReservedJob)] = []
+        for try await row in rows.decode((Int64, String, JSONValue, String, Int16, Int32, Int32, Date, Date, JSONValue, Int32, Int64).self) {
+            let job = ReservedJob(
+                id: String(row.0), type: row.1, args: row.2, queue: row.3, priority: Int(row.4), attempt: Int(row.5),
+                maxAttempts: Int(row.6), enqueuedAt: row.7, leaseExpiresAt: row.8, meta: row.9)
+            claimed.append((Int(row.10), row.11, job))
         }
+        var answers = [[ReservedJob]](repeating: [], count: requests.count)
+        // Slots were numbered in pick order: each request's jobs come back in the order they were picked.
+        for entry in claimed.sorted(by: { $0.slot < $1.slot }) { answers[entry.request].append(entry.job) }
+        return answers
     }
 }

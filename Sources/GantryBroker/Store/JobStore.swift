@@ -248,11 +248,6 @@ public struct JobStore: Sendable {
         }
     }
 
-    public func completeJob(id: Int64, sessionID: UUID, result: JSONValue?) async throws -> (held: Bool, cancelRequested: Bool) {
-        let outcome = try await completeJobs([Completion(id: id, sessionID: sessionID, result: result)])[0]
-        return (outcome.held, outcome.cancelRequested)
-    }
-
     /// How a failed attempt ends, decided by the broker's retry rules before the store records it.
     public enum FailureOutcome: Sendable {
         case retry(afterMs: Int64)

@@ -86,3 +86,12 @@ public struct Storage: Sendable {
         }
     }
 }
+
+extension PSQLError {
+    /// The connection failed, or PostgreSQL refused for its own state (shutting down, out of resources, a
+    /// serialization failure), not for what the statement held: retrying later may succeed.
+    var meansPostgresIsAway: Bool {
+        guard let sqlState = serverInfo?[.sqlState] else { return true }
+        return ["08", "57", "53", "40"].contains(String(sqlState.prefix(2)))
+    }
+}

@@ -100,6 +100,11 @@ public enum Enqueue: RPCMethod {
                 if let value, value < 0 { throw .invalidParams(field: fieldPrefix + name, "must not be negative") }
             }
             if let timeoutMs, timeoutMs <= 0 { throw .invalidParams(field: fieldPrefix + "timeout_ms", "must be positive") }
+            for (name, value) in [("delay_ms", delayMs), ("queue_timeout_ms", queueTimeoutMs), ("timeout_ms", timeoutMs)] {
+                if let value, value > ProtocolDefaults.maxDurationMs {
+                    throw .invalidParams(field: fieldPrefix + name, "must be at most \(ProtocolDefaults.maxDurationMs) (ten years), got \(value); for a job that far off, use run_at")
+                }
+            }
             if let uniqueKey, uniqueKey.isEmpty || uniqueKey.utf8.count > 255 {
                 throw .invalidParams(field: fieldPrefix + "unique_key", "must be 1 to 255 bytes")
             }
