@@ -60,7 +60,7 @@ public enum TestPostgres {
         var logger = Logger(label: "test")
         // PostgresNIO warns when a lease races the pool's start; that is expected here.
         logger.logLevel = .error
-        let client = PostgresClient(configuration: configuration, backgroundLogger: logger)
+        let client = PostgresClient(configuration: configuration.withGantrySessionSettings(), backgroundLogger: logger)
         return try await withThrowingTaskGroup(of: T?.self) { group in
             group.addTask {
                 await client.run()

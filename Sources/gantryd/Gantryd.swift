@@ -151,7 +151,7 @@ func withDatabase(_ common: CommonOptions, _ file: FileSettings, logger: Logger,
         embedded = database
     }
     defer { embedded?.stop() }
-    let client = PostgresClient(configuration: postgresConfiguration, backgroundLogger: logger)
+    let client = PostgresClient(configuration: postgresConfiguration.withGantrySessionSettings(), backgroundLogger: logger)
     try await body(client)
 }
 

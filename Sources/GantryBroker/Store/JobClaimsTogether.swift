@@ -47,55 +47,14 @@ extension JobStore {
     func claimStatement(queues: [String], requests: [ClaimRequest], defaultLeaseMs: Int64, limits: LimitsInForce?,
                         on connection: PostgresConnection) async throws -> [[ReservedJob]] {
         let slots = requests.enumerated().map { ClaimSlot(request: $0.offset, session_id: $0.element.sessionID, lease_ms: $0.element.leaseMs, max: $0.element.max) }
-        let payload = String(decoding: try JSONEncoder().encode(slots), as: UTF8.self)
-        let total = requests.reduce(0) { $0 + $1.max }
-        let allowances = limits?.allowances ?? queues.map { _ in -1 }
-        let rateLimited = limits?.rateLimited ?? []
-        let rows = try await connection.query("""
-            WITH wanted AS (
-                SELECT r.request, r.session_id, r.lease_ms, n
-                FROM jsonb_to_recordset(\(payload)::jsonb) AS r(request int, session_id uuid, lease_ms bigint, max int)
-                CROSS JOIN LATERAL generate_series(1, r.max) AS n
-            ), slots AS (
-                SELECT request, session_id, lease_ms, row_number() OVER (ORDER BY n, request) AS slot FROM wanted
-            ), candidates AS (
-                SELECT picked.id, picked.priority, picked.run_at, q.position
-                FROM (
-                    SELECT name, position, nullif(allowance, -1) AS allowance
-                    FROM unnest(\(queues)::text[], \(allowances)::bigint[]) WITH ORDINALITY AS given(name, allowance, position)
-                    WHERE NOT EXISTS (SELECT 1 FROM gantry.paused_queues p WHERE p.queue = given.name)
-                      AND (\(limits != nil) OR NOT EXISTS (SELECT 1 FROM gantry.queue_limits l WHERE l.queue = given.name))
-                ) AS q
-                CROSS JOIN LATERAL (
-                    SELECT j.id, j.priority, j.run_at FROM gantry.jobs j
-                    WHERE j.queue = q.name AND j.state = 'available'
-                      AND (j.expires_at IS NULL OR j.expires_at > now())
-                    ORDER BY j.priority, j.run_at, j.id
-                    LIMIT least(\(total), coalesce(q.allowance, \(total)))
-                    FOR UPDATE SKIP LOCKED
-                ) picked
-                ORDER BY q.position, picked.priority, picked.run_at, picked.id
-                LIMIT \(total)
-            ), numbered AS (
-                SELECT id, position, priority, run_at, row_number() OVER (ORDER BY position, priority, run_at, id) AS slot
-                FROM candidates
-            ), claimed AS (
-                UPDATE gantry.jobs j
-                SET state = 'reserved', attempt = j.attempt + 1, reserved_at = clock_timestamp(), session_id = s.session_id,
-                    broker_id = \(brokerID),
-                    lease_expires_at = now() + coalesce(s.lease_ms, j.timeout_ms, \(defaultLeaseMs)) * interval '1 millisecond'
-                FROM numbered c JOIN slots s ON s.slot = c.slot
-                WHERE j.id = c.id
-                RETURNING j.id, j.type, j.args, j.queue, j.priority, j.attempt, j.max_attempts, j.enqueued_at,
-                          j.lease_expires_at, j.meta, s.request, c.slot
-            ), started AS (
-                INSERT INTO gantry.queue_starts (queue, started_at)
-                SELECT queue, clock_timestamp() FROM claimed WHERE queue = ANY(\(rateLimited)::text[])
-            )
-            SELECT * FROM claimed
-            """, logger: logger)
+        let statement = ClaimStatement(
+            slots: String(decoding: try JSONEncoder().encode(slots), as: UTF8.self), queues: queues,
+            allowances: limits?.allowances ?? queues.map { _ in -1 }, limitsApplied: limits != nil,
+            total: requests.reduce(0) { $0 + $1.max }, brokerID: brokerID, defaultLeaseMs: defaultLeaseMs,
+            rateLimited: limits?.rateLimited ?? [])
+        let rows = try await connection.execute(statement, logger: logger)
         var claimed: [(request: Int, slot: Int64, job: ReservedJob)] = []
-        for try await row in rows.decode((Int64, String, JSONValue, String, Int16, Int32, Int32, Date, Date, JSONValue, Int32, Int64).self) {
+        for try await row in rows {
             let job = ReservedJob(
                 id: String(row.0), type: row.1, args: row.2, queue: row.3, priority: Int(row.4), attempt: Int(row.5),
                 maxAttempts: Int(row.6), enqueuedAt: row.7, leaseExpiresAt: row.8, meta: row.9)
@@ -106,4 +65,83 @@ extension JobStore {
         for entry in claimed.sorted(by: { $0.slot < $1.slot }) { answers[entry.request].append(entry.job) }
         return answers
     }
+}
+
+/// The claim, prepared once per connection: it runs on every reserve, and PostgreSQL then skips parsing and
+/// planning it each time.
+struct ClaimStatement: PostgresPreparedStatement {
+    typealias Row = (Int64, String, JSONValue, String, Int16, Int32, Int32, Date, Date, JSONValue, Int32, Int64)
+
+    /// The waiting reserves as `[{request, session_id, lease_ms, max}]`.
+    var slots: String
+    var queues: [String]
+    /// Per queue, how many more jobs may start (-1: no cap).
+    var allowances: [Int]
+    /// Without limits, queues that have limits are skipped.
+    var limitsApplied: Bool
+    var total: Int
+    var brokerID: UUID
+    var defaultLeaseMs: Int64
+    /// Queues whose starts are logged for their rate limit.
+    var rateLimited: [String]
+
+    static let name = "gantry_claim_v1"
+    static let sql = """
+        WITH wanted AS (
+            SELECT r.request, r.session_id, r.lease_ms, n
+            FROM jsonb_to_recordset($1::jsonb) AS r(request int, session_id uuid, lease_ms bigint, max int)
+            CROSS JOIN LATERAL generate_series(1, r.max) AS n
+        ), slots AS (
+            SELECT request, session_id, lease_ms, row_number() OVER (ORDER BY n, request) AS slot FROM wanted
+        ), candidates AS (
+            SELECT picked.id, picked.priority, picked.run_at, q.position
+            FROM (
+                SELECT name, position, nullif(allowance, -1) AS allowance
+                FROM unnest($2::text[], $3::bigint[]) WITH ORDINALITY AS given(name, allowance, position)
+                WHERE NOT EXISTS (SELECT 1 FROM gantry.paused_queues p WHERE p.queue = given.name)
+                  AND ($4::boolean OR NOT EXISTS (SELECT 1 FROM gantry.queue_limits l WHERE l.queue = given.name))
+            ) AS q
+            CROSS JOIN LATERAL (
+                SELECT j.id, j.priority, j.run_at FROM gantry.jobs j
+                WHERE j.queue = q.name AND j.state = 'available'
+                  AND (j.expires_at IS NULL OR j.expires_at > now())
+                ORDER BY j.priority, j.run_at, j.id
+                LIMIT least($5::bigint, coalesce(q.allowance, $5::bigint))
+                FOR UPDATE SKIP LOCKED
+            ) picked
+            ORDER BY q.position, picked.priority, picked.run_at, picked.id
+            LIMIT $5::bigint
+        ), numbered AS (
+            SELECT id, position, priority, run_at, row_number() OVER (ORDER BY position, priority, run_at, id) AS slot
+            FROM candidates
+        ), claimed AS (
+            UPDATE gantry.jobs j
+            SET state = 'reserved', attempt = j.attempt + 1, reserved_at = clock_timestamp(), session_id = s.session_id,
+                broker_id = $6::uuid,
+                lease_expires_at = now() + coalesce(s.lease_ms, j.timeout_ms, $7::bigint) * interval '1 millisecond'
+            FROM numbered c JOIN slots s ON s.slot = c.slot
+            WHERE j.id = c.id
+            RETURNING j.id, j.type, j.args, j.queue, j.priority, j.attempt, j.max_attempts, j.enqueued_at,
+                      j.lease_expires_at, j.meta, s.request, c.slot
+        ), started AS (
+            INSERT INTO gantry.queue_starts (queue, started_at)
+            SELECT queue, clock_timestamp() FROM claimed WHERE queue = ANY($8::text[])
+        )
+        SELECT * FROM claimed
+        """
+
+    func makeBindings() throws -> PostgresBindings {
+        var bindings = PostgresBindings(capacity: 8)
+        bindings.append(slots)
+        bindings.append(queues)
+        bindings.append(allowances)
+        bindings.append(limitsApplied)
+        bindings.append(total)
+        bindings.append(brokerID)
+        bindings.append(defaultLeaseMs)
+        bindings.append(rateLimited)
+        return bindings
+    }
+
+    func decodeRow(_ row: PostgresRow) throws -> Row { try row.decode(Row.self) }
 }

@@ -133,38 +133,10 @@ public struct JobStore: Sendable {
     private func insertStatement(_ jobs: [Enqueue.Params], on connection: PostgresConnection) async throws -> [InsertedRow] {
         let records = jobs.map(NewJobRecord.init)
         let payload = String(decoding: try JSONEncoder().encode(records), as: UTF8.self)
-        let rows = try await connection.query("""
-            WITH input AS (
-                SELECT r.*, e.position,
-                       coalesce(r.run_at, now() + r.delay_ms * interval '1 millisecond') AS due_at
-                FROM jsonb_array_elements(\(payload)::jsonb) WITH ORDINALITY AS e(job, position)
-                CROSS JOIN LATERAL jsonb_to_record(e.job) AS r(
-                    type text, args jsonb, queue text, priority smallint, run_at timestamptz, delay_ms bigint,
-                    max_attempts integer, timeout_ms bigint, expires_at timestamptz, queue_timeout_ms bigint,
-                    unique_key text, unique_for_ms bigint, tags text[], meta jsonb)
-            ), inserted AS (
-                INSERT INTO gantry.jobs (queue, type, args, state, priority, run_at, max_attempts, timeout_ms,
-                                         expires_at, unique_key, unique_for_ms, tags, meta)
-                SELECT queue, type, args, CASE WHEN due_at > now() THEN 'scheduled' ELSE 'available' END, priority,
-                       due_at, max_attempts, timeout_ms,
-                       coalesce(expires_at, now() + queue_timeout_ms * interval '1 millisecond'), unique_key,
-                       unique_for_ms, tags, meta
-                FROM input
-                WHERE unique_key IS NULL
-                   OR NOT EXISTS (SELECT 1 FROM gantry.unique_holds h
-                                  WHERE h.unique_key = input.unique_key AND h.held_until > now())
-                ORDER BY position
-                ON CONFLICT (unique_key) WHERE unique_key IS NOT NULL DO NOTHING
-                RETURNING id, queue, state, unique_key
-            ), notified AS (
-                SELECT pg_notify(\(Self.notifyChannel), \(brokerID.wireString) || ' ' || queue || ' ' || count(*))
-                FROM inserted WHERE state = 'available' GROUP BY queue
-            )
-            SELECT id, state, unique_key, (SELECT count(*) FROM notified) FROM inserted
-            """, logger: logger)
+        let rows = try await connection.execute(InsertJobsStatement(jobs: payload, brokerID: brokerID), logger: logger)
         var inserted: [InsertedRow] = []
         inserted.reserveCapacity(jobs.count)
-        for try await (id, state, key, _) in rows.decode((Int64, String, String?, Int64).self) {
+        for try await (id, state, key, _) in rows {
             inserted.append(InsertedRow(id: id, state: JobState(rawValue: state) ?? .available, key: key))
         }
         return inserted
@@ -191,7 +163,7 @@ public struct JobStore: Sendable {
     // MARK: ack, nack, extend
 
     /// Columns that move unchanged from `jobs` to `finished_jobs`.
-    private static let movedColumns =
+    static let movedColumns =
         "id, queue, type, args, priority, run_at, attempt, max_attempts, timeout_ms, expires_at, unique_key, tags, meta, enqueued_at, reserved_at, cancel_requested_at"
 
     /// One ack: the job, the session that says it holds it, and the result to keep.
@@ -219,31 +191,9 @@ public struct JobStore: Sendable {
     public func completeJobs(_ completions: [Completion]) async throws -> [Completed] {
         let payload = String(decoding: try JSONEncoder().encode(completions), as: UTF8.self)
         return try await storage.withConnection { connection -> [Completed] in
-            let rows = try await connection.query("""
-                WITH input AS (
-                    SELECT * FROM jsonb_to_recordset(\(payload)::jsonb) AS i(id bigint, session_id uuid, result jsonb)
-                ), done AS (
-                    DELETE FROM gantry.jobs j USING input i
-                    WHERE j.id = i.id AND j.state = 'reserved' AND j.session_id = i.session_id
-                    RETURNING j.*, i.result AS given_result
-                ), moved AS (
-                    INSERT INTO gantry.finished_jobs (\(unescaped: Self.movedColumns), errors, state, result)
-                    SELECT \(unescaped: Self.movedColumns), errors, 'completed', given_result FROM done
-                    RETURNING id, queue, cancel_requested_at
-                ), held AS (
-                    INSERT INTO gantry.unique_holds (unique_key, job_id, held_until)
-                    SELECT unique_key, id, now() + unique_for_ms * interval '1 millisecond' FROM done
-                    WHERE unique_key IS NOT NULL AND unique_for_ms IS NOT NULL
-                    ON CONFLICT (unique_key) DO UPDATE SET job_id = excluded.job_id, held_until = excluded.held_until
-                ), counted AS (
-                    INSERT INTO gantry.queue_counters AS c (queue, counter, slot, value)
-                    SELECT queue, 'processed', pg_backend_pid() % 64, count(*) FROM moved GROUP BY queue ORDER BY queue
-                    ON CONFLICT (queue, counter, slot) DO UPDATE SET value = c.value + excluded.value
-                )
-                SELECT id, cancel_requested_at IS NOT NULL FROM moved
-                """, logger: logger)
+            let rows = try await connection.execute(CompleteJobsStatement(completions: payload), logger: logger)
             var found: [Int64: Bool] = [:]
-            for try await (id, cancelRequested) in rows.decode((Int64, Bool).self) { found[id] = cancelRequested }
+            for try await (id, cancelRequested) in rows { found[id] = cancelRequested }
             return completions.map { Completed(held: found[$0.id] != nil, cancelRequested: found[$0.id] ?? false) }
         }
     }
@@ -508,13 +458,7 @@ public struct JobStore: Sendable {
     public func job(id: Int64) async throws -> Job? {
         let logger = logger
         return try await storage.withConnection { connection -> Job? in
-            let rows = try await connection.query("""
-                SELECT \(unescaped: Self.liveJobColumns) FROM gantry.jobs WHERE id = \(id)
-                UNION ALL
-                SELECT \(unescaped: Self.finishedJobColumns) FROM gantry.finished_jobs WHERE id = \(id)
-                LIMIT 1
-                """, logger: logger)
-            for try await row in rows { return try Self.decodeJob(row) }
+            for try await job in try await connection.execute(JobByIDStatement(id: id), logger: logger) { return job }
             return nil
         }
     }
@@ -541,40 +485,49 @@ public struct JobStore: Sendable {
     /// first). PostgreSQL pushes the filters into both tables and merges their primary-key scans.
     public func listJobs(_ filter: JobFilter, limit: Int) async throws -> [Job] {
         let logger = logger
-        let state = filter.state?.rawValue
+        var bindings = PostgresBindings()
+        var conditions: [String] = []
+        // Only the filters given become conditions (each value a bind), so the plan can use the indexes they need.
+        func condition(_ sql: (String) -> String, _ value: some PostgresDynamicTypeEncodable) {
+            bindings.append(value)
+            conditions.append(sql("$\(bindings.count)"))
+        }
+        if let state = filter.state { condition({ "state = \($0)::text" }, state.rawValue) }
+        if let queue = filter.queue { condition({ "queue = \($0)::text" }, queue) }
+        if let type = filter.type { condition({ "type = \($0)::text" }, type) }
+        if let tag = filter.tag { condition({ "\($0)::text = ANY(tags)" }, tag) }
+        if let beforeID = filter.beforeID { condition({ "id < \($0)::bigint" }, beforeID) }
+        bindings.append(limit)
+        let sql = """
+            SELECT * FROM (
+                SELECT \(Self.liveJobColumns) FROM gantry.jobs
+                UNION ALL
+                SELECT \(Self.finishedJobColumns) FROM gantry.finished_jobs
+            ) AS every_job
+            \(conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND "))
+            ORDER BY id DESC LIMIT $\(bindings.count)::bigint
+            """
+        let query = PostgresQuery(unsafeSQL: sql, binds: bindings)
         return try await storage.withConnection { connection -> [Job] in
-            let rows = try await connection.query("""
-                SELECT * FROM (
-                    SELECT \(unescaped: Self.liveJobColumns) FROM gantry.jobs
-                    UNION ALL
-                    SELECT \(unescaped: Self.finishedJobColumns) FROM gantry.finished_jobs
-                ) AS every_job
-                WHERE (\(state)::text IS NULL OR state = \(state)::text)
-                  AND (\(filter.queue)::text IS NULL OR queue = \(filter.queue)::text)
-                  AND (\(filter.type)::text IS NULL OR type = \(filter.type)::text)
-                  AND (\(filter.tag)::text IS NULL OR \(filter.tag)::text = ANY(tags))
-                  AND (\(filter.beforeID)::bigint IS NULL OR id < \(filter.beforeID)::bigint)
-                ORDER BY id DESC LIMIT \(limit)
-                """, logger: logger)
             var jobs: [Job] = []
-            for try await row in rows { jobs.append(try Self.decodeJob(row)) }
+            for try await row in try await connection.query(query, logger: logger) { jobs.append(try Self.decodeJob(row)) }
             return jobs
         }
     }
 
     /// The columns `decodeJob` reads, from each table (each lacks a few the other has).
-    private static let liveJobColumns = """
+    static let liveJobColumns = """
         id, type, queue, args, state, priority, attempt, max_attempts, run_at, enqueued_at, reserved_at,
         lease_expires_at, NULL::timestamptz AS finished_at, timeout_ms, expires_at, unique_key, tags, meta, errors,
         NULL::jsonb AS result, cancel_requested_at
         """
-    private static let finishedJobColumns = """
+    static let finishedJobColumns = """
         id, type, queue, args, state, priority, attempt, max_attempts, run_at, enqueued_at, reserved_at,
         NULL::timestamptz AS lease_expires_at, finished_at, timeout_ms, expires_at, unique_key, tags, meta, errors,
         result, cancel_requested_at
         """
 
-    private static func decodeJob(_ row: PostgresRow) throws -> Job {
+    static func decodeJob(_ row: PostgresRow) throws -> Job {
         let (id, type, queue, args, state, priority, attempt, maxAttempts, runAt, enqueuedAt) =
             try row.decode((Int64, String, String, JSONValue, String, Int16, Int32, Int32, Date, Date).self)
         let columns = Array(row)
