@@ -114,7 +114,7 @@ public final class Broker: Sendable {
 
     // MARK: the method table
 
-    typealias Handler = @Sendable (Broker, JSONValue?, Session) async throws -> Data
+    typealias Handler = @Sendable (Broker, RPCRequest, Session) async throws -> Data
 
     /// The whole protocol: method name → handler. Adding a method is adding a row here and its types in GantryProtocol.
     static let methods: [String: Handler] = [
@@ -152,8 +152,8 @@ public final class Broker: Sendable {
     private static func route<M: RPCMethod>(
         _ method: M.Type, _ body: @escaping @Sendable (Broker, M.Params, Session) async throws -> M.Result
     ) -> Handler where M.Params: KnownFields {
-        { broker, rawParams, session in
-            let params = try GantryJSON.decodeParams(M.Params.self, from: rawParams)
+        { broker, request, session in
+            let params = try GantryJSON.decodeParams(M.Params.self, of: request)
             if let validated = params as? any ValidatedParams { try validated.validate() }
             let result = try await body(broker, params, session)
             return try GantryJSON.makeEncoder().encode(result)
@@ -171,7 +171,7 @@ public final class Broker: Sendable {
         session.sawRequest()
         let outcome: Result<Data, RPCErrorObject>
         do {
-            outcome = .success(try await handler(self, request.params, session))
+            outcome = .success(try await handler(self, request, session))
         } catch let error as RPCErrorObject {
             outcome = .failure(error)
         } catch {

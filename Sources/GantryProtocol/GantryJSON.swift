@@ -37,6 +37,21 @@ public enum GantryJSON {
         (try? withFraction.parse(text)) ?? (try? withoutFraction.parse(text))
     }
 
+    /// Decodes a request's params for its method: straight from the line when they are still in it (the general
+    /// way below words the error when that fails).
+    public static func decodeParams<Params: Decodable & KnownFields>(_ type: Params.Type, of request: RPCRequest) throws(RPCErrorObject) -> Params {
+        switch request.paramsSource {
+        case .value(let value):
+            return try decodeParams(type, from: value)
+        case .inLine(let line):
+            let decoder = makeDecoder()
+            let nonFinite = NonFiniteNumbers()
+            decoder.userInfo[NonFiniteNumbers.key] = nonFinite
+            if let decoded = try? decoder.decode(LineParams<Params>.self, from: line), !nonFinite.wereSeen { return decoded.params }
+            return try decodeParams(type, from: request.params)
+        }
+    }
+
     /// Decodes a method's params from the request's `params` member, refusing unknown fields by name.
     public static func decodeParams<Params: Decodable & KnownFields>(_ type: Params.Type, from params: JSONValue?) throws(RPCErrorObject) -> Params {
         let value = params ?? .object([:])

@@ -15,6 +15,10 @@ public enum LineFraming {
 
     public static func parse(_ line: Data) -> IncomingLine {
         guard line.contains(where: { !isWhitespace($0) }) else { return .blank }
+        // A lone request, the usual line: read without building its params (DirectDecoding.swift).
+        if let head = try? JSONDecoder().decode(RequestHead.self, from: line) {
+            return .single(RPCRequest.validate(members: head.members, params: head.params, line: line))
+        }
         let value: JSONValue
         do {
             value = try JSONDecoder().decode(JSONValue.self, from: line)

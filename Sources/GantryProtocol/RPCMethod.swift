@@ -15,11 +15,15 @@ public struct NoParams: Codable, Sendable, Hashable {
 /// instead of being silently ignored.
 public protocol KnownFields {
     static var fieldNames: Set<String> { get }
+    /// Members holding an object, or an array of objects, whose own members are checked: member → their names.
+    static var nestedFieldNames: [String: Set<String>] { get }
     /// Checks fields of nested objects (a batch's jobs); the top level is checked from `fieldNames`.
     static func checkNestedFields(_ fields: [String: JSONValue]) throws(RPCErrorObject)
 }
 
 extension KnownFields {
+    public static var nestedFieldNames: [String: Set<String>] { [:] }
+
     public static func checkNestedFields(_ fields: [String: JSONValue]) throws(RPCErrorObject) {}
 
     static func checkFields(_ fields: [String: JSONValue], prefix: String = "") throws(RPCErrorObject) {

@@ -88,7 +88,8 @@ struct GantryWorkerCommand: AsyncParsableCommand {
         let logger = Logger(label: "gantry-worker")
         var file = FileSettings()
         if let config {
-            do { file = try YAMLDecoder().decode(FileSettings.self, from: String(contentsOfFile: config, encoding: .utf8)) } catch {
+            do { file = try YAMLDecoder().decode(
+                FileSettings.self, from: String(contentsOfFile: config, encoding: .utf8), userInfo: [JSONValue.scalarsFirst: true]) } catch {
                 throw ValidationError("Cannot read the config file \(config): \(error)")
             }
         }

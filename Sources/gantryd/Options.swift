@@ -29,7 +29,7 @@ struct CommonOptions: ParsableArguments {
         do { text = try String(contentsOfFile: config, encoding: .utf8) } catch {
             throw ValidationError("Cannot read the config file \(config): \(error.localizedDescription)")
         }
-        do { return try YAMLDecoder().decode(FileSettings.self, from: text) } catch {
+        do { return try YAMLDecoder().decode(FileSettings.self, from: text, userInfo: [JSONValue.scalarsFirst: true]) } catch {
             throw ValidationError("The config file \(config) is not valid: \(error). Keys: \(FileSettings.CodingKeys.allCases.map(\.rawValue).joined(separator: ", ")).")
         }
     }

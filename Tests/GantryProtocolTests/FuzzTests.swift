@@ -76,4 +76,56 @@ import Testing
             }
         }
     }
+
+    /// The request as it arrives on a line, and the params `LineFraming` left in it.
+    static func lineRequest(_ method: String, _ params: String) -> RPCRequest? {
+        let line = Data(#"{"jsonrpc":"2.0","id":1,"method":"\#(method)","params":\#(params)}"#.utf8)
+        guard case .single(.success(let request)) = LineFraming.parse(line) else { return nil }
+        return request
+    }
+
+    /// Params read straight from the line (the broker's fast path) come out exactly as through a JSON value:
+    /// the same params, or the same error naming the same field.
+    @Test func paramsReadFromTheLineMatchTheGeneralWay() throws {
+        var rng = SeededGenerator(seed: 0x6C69_6E65)
+        var accepted = 0
+        func check<Params: Decodable & KnownFields & Equatable>(_ type: Params.Type, _ method: String, _ value: JSONValue) throws {
+            let text = String(decoding: try JSONEncoder().encode(value), as: UTF8.self)
+            guard let request = Self.lineRequest(method, text) else { Issue.record("not one request: \(text)"); return }
+            #expect(request.paramsSource == .inLine(Data(#"{"jsonrpc":"2.0","id":1,"method":"\#(method)","params":\#(text)}"#.utf8)))
+            let fromLine = Result { () throws(RPCErrorObject) in try GantryJSON.decodeParams(type, of: request) }
+            let fromValue = Result { () throws(RPCErrorObject) in try GantryJSON.decodeParams(type, from: value) }
+            #expect(fromLine == fromValue, "\(text)")
+            if case .success = fromLine { accepted += 1 }
+        }
+        // Mostly near-valid params, so the fast path is taken, with random members mixed in.
+        func near(_ base: [String: JSONValue]) -> JSONValue {
+            var fields = base
+            if case .object(let extra) = Self.randomJSON(&rng, depth: 4) { fields.merge(extra) { _, new in new } }
+            return .object(fields)
+        }
+        for _ in 0..<5_000 {
+            switch Int.random(in: 0..<5, using: &rng) {
+            case 0: try check(Enqueue.Params.self, "enqueue", near(["type": "x", "args": Self.randomJSON(&rng)]))
+            case 1: try check(EnqueueBatch.Params.self, "enqueue_batch", ["jobs": .array([near(["type": "a"]), near(["type": "b"])])])
+            case 2: try check(Reserve.Params.self, "reserve", near(["queues": ["a"]]))
+            case 3: try check(Nack.Params.self, "nack", near(["id": "1", "error": ["message": "m"]]))
+            default: try check(QueuesConfigure.Params.self, "queues.configure", near(["queue": "q", "rate_limit": near(["limit": 1, "period_ms": 10])]))
+            }
+        }
+        // Both outcomes were exercised: params accepted (the fast path's own answer) and refused.
+        #expect(accepted > 500 && accepted < 4_500, "\(accepted) of 5,000 accepted")
+    }
+
+    @Test func numbersBeyondADoubleAreNamedFromTheLineToo() throws {
+        let request = try #require(Self.lineRequest("enqueue", #"{"type":"x","args":[1, 1e999]}"#))
+        #expect(throws: RPCErrorObject.invalidParams(field: "args[1]", "holds a number too large for a 64-bit float; send it as a string")) {
+            try GantryJSON.decodeParams(Enqueue.Params.self, of: request)
+        }
+        let batch = try #require(Self.lineRequest("enqueue_batch", #"{"jobs":[{"type":"a"},{"type":"b","qeue":"x"}]}"#))
+        #expect(throws: RPCErrorObject.self) { try GantryJSON.decodeParams(EnqueueBatch.Params.self, of: batch) }
+        do { _ = try GantryJSON.decodeParams(EnqueueBatch.Params.self, of: batch) } catch {
+            #expect(error.data?["field"]?.stringValue == "jobs[1].qeue")
+        }
+    }
 }

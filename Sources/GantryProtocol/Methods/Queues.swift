@@ -86,10 +86,12 @@ public enum QueuesConfigure: RPCMethod {
 
         public static let fieldNames: Set<String> = ["queue", "concurrency", "rate_limit"]
 
+        public static let nestedFieldNames: [String: Set<String>] = ["rate_limit": ["limit", "period_ms"]]
+
         public static func checkNestedFields(_ fields: [String: JSONValue]) throws(RPCErrorObject) {
-            guard case .object(let rate)? = fields["rate_limit"] else { return }
-            if let unknown = rate.keys.sorted().first(where: { !["limit", "period_ms"].contains($0) }) {
-                throw .invalidParams(field: "rate_limit.\(unknown)", "is not a field of rate_limit (fields: limit, period_ms)")
+            guard case .object(let rate)? = fields["rate_limit"], let known = nestedFieldNames["rate_limit"] else { return }
+            if let unknown = rate.keys.sorted().first(where: { !known.contains($0) }) {
+                throw .invalidParams(field: "rate_limit.\(unknown)", "is not a field of rate_limit (fields: \(known.sorted().joined(separator: ", ")))")
             }
         }
 
