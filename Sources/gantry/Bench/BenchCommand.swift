@@ -10,7 +10,8 @@ struct BenchCommand: AsyncParsableCommand {
             Scenarios (default: all but backlog, in this order): enqueue (one job per request over --connections
             connections), drain (the enqueued jobs, reserve max 100 + acks, 8 workers), end-to-end (--connections
             producers and as many workers, one job per request everywhere), wake-up (an idle long-polling worker, jobs
-            5 ms apart), batch (enqueue_batch of 1,000), backlog (end to end beside --backlog queued jobs).
+            5 ms apart), batch (enqueue_batch of 1,000), backlog (end to end beside --backlog queued jobs), soak (end to
+            end at --soak-rate for --soak-minutes, each minute's rate reported).
             Every run uses queues of its own and leaves the batch and backlog jobs queued: run it against a broker
             you can throw away (scripts/benchmark does). A live progress line goes to stderr.
             """)
@@ -18,7 +19,7 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(help: "The broker, as gantry://host:port or host:port (default: GANTRY_URL, else 127.0.0.1:7440).")
     var broker: String?
 
-    @Option(help: "Comma-separated scenarios: enqueue, drain, end-to-end, wake-up, batch, backlog.")
+    @Option(help: "Comma-separated scenarios: enqueue, drain, end-to-end, wake-up, batch, backlog, soak.")
     var scenarios: String = "enqueue,drain,end-to-end,wake-up,batch"
 
     @Option(help: "Connections for the enqueue and end-to-end scenarios (default 64).")
@@ -30,15 +31,23 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(help: "Queued jobs for the backlog scenario (default 1,000,000).")
     var backlog: Int = 1_000_000
 
+    @Option(help: "Jobs per second for the soak scenario (default 300).")
+    var soakRate: Int = 300
+
+    @Option(help: "Minutes the soak scenario runs (default 30).")
+    var soakMinutes: Int = 30
+
     @Flag(help: "Print the results as JSON instead of a table.")
     var json = false
 
     func validate() throws {
-        let known: Set<String> = ["enqueue", "drain", "end-to-end", "wake-up", "batch", "backlog"]
+        let known: Set<String> = ["enqueue", "drain", "end-to-end", "wake-up", "batch", "backlog", "soak"]
         for name in chosen where !known.contains(name) {
             throw ValidationError("Unknown scenario \(name); choose from \(known.sorted().joined(separator: ", ")).")
         }
-        guard connections >= 1, scale > 0 else { throw ValidationError("--connections and --scale must be positive.") }
+        guard connections >= 1, scale > 0, soakRate >= 1, soakMinutes >= 1 else {
+            throw ValidationError("--connections, --scale, --soak-rate and --soak-minutes must be positive.")
+        }
         if chosen.contains("drain") && !chosen.contains("enqueue") {
             throw ValidationError("drain drains what enqueue stored: give both (enqueue,drain).")
         }
@@ -59,6 +68,7 @@ struct BenchCommand: AsyncParsableCommand {
             case "end-to-end": result = try await Scenarios.endToEnd(settings, queue: settings.queue("end-to-end"), total: settings.jobs(50_000))
             case "wake-up": result = try await Scenarios.wakeUp(settings, queue: settings.queue("wake-up"), total: settings.jobs(1_000))
             case "batch": result = try await Scenarios.enqueueBatches(settings, queue: settings.queue("batch"), total: settings.jobs(200_000))
+            case "soak": result = try await Scenarios.soak(settings, queue: settings.queue("soak"), rate: soakRate, minutes: soakMinutes)
             default: result = try await Scenarios.endToEndBesideBacklog(settings, backlog: backlog, total: settings.jobs(50_000))
             }
             results.append(result)
