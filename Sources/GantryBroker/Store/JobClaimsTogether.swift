@@ -120,7 +120,9 @@ struct ClaimStatement: PostgresPreparedStatement {
                 broker_id = $6::uuid,
                 lease_expires_at = now() + coalesce(s.lease_ms, j.timeout_ms, $7::bigint) * interval '1 millisecond'
             FROM numbered c JOIN slots s ON s.slot = c.slot
-            WHERE j.id = c.id
+            -- The id list makes the plan an index lookup of the few rows picked: the cached generic plan cannot
+            -- know that `numbered` is small and would otherwise hash-join a sequential scan of every job.
+            WHERE j.id = c.id AND j.id = ANY(ARRAY(SELECT id FROM numbered))
             RETURNING j.id, j.type, j.args, j.queue, j.priority, j.attempt, j.max_attempts, j.enqueued_at,
                       j.lease_expires_at, j.meta, s.request, c.slot
         ), started AS (
