@@ -11,17 +11,27 @@
   GANTRY_* variable is one the sources mention, and every gantry_* metric named is one the broker exports;
 - the broker's HTTP side (/live, /ready, /metrics on 7441) is where the probes, health checks and
   Prometheus annotations look for it, and nothing still says it does not exist;
+- security (the rules of Sources/gantryd/SecurityOptions.swift, read from there): every broker that listens
+  beyond loopback (compose, Kubernetes, systemd, the Dockerfile's CMD) surely gets a token, none passes
+  --allow-unauthenticated, tokens come from outside (required compose variables, Secrets, the systemd env file),
+  every worker's GANTRY_TOKEN is the token the brokers take as the worker one, example tokens are too short to
+  be accepted, `tokens:` entries are well formed, TLS settings come in pairs and fit the probes, the README's
+  Prometheus jobs and every `curl .../metrics` send the admin token, and nothing still says there is no
+  authentication or TLS;
 - the systemd units have what production needs (and pass `systemd-analyze verify` when it is installed,
   apart from the binaries not being installed here);
 - the stop timeouts exceed the drain grace and the worker's command timeout;
-- when installed: `docker compose config` (or the older `docker-compose config`) and `kubernetes-validate`
-  check compose.yml and the manifests against their schemas. Docker itself is never run.
+- when installed: `docker compose config` (or the older `docker-compose config`, both given throwaway values
+  for compose.yml's required token variables) and `kubernetes-validate` check compose.yml and the manifests
+  against their schemas. Docker itself is never run.
 
 Exits 1 with one line per problem, 0 when all is well. Needs Python 3 and PyYAML.
 """
 from __future__ import annotations
 
+import base64
 import configparser
+import json
 import os
 import re
 import shutil
@@ -134,7 +144,8 @@ def read_sources(folder: str) -> str:
     return "\n".join(f.read_text() for f in files)
 
 
-gantryd_structs = struct_bodies(read_sources("gantryd"))
+gantryd_text = read_sources("gantryd")
+gantryd_structs = struct_bodies(gantryd_text)
 worker_structs = struct_bodies(read_sources("gantry-worker"))
 cli_text = read_sources("gantry")
 cli_structs = struct_bodies(cli_text)
@@ -235,6 +246,27 @@ check({"workers", "cleanup"} <= set(CLI["sub"]) and "--all" in cli_flags(CLI["su
 check("drain_grace_ms" in GANTRYD_KEYS and "handlers" in WORKER_KEYS,
       f"could not read the YAML keys from the sources (gantryd {sorted(GANTRYD_KEYS)}, worker {sorted(WORKER_KEYS)})")
 
+# Security (Sources/gantryd/SecurityOptions.swift, an @OptionGroup of Serve): its flags and keys, the token
+# variables and their roles, the shortest token accepted from the environment, and what counts as loopback.
+check({"--allow-unauthenticated", "--tls-cert", "--tls-key", "--tls-client-ca", "--max-connections"} <= FLAGS["gantryd serve"]
+      and {"tokens", "allow_unauthenticated", "tls_cert", "tls_key"} <= GANTRYD_KEYS,
+      "could not read gantryd's security flags and keys (SecurityOptions, an @OptionGroup of Serve) from "
+      f"Sources/gantryd (found {sorted(FLAGS['gantryd serve'])} and {sorted(GANTRYD_KEYS)})")
+TOKEN_ENV = dict(re.findall(r'\(\s*"(GANTRY_[A-Z0-9_]+)"\s*,\s*\.(producer|worker|admin)\s*\)', gantryd_text))
+check(set(TOKEN_ENV.values()) == {"producer", "worker", "admin"},
+      f"could not read the token variables (SecurityOptions.environmentTokens) from Sources/gantryd (found {TOKEN_ENV})")
+minimum = re.search(r"\bplain\.count\s*>=\s*(\d+)", gantryd_text)
+check(bool(minimum), "could not read the shortest token gantryd accepts (plain.count >= N) from Sources/gantryd")
+MIN_TOKEN_LENGTH = int(minimum.group(1)) if minimum else 16
+loopback = re.search(r"func\s+isLoopback\b[^{]*\{(.*?)\n\s*\}", gantryd_text, re.S)
+LOOPBACK_NAMES = set(re.findall(r'==\s*"([^"]+)"', loopback.group(1))) if loopback else set()
+LOOPBACK_PREFIXES = tuple(re.findall(r'hasPrefix\("([^"]+)"\)', loopback.group(1))) if loopback else ()
+check(bool(LOOPBACK_NAMES and LOOPBACK_PREFIXES), "could not read isLoopback (what gantryd serves without tokens) "
+                                                  "from Sources/gantryd")
+default_listen = re.search(r'parseListenAddress\(\s*listen\s*\?\?\s*file\.listen\s*\?\?\s*"([^"]+)"', gantryd_text)
+check(bool(default_listen), "could not read gantryd's default --listen from Sources/gantryd/Gantryd.swift")
+DEFAULT_LISTEN = default_listen.group(1) if default_listen else "127.0.0.1:7440"
+
 # ---------------------------------------------------------------------------------------------------------
 # Flags used in deploy/
 # ---------------------------------------------------------------------------------------------------------
@@ -244,6 +276,7 @@ FOREIGN_FLAGS = {
     "--mount", "--from", "--static-swift-stdlib", "--product", "--show-bin-path", "--no-install-recommends",
     "--system", "--gid", "--uid", "--home-dir", "--no-create-home", "--shell", "--now", "--build",
     "--replicas", "--for", "--timeout", "--ignore-not-found", "--from-literal", "--time",
+    "--rm", "--image", "--restart", "--cert", "--key", "--cacert",
 }
 
 TEXT_FILES = [p for p in sorted(DEPLOY.rglob("*")) if p.is_file() and p.name != "check.py"
@@ -333,6 +366,15 @@ for path in TEXT_FILES:
                              text, re.I):
         check(False, f"{rel(path)}: still says the broker has no HTTP side ({stale.group(0)!r}); it serves "
                      "/live, /ready and /metrics on --http")
+    for stale in re.finditer(r"\b(?:no|without) (?:authentication|auth|TLS|tokens?)\b(?:[^.\n]|\n[ \t]*#?[ \t]*){0,60}?\byet\b"
+                             r"|\b(?:authentication|tokens?|TLS)\b(?:[^.\n]|\n[ \t]*#?[ \t]*){0,20}?\bcomes? later\b"
+                             r"|\baccepts and ignores\b", text, re.I):
+        check(False, f"{rel(path)}: still says the broker has no authentication or TLS ({stale.group(0)!r}); it has "
+                     "tokens and optional TLS (Sources/gantryd/SecurityOptions.swift)")
+    for line in text.splitlines():
+        if re.search(r"\bcurl\b.*/metrics\b", line):
+            check("Authorization: Bearer" in line,
+                  f"{rel(path)}: `{line.strip()[:80]}`: /metrics wants the admin token (-H \"Authorization: Bearer ...\")")
     for variable in sorted(set(re.findall(r"\bGANTRY_[A-Z0-9_]*[A-Z0-9]", text))):
         check(variable in SOURCE_ENV, f"{rel(path)}: {variable} is not mentioned anywhere in Sources/")
 
@@ -361,15 +403,26 @@ def check_config(where: str, text: str, keys: set[str], kind: str) -> dict:
         return {}
     for key, value in settings.items():
         check(key in keys, f"{where}: {kind} does not read the key {key!r} (it reads: {', '.join(sorted(keys))})")
-        if key.endswith("_ms") or key in ("concurrency", "max_line_bytes"):
+        if key.endswith("_ms") or key.startswith("max_") or key == "concurrency":
             check(isinstance(value, int) and not isinstance(value, bool) and value >= 0,
                   f"{where}: {key} must be a whole number, got {value!r}")
+        if key == "allow_unauthenticated":
+            check(isinstance(value, bool), f"{where}: allow_unauthenticated must be true or false, got {value!r}")
+    # Commented-out examples (`# tls_cert: ...`) must name keys that exist too, or uncommenting them fails.
+    for key in re.findall(r"^[ \t]*# ?([a-z][a-z0-9_]*):(?=\s|$)", text, re.M):
+        check(key in keys, f"{where}: the commented-out example key {key!r} is not one {kind} reads "
+                           f"(it reads: {', '.join(sorted(keys))})")
+    if kind == "gantryd":
+        check_tokens(where, settings.get("tokens"))
+        tls = [key for key in ("tls_cert", "tls_key") if key in settings]
+        check(len(tls) in (0, 2), f"{where}: TLS needs both tls_cert and tls_key (got only {tls})")
+        check("tls_client_ca" not in settings or len(tls) == 2, f"{where}: tls_client_ca needs tls_cert and tls_key")
     if "handlers" in settings:
         handlers = settings["handlers"]
         check(isinstance(handlers, dict) and handlers and all(isinstance(k, str) and isinstance(v, str)
                                                              for k, v in handlers.items()),
               f"{where}: handlers must map job types to command strings")
-    if "queues" in settings:
+    if "queues" in settings and kind == "gantry-worker":   # gantryd's queues: is a map of limits
         check(isinstance(settings["queues"], list) and all(isinstance(q, str) for q in settings["queues"]),
               f"{where}: queues must be a list of names")
     for address in ("listen", "http"):
@@ -378,6 +431,28 @@ def check_config(where: str, text: str, keys: set[str], kind: str) -> dict:
                   f"{where}: {address} must be host:port")
     check("database_url" not in settings, f"{where}: keep database_url out of config files (use GANTRY_DATABASE_URL)")
     return settings
+
+
+def check_tokens(where: str, tokens) -> None:
+    """gantryd's tokens: list, checked as SecurityOptions.tokens checks it (the broker refuses to start otherwise)."""
+    if tokens is None:
+        return
+    if not check(isinstance(tokens, list) and all(isinstance(t, dict) for t in tokens),
+                 f"{where}: tokens must be a list of {{name, role, sha256, queues}}"):
+        return
+    names = [t.get("name") for t in tokens]
+    check(len(set(names)) == len(names) and not set(names) & {v.lower() for v in TOKEN_ENV},
+          f"{where}: token names must be unique, also against the environment's ({sorted(v.lower() for v in TOKEN_ENV)})")
+    for token in tokens:
+        name = token.get("name")
+        check(set(token) <= {"name", "role", "sha256", "queues"}, f"{where}: token {name!r} has unknown keys {sorted(token)}")
+        check(isinstance(name, str) and bool(name), f"{where}: every token needs a name")
+        check(token.get("role") in ("producer", "worker", "admin"), f"{where}: token {name!r}: role must be producer, worker or admin")
+        check(re.fullmatch(r"[0-9a-fA-F]{64}", str(token.get("sha256", ""))) is not None,
+              f"{where}: token {name!r}: sha256 must be 64 hex digits (gantry token new prints them), never the token")
+        queues = token.get("queues")
+        check(queues is None or (token.get("role") != "admin" and isinstance(queues, list) and bool(queues)),
+              f"{where}: token {name!r}: queues must be a non-empty list, and admin tokens take none")
 
 
 def seconds(text) -> float:
@@ -575,7 +650,8 @@ if check(bool(service), "deploy/kubernetes: no Service gantry-broker"):
         check(len(service["spec"]["ports"]) == 1 or bool(service_port.get("name")),
               "Service/gantry-broker: name every port when there are several")
     check(service["spec"].get("type", "ClusterIP") == "ClusterIP",
-          "Service/gantry-broker: keep it ClusterIP (no authentication yet)")
+          "Service/gantry-broker: keep it ClusterIP (the example has no TLS: tokens and job arguments cross the "
+          "network in clear)")
 
 worker = find("Deployment", "gantry-worker")
 if check(bool(worker), "deploy/kubernetes: no Deployment gantry-worker"):
@@ -651,7 +727,8 @@ for name, service_ in services.items():
         check(dependency in services, f"deploy/compose.yml {name}: depends on unknown service {dependency}")
     for port in service_.get("ports") or []:
         check(str(port).startswith("127.0.0.1:") or name == "postgres",
-              f"deploy/compose.yml {name}: publish 7440 and 7441 on 127.0.0.1 only (no authentication yet), got {port}")
+              f"deploy/compose.yml {name}: publish 7440 and 7441 on 127.0.0.1 only (no TLS in compose.yml: tokens and "
+              f"job arguments would cross the network in clear), got {port}")
 
 # --- every other YAML file parses
 for path in sorted(DEPLOY.rglob("*.y*ml")):
@@ -749,6 +826,218 @@ check({"7440", str(HTTP_PORT)} <= {p.split("/")[0] for p in exposed},
       f"deploy/Dockerfile: EXPOSE 7440 (JSON-RPC) and {HTTP_PORT} (HTTP), got {sorted(exposed)}")
 
 # ---------------------------------------------------------------------------------------------------------
+# Tokens, the loopback rule and TLS
+# ---------------------------------------------------------------------------------------------------------
+# gantryd refuses to start with no token when --listen is not loopback, unless --allow-unauthenticated. Every
+# broker here listens beyond loopback, so each must surely get a token (a required compose variable, a Secret
+# key that is not optional, a line of the systemd env file, tokens: in its file), and none may opt out: deploy/
+# is meant to be secure as it stands. Workers must send (GANTRY_TOKEN) the token the brokers take as the worker
+# one; no example file may hold a token that would work; TLS, when on, must not break the probes.
+
+
+def listen_host(address) -> str:
+    """The host gantryd binds for --listen ADDRESS (parseListenAddress: ":7440" is 0.0.0.0, "7440" loopback)."""
+    parts = str(address).split(":")
+    host = ":".join(parts[:-1]) if len(parts) > 1 else "127.0.0.1"
+    return host or "0.0.0.0"
+
+
+def is_loopback(host: str) -> bool:
+    return host in LOOPBACK_NAMES or host.startswith(LOOPBACK_PREFIXES)
+
+
+def check_broker(where: str, command: list[str], settings: dict, sure_tokens: set[str]) -> None:
+    """command: gantryd's arguments; settings: its config file; sure_tokens: the token variables it surely gets."""
+    listen = flag_value(command, "--listen") or settings.get("listen") or DEFAULT_LISTEN
+    opted_out = "--allow-unauthenticated" in command or settings.get("allow_unauthenticated") is True
+    check(not opted_out, f"{where}: --allow-unauthenticated (allow_unauthenticated: true) opts out of tokens; the "
+                         "deployments in deploy/ give the broker a token instead")
+    if not is_loopback(listen_host(listen)):
+        check(bool(sure_tokens) or bool(settings.get("tokens")) or opted_out,
+              f"{where}: listens on {listen} but surely gets no token (none of {', '.join(TOKEN_ENV)}, no tokens: in "
+              "its config file): gantryd refuses to start on a non-loopback address without one")
+
+
+def env_of(service: dict) -> dict:
+    environment = service.get("environment") or {}
+    if isinstance(environment, list):
+        environment = dict(item.split("=", 1) if "=" in item else (item, "") for item in environment)
+    return {k: "" if v is None else str(v) for k, v in environment.items()}
+
+
+def env_file(path: Path) -> dict[str, str]:
+    """KEY=VALUE lines of a systemd EnvironmentFile (comments and blank lines skipped)."""
+    values = {}
+    for line in path.read_text().splitlines() if path.exists() else []:
+        line = line.strip()
+        if line and not line.startswith("#") and "=" in line:
+            key, value = line.split("=", 1)
+            values[key.strip()] = value.strip().strip("\"'")
+    return values
+
+
+def check_placeholder(where: str, variable: str, value: str) -> None:
+    check(not value or len(value) < MIN_TOKEN_LENGTH,
+          f"{where}: {variable} is {len(value)} characters: an example token must be shorter than the "
+          f"{MIN_TOKEN_LENGTH} gantryd accepts, so a copy nobody edited refuses to start instead of accepting a "
+          "token everybody can read here")
+
+
+REQUIRED_VARIABLE = re.compile(r"\$\{(\w+):?\?[^}]*\}")            # ${VAR:?message}: compose stops without it
+INTERPOLATION = re.compile(r"\$\{(\w+)(?::?[-?][^}]*)?\}")
+
+# --- compose
+compose_token_sources: dict[str, dict[str, str]] = {}   # broker -> {compose variable: role}
+for name, service_ in brokers.items():
+    where, environment = f"deploy/compose.yml {name}", env_of(service_)
+    command = [str(c) for c in service_.get("command") or []]
+    sources = {}
+    for variable in TOKEN_ENV:
+        if variable in environment:
+            match = INTERPOLATION.fullmatch(environment[variable])
+            check(bool(match), f"{where}: {variable} must come from outside (${{{variable}:?...}}), never be written "
+                               "in compose.yml")
+            if match:
+                sources[match.group(1)] = TOKEN_ENV[variable]
+    compose_token_sources[name] = sources
+    check_broker(where, command, {}, {v for v in TOKEN_ENV if REQUIRED_VARIABLE.fullmatch(environment.get(v, ""))})
+    check(flag_value(command, "--tls-cert") is None,
+          f"{where}: with --tls-cert the HTTP port speaks TLS, which the /dev/tcp healthcheck cannot")
+for name, service_ in workers.items():
+    where, value = f"deploy/compose.yml {name}", env_of(service_).get("GANTRY_TOKEN", "")
+    match = REQUIRED_VARIABLE.fullmatch(value)
+    if check(bool(match), f"{where}: needs GANTRY_TOKEN: \"${{GANTRY_WORKER_TOKEN:?...}}\" (required; the brokers "
+                          f"refuse a worker without a token), got {value!r}"):
+        for broker_name, sources in compose_token_sources.items():
+            check(sources.get(match.group(1)) == "worker",
+                  f"{where}: GANTRY_TOKEN is ${{{match.group(1)}}}, which {broker_name} does not take as its worker "
+                  f"token (it takes {sources})")
+
+# --- Kubernetes
+def secret_value(ref: dict) -> str | None:
+    secret = secrets.get(ref.get("name"), {})
+    if ref.get("key") in (secret.get("stringData") or {}):
+        return str(secret["stringData"][ref["key"]])
+    if ref.get("key") in (secret.get("data") or {}):
+        return base64.b64decode(str(secret["data"][ref["key"]])).decode(errors="replace")
+    return None
+
+
+def token_refs(container: dict) -> dict[str, dict]:
+    """Token variables (gantryd's and GANTRY_TOKEN) of a container -> their env entry."""
+    return {e.get("name"): e for e in container.get("env") or [] if e.get("name") in (*TOKEN_ENV, "GANTRY_TOKEN")}
+
+
+broker_refs: dict[tuple, str] = {}   # (Secret, key) -> role, as the broker container reads it
+if broker:
+    main = next((c for c in pod_spec(broker).get("containers") or [] if "gantryd" in (c.get("command") or [""])[0]), {})
+    main_command = [str(c) for c in (main.get("command") or []) + (main.get("args") or [])]
+    sure = set()
+    for variable, entry in token_refs(main).items():
+        ref = (entry.get("valueFrom") or {}).get("secretKeyRef")
+        check(bool(ref) and "value" not in entry,
+              f"Deployment/gantry-broker: {variable} must come from a Secret (valueFrom.secretKeyRef), never a value "
+              "in the manifest")
+        if ref and variable in TOKEN_ENV:
+            broker_refs[(ref.get("name"), ref.get("key"))] = TOKEN_ENV[variable]
+            if not ref.get("optional"):
+                sure.add(variable)
+    check_broker("Deployment/gantry-broker", main_command, k8s_gantryd, sure)
+    tls_on = bool(flag_value(main_command, "--tls-cert") or k8s_gantryd.get("tls_cert"))
+    mutual = bool(flag_value(main_command, "--tls-client-ca") or k8s_gantryd.get("tls_client_ca"))
+    for probe in ("livenessProbe", "readinessProbe"):
+        get = (main.get(probe) or {}).get("httpGet")
+        if get:
+            check(str(get.get("scheme", "HTTP")).upper() == ("HTTPS" if tls_on else "HTTP"),
+                  f"Deployment/gantry-broker: {probe} must use scheme: {'HTTPS' if tls_on else 'HTTP'} "
+                  f"(TLS is {'on' if tls_on else 'off'} in gantry-config)")
+            check(not mutual, f"Deployment/gantry-broker: {probe} is an httpGet probe, but with tls_client_ca the HTTP "
+                              "port wants a client certificate the kubelet cannot show: use tcpSocket probes")
+if worker:
+    container = next((c for c in pod_spec(worker).get("containers") or []
+                      if "gantry-worker" in (c.get("command") or [""])[0]), {})
+    entry = token_refs(container).get("GANTRY_TOKEN", {})
+    ref = (entry.get("valueFrom") or {}).get("secretKeyRef")
+    if check(bool(ref) and "value" not in entry and not ref.get("optional"),
+             "Deployment/gantry-worker: needs GANTRY_TOKEN from the gantry-tokens Secret (a secretKeyRef, not "
+             "optional): the brokers refuse a worker without a token"):
+        role = broker_refs.get((ref.get("name"), ref.get("key")))
+        check(role == "worker", f"Deployment/gantry-worker: GANTRY_TOKEN reads {ref.get('name')}/{ref.get('key')}, "
+                                f"which the brokers take as {'the ' + role + ' token' if role else 'no token at all'}, "
+                                "not as the worker token")
+token_keys: dict[tuple, str] = {}   # (Secret, key) read as a token anywhere -> the first variable reading it
+for _, document in objects:
+    if document.get("kind") in ("Deployment", "Job"):
+        for container in (pod_spec(document).get("initContainers") or []) + (pod_spec(document).get("containers") or []):
+            for variable, entry in token_refs(container).items():
+                ref = (entry.get("valueFrom") or {}).get("secretKeyRef")
+                if ref:
+                    token_keys.setdefault((ref.get("name"), ref.get("key")), variable)
+for (secret_name, key), variable in token_keys.items():
+    value = secret_value({"name": secret_name, "key": key})
+    if value is not None:
+        check_placeholder(f"deploy/kubernetes/secret.example.yaml {secret_name}/{key}", variable, value)
+
+# --- systemd
+gantryd_unit = unit(DEPLOY / "systemd" / "gantryd.service")
+worker_unit = unit(DEPLOY / "systemd" / "gantry-worker.service")
+
+
+def example_env(sections: dict) -> tuple[str, dict[str, str]]:
+    """The example (deploy/systemd/NAME.example) of a unit's EnvironmentFile=/etc/gantry/NAME."""
+    target = one(sections, "Service", "EnvironmentFile").lstrip("-")
+    path = DEPLOY / "systemd" / (Path(target).name + ".example")
+    check(bool(target) and path.exists(), f"deploy/systemd: EnvironmentFile={target} has no example {rel(path)}")
+    return rel(path), env_file(path)
+
+
+env_where, env_values = example_env(gantryd_unit)
+for variable in TOKEN_ENV:
+    check_placeholder(env_where, variable, env_values.get(variable, ""))
+exec_start = one(gantryd_unit, "Service", "ExecStart").split()
+check_broker("deploy/systemd/gantryd.service", exec_start[1:], systemd_gantryd,
+             {v for v in TOKEN_ENV if env_values.get(v)})
+check(not one(gantryd_unit, "Service", "EnvironmentFile").startswith("-"),
+      "deploy/systemd/gantryd.service: EnvironmentFile= must be required (no '-'): it holds the database URL and tokens")
+env_where, env_values = example_env(worker_unit)
+check(not one(worker_unit, "Service", "EnvironmentFile").startswith("-"),
+      "deploy/systemd/gantry-worker.service: EnvironmentFile= must be required (no '-'): it holds GANTRY_TOKEN, "
+      "without which the brokers refuse the worker")
+check("GANTRY_TOKEN" in env_values, f"{env_where}: needs GANTRY_TOKEN= (the brokers' worker token)")
+check_placeholder(env_where, "GANTRY_TOKEN", env_values.get("GANTRY_TOKEN", ""))
+
+# --- Dockerfile: the default command listens on 0.0.0.0, so the image must say which variable to set.
+dockerfile_cmd = re.search(r"^CMD\s+(\[.*\])\s*$", dockerfile_text, re.M)
+if check(bool(dockerfile_cmd), "deploy/Dockerfile: want a CMD in JSON form"):
+    cmd = json.loads(dockerfile_cmd.group(1))
+    if cmd[:1] == ["gantryd"]:
+        # The image cannot hold a token; it must tell whoever runs it to give one.
+        comments = "\n".join(line for line in dockerfile_text.splitlines() if line.startswith("#"))
+        check_broker("deploy/Dockerfile CMD", cmd[1:], {}, {v for v in TOKEN_ENV if v in comments})
+        listen = flag_value(cmd[1:], "--listen") or DEFAULT_LISTEN
+        if not is_loopback(listen_host(listen)):
+            check(all(variable in comments for variable in TOKEN_ENV),
+                  f"deploy/Dockerfile: CMD listens on {listen}, which gantryd refuses without a token: its comments must "
+                  f"name the variables to set ({', '.join(TOKEN_ENV)})")
+
+# --- the README's Prometheus configs send the admin token
+readme = (DEPLOY / "README.md").read_text()
+scrape_jobs = []
+for block in re.findall(r"```ya?ml\n(.*?)```", readme, re.S):
+    if "scrape_configs:" in block:
+        try:
+            scrape_jobs += (yaml.safe_load(block) or {}).get("scrape_configs") or []
+        except yaml.YAMLError as error:
+            check(False, f"deploy/README.md: a scrape_configs example is not valid YAML: {error}")
+check(bool(scrape_jobs), "deploy/README.md: no Prometheus scrape_configs example")
+for job in scrape_jobs:
+    authorization = job.get("authorization") or {}
+    check(str(authorization.get("type", "Bearer")) == "Bearer"
+          and bool(authorization.get("credentials_file") or authorization.get("credentials")),
+          f"deploy/README.md: scrape job {job.get('job_name')!r} must send the admin token "
+          "(authorization: {credentials_file: ...}): /metrics answers 401 without it")
+
+# ---------------------------------------------------------------------------------------------------------
 # Schema validators, when installed
 # ---------------------------------------------------------------------------------------------------------
 
@@ -758,9 +1047,12 @@ def run(command: list[str], **kwargs) -> subprocess.CompletedProcess:
 
 
 docker = shutil.which("docker")
+# compose.yml's required variables (the tokens), set to throwaway values of an acceptable length for the check.
+compose_env = {**os.environ, **{variable: "x" * MIN_TOKEN_LENGTH
+                                for variable in REQUIRED_VARIABLE.findall(compose_path.read_text())}}
 compose_v2 = docker and run([docker, "compose", "version"]).returncode == 0
 if compose_v2:
-    result = run([docker, "compose", "-f", str(compose_path), "config", "-q"])
+    result = run([docker, "compose", "-f", str(compose_path), "config", "-q"], env=compose_env)
     check(result.returncode == 0, f"docker compose config: {result.stderr.strip()}")
     notes.append("compose.yml: checked by `docker compose config`")
 elif shutil.which("docker-compose"):
@@ -768,7 +1060,7 @@ elif shutil.which("docker-compose"):
     document = dict(compose)
     document.pop("name", None)
     result = run(["docker-compose", "--project-directory", str(DEPLOY), "-f", "-", "config", "-q"],
-                 input=yaml.safe_dump(document))
+                 input=yaml.safe_dump(document), env=compose_env)
     check(result.returncode == 0, f"docker-compose config: {(result.stderr or result.stdout).strip()}")
     notes.append("compose.yml: checked by docker-compose 1.x `config` (top-level name: set aside)")
 else:

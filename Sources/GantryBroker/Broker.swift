@@ -18,6 +18,7 @@ public final class Broker: Sendable {
     let logger: Logger
     let waitBoard = WaitBoard()
     let retryPolicy: RetryPolicy
+    let authenticator: Authenticator
     public let metrics: BrokerMetrics
     private let startedAt = ContinuousClock.now
     private let counts = Mutex(Counts())
@@ -52,6 +53,7 @@ public final class Broker: Sendable {
         self.cron = CronStore(storage: storage, jobs: store, logger: logger)
         self.logger = logger
         self.retryPolicy = retryPolicy
+        self.authenticator = Authenticator(tokens: configuration.tokens)
     }
 
     // MARK: sessions
@@ -125,7 +127,7 @@ public final class Broker: Sendable {
         Ack.name: route(Ack.self) { try await $0.ack($1, session: $2) },
         Nack.name: route(Nack.self) { try await $0.nack($1, session: $2) },
         Extend.name: route(Extend.self) { try await $0.extend($1, session: $2) },
-        JobsGet.name: route(JobsGet.self) { broker, params, _ in try await broker.getJob(params) },
+        JobsGet.name: route(JobsGet.self) { try await $0.getJob($1, session: $2) },
         JobsRetry.name: route(JobsRetry.self) { broker, params, _ in try await broker.retryJob(params) },
         JobsList.name: route(JobsList.self) { broker, params, _ in try await broker.listJobs(params) },
         JobsCancel.name: route(JobsCancel.self) { broker, params, _ in try await broker.cancelJob(params) },
@@ -155,6 +157,7 @@ public final class Broker: Sendable {
         { broker, request, session in
             let params = try GantryJSON.decodeParams(M.Params.self, of: request)
             if let validated = params as? any ValidatedParams { try validated.validate() }
+            try broker.checkQueues(params, method: M.name, session: session)
             let result = try await body(broker, params, session)
             return try GantryJSON.makeEncoder().encode(result)
         }
@@ -162,6 +165,10 @@ public final class Broker: Sendable {
 
     /// Answers one request: the result's JSON, or the error to send.
     public func handle(_ request: RPCRequest, session: Session) async -> Result<Data, RPCErrorObject> {
+        if let refusal = admit(request, session: session) {
+            metrics.request(Self.methods[request.method] == nil ? "unknown" : request.method, failed: true)
+            return .failure(refusal)
+        }
         guard let handler = Self.methods[request.method] else {
             metrics.request("unknown", failed: true)
             return .failure(.methodNotFound(request.method, known: Self.methodNames))
@@ -203,6 +210,7 @@ public final class Broker: Sendable {
     // MARK: handlers
 
     func hello(_ params: Hello.Params, session: Session) async throws -> Hello.Result {
+        try authenticate(params, session: session)
         let (wasWorker, isWorker) = session.greeted(params)
         if wasWorker != isWorker {
             counts.withLock { $0.workers += isWorker ? 1 : -1 }
@@ -210,7 +218,7 @@ public final class Broker: Sendable {
         }
         logger.info("hello", metadata: [
             "session": "\(session.id)", "peer": "\(session.peer)", "client": "\(params.client ?? "-")",
-            "worker": "\(params.worker?.id ?? "-")",
+            "worker": "\(params.worker?.id ?? "-")", "token": "\(session.access?.name ?? "-")",
         ])
         return Hello.Result(broker: "gantryd \(configuration.version)", protocol: ProtocolDefaults.protocolVersion, sessionID: session.id.wireString)
     }
@@ -220,12 +228,14 @@ public final class Broker: Sendable {
     }
 
     func enqueueBatch(_ params: EnqueueBatch.Params) async throws -> EnqueueBatch.Result {
+        try checkBatch(params)
         let results = try await insert(params.jobs)
         let duplicates = results.indices.filter { results[$0].duplicate == true }
         return EnqueueBatch.Result(ids: results.map(\.id), duplicates: duplicates.isEmpty ? nil : duplicates)
     }
 
     private func insert(_ jobs: [Enqueue.Params]) async throws -> [Enqueue.Result] {
+        try checkArgs(jobs)
         let results = jobs.count == 1 ? [try await enqueues.submit(jobs[0])] : try await store.insertJobs(jobs)
         // The store already notified every broker in the enqueue's transaction; wake our own waiters without
         // waiting for the notification's round trip.
@@ -239,6 +249,7 @@ public final class Broker: Sendable {
     }
 
     func reserve(_ params: Reserve.Params, session: Session) async throws -> Reserve.Result {
+        try checkWait(params)
         var queues: [String] = []
         for queue in params.queues where !queues.contains(queue) { queues.append(queue) }
         let started = ContinuousClock.now
@@ -346,8 +357,9 @@ public final class Broker: Sendable {
         return Extend.Result(leases: leases, lost: params.ids.filter { !extended.contains($0) })
     }
 
-    func getJob(_ params: JobsGet.Params) async throws -> Job {
+    func getJob(_ params: JobsGet.Params, session: Session) async throws -> Job {
         guard let id = Int64(params.id), let job = try await store.job(id: id) else { throw RPCErrorObject.notFound(jobID: params.id) }
+        try checkVisible(job, session: session)
         return job
     }
 

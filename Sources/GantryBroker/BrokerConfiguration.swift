@@ -34,6 +34,24 @@ public struct BrokerConfiguration: Sendable {
     /// On SIGTERM, how long workers get to ack what they hold before their connections close.
     public var drainGrace: Duration = .seconds(10)
     public var version = "0.1.0"
+    /// Tokens clients must present in `hello`; empty means no authentication (then gantryd listens on
+    /// loopback only unless told otherwise).
+    public var tokens: [AccessToken] = []
+    /// TLS on both ports, when set.
+    public var tls: TLSSettings?
+    /// Open connections at most, in all and from one address; beyond them a connection is told so and closed.
+    public var maxConnections = 20_000
+    public var maxConnectionsPerAddress = 20_000
+    /// A connection with no request running that sends nothing for this long is closed (nil: never).
+    public var idleTimeout: Duration? = .seconds(3600)
+    /// With tokens, a connection that has not authenticated this long after opening is closed.
+    public var authenticationTimeout: Duration = .seconds(10)
+    /// The longest a `reserve` may wait, in ms.
+    public var maxWaitMs: Int64 = 300_000
+    /// The most jobs one `enqueue_batch` may carry.
+    public var maxBatchJobs = ProtocolDefaults.maxBatchJobs
+    /// The largest `args` a job may carry, in bytes of JSON.
+    public var maxArgsBytes = 1 << 20
     /// Cron schedules from the config file, applied on start; nil when the file has no `cron:` section (then
     /// schedules from files are left as they are).
     public var cronSchedules: [CronUpsert.Params]?

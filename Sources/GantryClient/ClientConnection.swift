@@ -5,6 +5,7 @@ import NIOCore
 import NIOExtras
 import NIOFoundationCompat
 import NIOPosix
+import NIOSSL
 
 /// The connection is gone; requests that were waiting on it fail with this. `GantryClient` reconnects on the
 /// next call. Leases held through the lost connection are gone too (the broker has put those jobs back).
@@ -23,7 +24,7 @@ final class ClientConnection: Sendable {
         self.pending = pending
     }
 
-    static func connect(host: String, port: Int, maxLineBytes: Int,
+    static func connect(host: String, port: Int, tls: NIOSSLContext?, maxLineBytes: Int,
                         onNotification: @escaping @Sendable (String) -> Void) async throws -> ClientConnection {
         let pending = PendingRequests()
         let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
@@ -31,6 +32,12 @@ final class ClientConnection: Sendable {
             .connectTimeout(.seconds(10))
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    if let tls {
+                        // SNI only for names: an address is checked against the certificate's IP entries.
+                        let isAddress = (try? SocketAddress(ipAddress: host, port: 0)) != nil
+                        try channel.pipeline.syncOperations.addHandler(
+                            NIOSSLClientHandler(context: tls, serverHostname: isAddress ? nil : host))
+                    }
                     try channel.pipeline.syncOperations.addHandler(
                         ByteToMessageHandler(LineBasedFrameDecoder(), maximumBufferSize: maxLineBytes))
                     try channel.pipeline.syncOperations.addHandler(ResponseRouter(pending: pending, onNotification: onNotification))
@@ -45,8 +52,8 @@ final class ClientConnection: Sendable {
     /// Sends one request line and waits for the response with its id.
     func send(id: Int64, line: ByteBuffer) async throws -> RPCResponse {
         try await withCheckedThrowingContinuation { continuation in
-            guard pending.add(id: id, continuation) else {
-                continuation.resume(throwing: ConnectionLost(description: "the connection to the broker is closed"))
+            if let closedBy = pending.add(id: id, continuation) {
+                continuation.resume(throwing: closedBy)
                 return
             }
             channel.writeAndFlush(line).whenFailure { error in
@@ -64,16 +71,18 @@ final class ClientConnection: Sendable {
 final class PendingRequests: Sendable {
     private struct State {
         var waiting: [Int64: CheckedContinuation<RPCResponse, any Error>] = [:]
-        var closed = false
+        /// Why the connection closed, once it has: what a request sent afterwards fails with.
+        var closedBy: (any Error)?
     }
 
     private let state = NIOLockedValueBox(State())
 
-    func add(id: Int64, _ continuation: CheckedContinuation<RPCResponse, any Error>) -> Bool {
+    /// Waits for the response to `id`; returns the error instead when the connection is already closed.
+    func add(id: Int64, _ continuation: CheckedContinuation<RPCResponse, any Error>) -> (any Error)? {
         state.withLockedValue {
-            guard !$0.closed else { return false }
+            if let closedBy = $0.closedBy { return closedBy }
             $0.waiting[id] = continuation
-            return true
+            return nil
         }
     }
 
@@ -89,7 +98,8 @@ final class PendingRequests: Sendable {
 
     func failAll(with error: any Error) {
         let waiting = state.withLockedValue { state in
-            state.closed = true
+            // The first reason sticks: a TLS failure is followed by the channel going inactive.
+            if state.closedBy == nil { state.closedBy = error }
             defer { state.waiting.removeAll() }
             return Array(state.waiting.values)
         }
@@ -131,7 +141,11 @@ final class ResponseRouter: ChannelInboundHandler, Sendable {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        pending.failAll(with: ConnectionLost(description: "the connection failed: \(error)"))
+        if error is NIOSSLError || error is BoringSSLError {
+            pending.failAll(with: TLSFailure(description: "TLS with the broker failed (\(error)). If its certificate is signed by your own CA, give that CA's file (--ca-file, GANTRY_CA_FILE); if it asks for a client certificate, give yours (--cert-file and --key-file)."))
+        } else {
+            pending.failAll(with: ConnectionLost(description: "the connection failed: \(error)"))
+        }
         context.close(promise: nil)
     }
 }

@@ -3,6 +3,7 @@ import GantryProtocol
 import Logging
 import NIOCore
 import NIOFoundationCompat
+import NIOSSL
 import Synchronization
 
 /// A thin client for a Gantry broker: one pipelined connection shared by every task that uses the client,
@@ -18,6 +19,7 @@ public final class GantryClient: Sendable {
     public let port: Int
     let name: String
     let worker: Hello.Worker?
+    let token: String?
     let logger: Logger
     let patience: Duration
     private let connector: Connector
@@ -28,39 +30,39 @@ public final class GantryClient: Sendable {
     }
 
     /// - Parameters:
-    ///   - url: `gantry://host:port`, or just `host:port` (default port 7440).
+    ///   - url: `gantry://host:port`, `gantrys://host:port` (TLS), or just `host:port` (default port 7440); a
+    ///     token may stand before the host (`gantrys://TOKEN@host:port`).
     ///   - name: how operators see this client in the broker's logs.
     ///   - worker: what a worker announces in `hello` (the `Worker` fills it in).
+    ///   - token: the token sent in `hello` (wins over one in the URL).
+    ///   - tls: how to check the broker's certificate and which certificate to show it; TLS is on when this is
+    ///     given or the URL is `gantrys://`.
     ///   - patience: how long to keep trying to (re)connect before a call fails with `ConnectionLost`, and to
     ///     resend a request the broker refused with `storage_unavailable` having changed nothing; a restarting
     ///     broker or database is back within seconds. Zero tries once (for command-line tools).
     ///   - onNotification: called with the method of each notification the broker sends (`worker.quiet`,
     ///     `worker.stop`).
     public init(url: String = "gantry://127.0.0.1:7440", name: String = "gantry-swift", worker: Hello.Worker? = nil,
+                token: String? = nil, tls: ClientTLS? = nil,
                 patience: Duration = .seconds(30), logger: Logger = Logger(label: "gantry.client"),
                 onNotification: @escaping @Sendable (String) -> Void = { _ in }) throws {
-        let (host, port) = try Self.address(of: url)
-        self.host = host
-        self.port = port
+        let address = try BrokerURL(url)
+        self.host = address.host
+        self.port = address.port
         self.name = name
         self.worker = worker
+        self.token = token ?? address.token
         self.logger = logger
         self.patience = patience
-        self.connector = Connector(host: host, port: port, patience: patience, logger: logger, onNotification: onNotification)
+        let tlsContext = try (tls ?? (address.tls ? ClientTLS() : nil)).map { try $0.makeContext() }
+        self.connector = Connector(
+            host: address.host, port: address.port, tls: tlsContext, patience: patience, logger: logger, onNotification: onNotification)
     }
 
     /// Reads `gantry://host:port` or `host:port` (default port 7440).
     public static func address(of url: String) throws -> (host: String, port: Int) {
-        let address = url.hasPrefix("gantry://") ? String(url.dropFirst("gantry://".count)) : url
-        let parts = address.split(separator: ":", omittingEmptySubsequences: false)
-        guard parts.count <= 2, let host = parts.first.map(String.init), !host.isEmpty else {
-            throw InvalidURL(description: "The broker address must look like gantry://127.0.0.1:7440 (got \(url)).")
-        }
-        let port = parts.count == 2 ? Int(parts[1]) : ProtocolDefaults.port
-        guard let port, (1...65535).contains(port) else {
-            throw InvalidURL(description: "The broker address must end in a port from 1 to 65535 (got \(url)).")
-        }
-        return (host, port)
+        let address = try BrokerURL(url)
+        return (address.host, address.port)
     }
 
     // MARK: typed calls
@@ -128,7 +130,7 @@ public final class GantryClient: Sendable {
     private func sendOnce(method: String, params: Data?) async throws -> JSONValue {
         let connection = try await connector.connection { connection in
             // Each new connection starts with hello, so the broker knows who this is (and a worker's handlers).
-            let hello = Hello.Params(client: self.name, worker: self.worker)
+            let hello = Hello.Params(client: self.name, token: self.token, worker: self.worker)
             let response = try await self.exchange(on: connection, method: Hello.name, params: try GantryJSON.makeEncoder().encode(hello))
             if let error = response.error { throw error }
         }
@@ -155,15 +157,17 @@ public final class GantryClient: Sendable {
 actor Connector {
     let host: String
     let port: Int
+    let tls: NIOSSLContext?
     let patience: Duration
     let logger: Logger
     let onNotification: @Sendable (String) -> Void
     private var current: ClientConnection?
     private var opening: Task<ClientConnection, any Error>?
 
-    init(host: String, port: Int, patience: Duration, logger: Logger, onNotification: @escaping @Sendable (String) -> Void) {
+    init(host: String, port: Int, tls: NIOSSLContext?, patience: Duration, logger: Logger, onNotification: @escaping @Sendable (String) -> Void) {
         self.host = host
         self.port = port
+        self.tls = tls
         self.patience = patience
         self.logger = logger
         self.onNotification = onNotification
@@ -172,17 +176,20 @@ actor Connector {
     func connection(greet: @escaping @Sendable (ClientConnection) async throws -> Void) async throws -> ClientConnection {
         if let current, current.isActive { return current }
         if let opening { return try await opening.value }
-        let (host, port, patience, logger, onNotification) = (host, port, patience, logger, onNotification)
+        let (host, port, tls, patience, logger, onNotification) = (host, port, tls, patience, logger, onNotification)
         let task = Task<ClientConnection, any Error> {
             let deadline = ContinuousClock.now + patience
             var delay = Duration.milliseconds(100)
             while true {
                 do {
                     let connection = try await ClientConnection.connect(
-                        host: host, port: port, maxLineBytes: 64 << 20, onNotification: onNotification)
+                        host: host, port: port, tls: tls, maxLineBytes: 64 << 20, onNotification: onNotification)
                     try await greet(connection)
                     return connection
                 } catch let error as RPCErrorObject {
+                    throw error
+                } catch let error as TLSFailure {
+                    // A certificate that is not trusted now will not be trusted in a second either.
                     throw error
                 } catch {
                     guard ContinuousClock.now + delay < deadline else {

@@ -55,15 +55,21 @@ public final class Worker: Service, Sendable {
     /// Jobs an operator cancelled while they ran (`extend` said so): their handlers are cancelled.
     private let cancelledByOperator = Mutex<Set<String>>([])
     private let url: String
+    private let token: String?
+    private let tls: ClientTLS?
 
+    /// `token` and `tls` as for `GantryClient`.
     public init(url: String = "gantry://127.0.0.1:7440", queues: [String], concurrency: Int = 10,
                 id: String = "\(ProcessInfo.processInfo.hostName):\(ProcessInfo.processInfo.processIdentifier)",
-                lease: Duration = .seconds(60), logger: Logger = Logger(label: "gantry.worker")) throws {
+                lease: Duration = .seconds(60), token: String? = nil, tls: ClientTLS? = nil,
+                logger: Logger = Logger(label: "gantry.worker")) throws {
         guard !queues.isEmpty else { throw InvalidWorkerSettings(description: "A worker needs at least one queue to reserve from.") }
         guard concurrency >= 1 else { throw InvalidWorkerSettings(description: "A worker's concurrency must be at least 1 (got \(concurrency)).") }
         guard lease >= .seconds(1) else { throw InvalidWorkerSettings(description: "A worker's lease must be at least one second.") }
         _ = try GantryClient.address(of: url)
         self.url = url
+        self.token = token
+        self.tls = tls
         self.queues = queues
         self.concurrency = concurrency
         self.id = id
@@ -128,7 +134,7 @@ public final class Worker: Service, Sendable {
         let announced = handlers.withLock { $0.keys.sorted() }.map { Hello.Handler(type: $0) }
         let client = try GantryClient(
             url: url, name: "gantry-swift-worker",
-            worker: Hello.Worker(id: id, queues: queues, concurrency: concurrency, handlers: announced), logger: logger,
+            worker: Hello.Worker(id: id, queues: queues, concurrency: concurrency, handlers: announced), token: token, tls: tls, logger: logger,
             onNotification: { [weak self] in self?.obey($0) })
         logger.info("worker started", metadata: ["queues": "\(queues)", "concurrency": "\(concurrency)", "handlers": "\(announced.map(\.type))"])
         let extender = Task { await self.extendLeases(client) }

@@ -15,6 +15,7 @@ public enum GantryErrorCode: Int, Sendable, CaseIterable, Codable {
     case payloadTooLarge = -32006
     case shuttingDown = -32007
     case wrongState = -32008
+    case forbidden = -32009
 
     public var name: String {
         switch self {
@@ -31,6 +32,7 @@ public enum GantryErrorCode: Int, Sendable, CaseIterable, Codable {
         case .payloadTooLarge: "payload_too_large"
         case .shuttingDown: "shutting_down"
         case .wrongState: "wrong_state"
+        case .forbidden: "forbidden"
         }
     }
 
@@ -118,6 +120,29 @@ extension RPCErrorObject {
         RPCErrorObject(
             .wrongState, "Job \(jobID) cannot be retried now: job \(holderID) has the same unique_key and is waiting, running, or completed within its unique_for_ms. Retry it once that one has let the key go.",
             data: ["id": .string(jobID), "holder_id": .string(holderID)])
+    }
+
+    /// No valid token: before `hello`, or `hello` with a token the broker does not know.
+    public static func unauthorized(_ detail: String) -> RPCErrorObject {
+        RPCErrorObject(.unauthorized, "\(detail) This broker requires a token: send hello first with {\"token\": \"…\"} (an operator creates tokens with `gantry token new`).")
+    }
+
+    /// The token is valid but its role, or its queues, do not cover the request.
+    public static func forbidden(token: String, role: String, method: String, queue: String? = nil, allowedQueues: [String] = []) -> RPCErrorObject {
+        var data: [String: JSONValue] = ["token": .string(token), "role": .string(role), "method": .string(method)]
+        let message: String
+        if let queue {
+            data["queue"] = .string(queue)
+            message = "The token \"\(token)\" may use only the queues \(allowedQueues.joined(separator: ", ")), not \"\(queue)\". Use a token for that queue."
+        } else {
+            message = "The token \"\(token)\" has the role \(role), which may not call \(method). Use a token whose role may (producer: enqueue; worker: reserve, ack, nack, extend; admin: everything)."
+        }
+        return RPCErrorObject(.forbidden, message, data: .object(data))
+    }
+
+    /// The broker refuses a connection beyond its limits; sent once, then the connection is closed.
+    public static func tooManyConnections(_ detail: String) -> RPCErrorObject {
+        RPCErrorObject(.overloaded, "The broker has too many connections (\(detail)), so this one is closed. Reuse connections (one per process is enough: requests pipeline), or retry later.", data: ["retryable": true])
     }
 
     public static let shuttingDown = RPCErrorObject(

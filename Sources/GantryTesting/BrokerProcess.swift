@@ -127,8 +127,9 @@ public func runGantryd(_ arguments: [String], environment: [String: String] = [:
 }
 
 /// Runs one of this package's executables (built beside the tests) to completion; returns its exit status
-/// and what it printed (stdout, then stderr).
-public func runBuiltTool(_ name: String, _ arguments: [String], environment: [String: String] = [:]) async throws -> (status: Int32, output: String) {
+/// and what it printed (stdout, then stderr). `stdin`, when given, is what it reads.
+public func runBuiltTool(_ name: String, _ arguments: [String], environment: [String: String] = [:],
+                         stdin: String? = nil) async throws -> (status: Int32, output: String) {
     let process = Process()
     process.executableURL = BrokerProcess.executable.deletingLastPathComponent().appendingPathComponent(name)
     process.arguments = arguments
@@ -143,7 +144,13 @@ public func runBuiltTool(_ name: String, _ arguments: [String], environment: [St
     defer { for file in [outFile, errFile] { try? FileManager.default.removeItem(at: file) } }
     process.standardOutput = try FileHandle(forWritingTo: outFile)
     process.standardError = try FileHandle(forWritingTo: errFile)
-    process.standardInput = FileHandle.nullDevice
+    if let stdin {
+        let inFile = base.appendingPathExtension("in")
+        try Data(stdin.utf8).write(to: inFile)
+        process.standardInput = try FileHandle(forReadingFrom: inFile)
+    } else {
+        process.standardInput = FileHandle.nullDevice
+    }
     try process.run()
     while process.isRunning { try await Task.sleep(for: .milliseconds(20)) }
     let output = ((try? String(contentsOf: outFile, encoding: .utf8)) ?? "") + ((try? String(contentsOf: errFile, encoding: .utf8)) ?? "")

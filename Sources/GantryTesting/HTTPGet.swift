@@ -1,6 +1,7 @@
 import Foundation
 import NIOCore
 import NIOPosix
+import NIOSSL
 
 /// A bare HTTP/1.1 GET for tests of the broker's HTTP side: what a Kubernetes probe or Prometheus sends.
 public enum HTTPGet {
@@ -8,15 +9,26 @@ public enum HTTPGet {
         public let description: String
     }
 
-    public static func fetch(host: String, port: Int, path: String) async throws -> (status: Int, body: String) {
+    /// - Parameters:
+    ///   - headers: extra request headers, e.g. `["Authorization": "Bearer …"]`.
+    ///   - caFile: speak TLS, trusting this CA.
+    public static func fetch(host: String, port: Int, path: String, headers: [String: String] = [:],
+                             caFile: String? = nil) async throws -> (status: Int, body: String) {
+        let tls = try caFile.map { file -> NIOSSLContext in
+            var configuration = TLSConfiguration.makeClientConfiguration()
+            configuration.trustRoots = .file(file)
+            return try NIOSSLContext(configuration: configuration)
+        }
         let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .connect(host: host, port: port) { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
+                    if let tls { try channel.pipeline.syncOperations.addHandler(NIOSSLClientHandler(context: tls, serverHostname: nil)) }
+                    return try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
                 }
             }
+        let extra = headers.map { "\($0.key): \($0.value)\r\n" }.joined()
         let response = try await channel.executeThenClose { inbound, outbound in
-            try await outbound.write(ByteBuffer(string: "GET \(path) HTTP/1.1\r\nHost: \(host):\(port)\r\nConnection: close\r\n\r\n"))
+            try await outbound.write(ByteBuffer(string: "GET \(path) HTTP/1.1\r\nHost: \(host):\(port)\r\n\(extra)Connection: close\r\n\r\n"))
             var received = ByteBuffer()
             for try await var chunk in inbound { received.writeBuffer(&chunk) }
             return String(buffer: received)

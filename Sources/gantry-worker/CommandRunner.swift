@@ -24,6 +24,8 @@ struct CommandRunner: Sendable {
         process.executableURL = URL(fileURLWithPath: "/bin/sh")
         process.arguments = ["-c", command]
         var environment = ProcessInfo.processInfo.environment
+        // The worker's token is for talking to the broker, not for the commands it runs.
+        environment.removeValue(forKey: "GANTRY_TOKEN")
         environment["GANTRY_JOB_ID"] = job.id
         environment["GANTRY_JOB_TYPE"] = job.type
         environment["GANTRY_JOB_QUEUE"] = job.queue

@@ -110,7 +110,11 @@ struct GantryWorkerCommand: AsyncParsableCommand {
         let timeout = Duration.milliseconds(timeoutMs ?? file.timeoutMs ?? 30 * 60 * 1000)
 
         let worker: Worker
-        do { worker = try Worker(url: url, queues: queues, concurrency: concurrency, logger: logger) } catch {
+        do {
+            worker = try Worker(
+                url: url, queues: queues, concurrency: concurrency, token: ProcessInfo.processInfo.environment["GANTRY_TOKEN"],
+                tls: ClientTLS.fromEnvironment(), logger: logger)
+        } catch {
             throw ValidationError("\(error)")
         }
         for (type, command) in commands.sorted(by: { $0.key < $1.key }) {

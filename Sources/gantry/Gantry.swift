@@ -14,7 +14,7 @@ struct Gantry: AsyncParsableCommand {
             """,
         subcommands: [StatsCommand.self, QueuesCommand.self, JobsCommand.self, JobCommand.self, RetryCommand.self, CancelCommand.self,
                       DiscardCommand.self, PauseCommand.self, ResumeCommand.self, EnqueueCommand.self, WorkersCommand.self,
-                      CleanupCommand.self, CronCommand.self, LimitCommand.self, BenchCommand.self])
+                      CleanupCommand.self, CronCommand.self, LimitCommand.self, TokenCommand.self, BenchCommand.self])
 }
 
 /// Options every command takes.
@@ -22,13 +22,27 @@ struct Connection: ParsableArguments {
     @Option(help: "The broker, as gantry://host:port or host:port (default: GANTRY_URL, else 127.0.0.1:7440).")
     var broker: String?
 
+    @Option(help: "The token to send in hello (default: GANTRY_TOKEN, or one in the URL).")
+    var token: String?
+
+    @Option(help: "PEM file of the CA that signs the broker's certificate (default: GANTRY_CA_FILE, else the system's CAs); TLS is on with it or a gantrys:// URL.")
+    var caFile: String?
+
+    @Option(help: "PEM client certificate, for a broker that wants one (default: GANTRY_CERT_FILE).")
+    var certFile: String?
+
+    @Option(help: "PEM key of --cert-file (default: GANTRY_KEY_FILE).")
+    var keyFile: String?
+
     @Flag(help: "Print the broker's JSON answer instead of a table.")
     var json = false
 
     func client() throws -> GantryClient {
         do {
             return try GantryClient(
-                url: broker ?? ProcessInfo.processInfo.environment["GANTRY_URL"] ?? "127.0.0.1:7440", name: "gantry-cli", patience: .zero)
+                url: broker ?? ProcessInfo.processInfo.environment["GANTRY_URL"] ?? "127.0.0.1:7440", name: "gantry-cli",
+                token: token ?? ProcessInfo.processInfo.environment["GANTRY_TOKEN"],
+                tls: ClientTLS.fromEnvironment(caFile: caFile, certificateFile: certFile, keyFile: keyFile), patience: .zero)
         } catch {
             throw ValidationError("\(error)")
         }
@@ -51,6 +65,9 @@ struct Connection: ParsableArguments {
             FileHandle.standardError.write(Data("gantry: \(error.message)\n".utf8))
             throw ExitCode(1)
         } catch let error as ConnectionLost {
+            FileHandle.standardError.write(Data("gantry: \(error.description)\n".utf8))
+            throw ExitCode(3)
+        } catch let error as TLSFailure {
             FileHandle.standardError.write(Data("gantry: \(error.description)\n".utf8))
             throw ExitCode(3)
         }

@@ -24,6 +24,8 @@ struct Serve: AsyncParsableCommand {
 
     @OptionGroup var common: CommonOptions
 
+    @OptionGroup(title: "Security and limits") var security: SecurityOptions
+
     @Option(help: "Address for JSON-RPC clients (default 127.0.0.1:7440; port 0 picks a free one).")
     var listen: String?
 
@@ -93,6 +95,16 @@ struct Serve: AsyncParsableCommand {
 
         configuration.cronSchedules = try file.cronSchedules()
         configuration.queueLimits = try file.queueLimits()
+        try security.apply(file, to: &configuration)
+        if configuration.tokens.isEmpty {
+            logger.warning("no tokens configured: every client that can connect may do everything", metadata: [
+                "listen": "\(configuration.host):\(configuration.port)",
+            ])
+        } else {
+            logger.info("clients must authenticate", metadata: [
+                "tokens": "\(configuration.tokens.map { "\($0.name) (\($0.role.rawValue))" }.joined(separator: ", "))",
+            ])
+        }
 
         try await withDatabase(common, file, logger: logger) { client in
             // Lines tests and scripts can wait for, whatever the log format.

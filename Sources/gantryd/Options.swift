@@ -7,7 +7,7 @@ import Yams
 /// Settings shared by `gantryd serve` and `gantryd migrate`: flags override the YAML file, which overrides
 /// the defaults; `GANTRY_DATABASE_URL` stands in for `--database-url`.
 struct CommonOptions: ParsableArguments {
-    @Option(help: "A YAML file of settings (keys as the flags, with underscores: listen, http, database_url, data_dir, log_format, log_level, max_line_bytes, default_lease_ms, drain_grace_ms, storage_timeout_ms, broker_timeout_ms, partial_line_timeout_ms, completed_retention_ms, failed_retention_ms), plus cron: (schedules by name) and queues: (limits by queue).")
+    @Option(help: "A YAML file of settings (keys as the flags, with underscores: listen, http, database_url, data_dir, log_format, log_level, max_line_bytes, default_lease_ms, drain_grace_ms, storage_timeout_ms, broker_timeout_ms, partial_line_timeout_ms, completed_retention_ms, failed_retention_ms, tls_cert, tls_key, tls_client_ca, allow_unauthenticated, max_connections, max_connections_per_address, idle_timeout_ms, auth_timeout_ms, max_wait_ms, max_batch_jobs, max_args_bytes, max_in_flight), plus cron: (schedules by name), queues: (limits by queue) and tokens: (a list of name, sha256, role, queues).")
     var config: String?
 
     @Option(help: "PostgreSQL to use, as postgres://user:password@host:5432/database. Without it (and without GANTRY_DATABASE_URL) gantryd runs its own embedded PostgreSQL in --data-dir.")
@@ -61,6 +61,19 @@ struct FileSettings: Decodable {
     var failedRetentionMs: Int64?
     var cron: [String: CronFileEntry]?
     var queues: [String: QueueFileEntry]?
+    var tokens: [TokenFileEntry]?
+    var tlsCert: String?
+    var tlsKey: String?
+    var tlsClientCA: String?
+    var allowUnauthenticated: Bool?
+    var maxConnections: Int?
+    var maxConnectionsPerAddress: Int?
+    var idleTimeoutMs: Int64?
+    var authTimeoutMs: Int64?
+    var maxWaitMs: Int64?
+    var maxBatchJobs: Int?
+    var maxArgsBytes: Int?
+    var maxInFlight: Int?
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case listen, http
@@ -76,7 +89,19 @@ struct FileSettings: Decodable {
         case partialLineTimeoutMs = "partial_line_timeout_ms"
         case completedRetentionMs = "completed_retention_ms"
         case failedRetentionMs = "failed_retention_ms"
-        case cron, queues
+        case cron, queues, tokens
+        case tlsCert = "tls_cert"
+        case tlsKey = "tls_key"
+        case tlsClientCA = "tls_client_ca"
+        case allowUnauthenticated = "allow_unauthenticated"
+        case maxConnections = "max_connections"
+        case maxConnectionsPerAddress = "max_connections_per_address"
+        case idleTimeoutMs = "idle_timeout_ms"
+        case authTimeoutMs = "auth_timeout_ms"
+        case maxWaitMs = "max_wait_ms"
+        case maxBatchJobs = "max_batch_jobs"
+        case maxArgsBytes = "max_args_bytes"
+        case maxInFlight = "max_in_flight"
     }
 
     /// The `cron:` section as schedules, each checked as `cron.upsert` would check it.

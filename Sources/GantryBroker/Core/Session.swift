@@ -32,6 +32,11 @@ public final class Session: Sendable {
         var closing = false
         /// Long-poll waits in progress, so closing the session can end them at once.
         var tickets: Set<Waitlist.Ticket> = []
+        /// The token its `hello` presented, when the broker checks tokens.
+        var access: AccessToken?
+        var failedHellos = 0
+        /// Set when the connection is to be closed once the answer being written has gone out.
+        var closeAfterAnswer = false
     }
 
     public init(id: UUID = UUID(), peer: String) {
@@ -89,6 +94,29 @@ public final class Session: Sendable {
         await link.send(Data(#"{"jsonrpc":"2.0","method":"\#(notification.rawValue)"}"#.utf8))
         return true
     }
+
+    /// The token this connection authenticated with, if any.
+    var access: AccessToken? { state.withLock { $0.access } }
+
+    func authenticated(_ token: AccessToken) {
+        state.withLock {
+            $0.access = token
+            $0.failedHellos = 0
+        }
+    }
+
+    /// Counts a failed `hello`; returns how many in a row.
+    func failedToAuthenticate() -> Int {
+        state.withLock {
+            $0.access = nil
+            $0.failedHellos += 1
+            return $0.failedHellos
+        }
+    }
+
+    /// Asks the connection to close after it writes the answer in progress.
+    func closeAfterAnswer() { state.withLock { $0.closeAfterAnswer = true } }
+    var mustCloseAfterAnswer: Bool { state.withLock { $0.closeAfterAnswer } }
 
     /// Hangs up on the client (a stopped worker that did not leave).
     func disconnect() { state.withLock { $0.link }?.disconnect() }

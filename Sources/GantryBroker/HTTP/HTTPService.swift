@@ -1,11 +1,14 @@
 import GantryProtocol
 import Hummingbird
+import HummingbirdCore
+import HummingbirdTLS
 import Logging
 import NIOCore
 import ServiceLifecycle
 
 /// The broker's HTTP side, for probes and Prometheus: `/live` (the process serves), `/ready` (the database
-/// answers and its schema is current; not while draining) and `/metrics`. Answers are one line of text.
+/// answers and its schema is current; not while draining) and `/metrics` (an admin token as a bearer token,
+/// when the broker has tokens). Answers are one line of text. TLS as on the JSON-RPC port.
 public struct HTTPService: Service {
     let broker: Broker
     let host: String
@@ -29,15 +32,18 @@ public struct HTTPService: Service {
             let readiness = await broker.readiness()
             return Self.line(readiness.reason, status: readiness.ready ? .ok : .serviceUnavailable)
         }
-        router.get("metrics") { _, _ in
+        router.get("metrics") { request, _ in
+            if let refusal = Self.refuseWithoutAdminToken(request, broker: broker) { return refusal }
             await broker.refreshQueueMetrics()
             return Response(
                 status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
                 body: ResponseBody(byteBuffer: ByteBuffer(string: broker.metrics.render())))
         }
         let (logger, onBound) = (logger, onBound)
+        let server: HTTPServerBuilder = try broker.configuration.tls.map { try .tls(.http1(), tlsConfiguration: $0.serverConfiguration()) } ?? .http1()
         let app = Application(
             router: router,
+            server: server,
             configuration: ApplicationConfiguration(address: .hostname(host, port: port), serverName: "gantryd"),
             onServerRunning: { channel in
                 guard let address = channel.localAddress else { return }
@@ -46,6 +52,22 @@ public struct HTTPService: Service {
             },
             logger: logger)
         try await app.run()
+    }
+
+    /// `Authorization: Bearer <admin token>`, as Prometheus sends with `authorization: {credentials: …}`.
+    private static func refuseWithoutAdminToken(_ request: Request, broker: Broker) -> Response? {
+        guard broker.authenticator.isEnabled else { return nil }
+        let header = request.headers[.authorization] ?? ""
+        let presented = header.hasPrefix("Bearer ") ? String(header.dropFirst("Bearer ".count)) : nil
+        guard let presented, let token = broker.authenticator.authenticate(presented) else {
+            var response = line("unauthorized: send an admin token as Authorization: Bearer <token>", status: .unauthorized)
+            response.headers[.wwwAuthenticate] = #"Bearer realm="gantry""#
+            return response
+        }
+        guard token.role == .admin else {
+            return line("forbidden: the token \(token.name) has the role \(token.role.rawValue); /metrics needs an admin token", status: .forbidden)
+        }
+        return nil
     }
 
     private static func line(_ text: String, status: HTTPResponse.Status) -> Response {

@@ -36,6 +36,8 @@ public final class BrokerMetrics: Sendable {
         requestsInFlight = CoreMetrics.Meter(label: "gantry_requests_in_flight", factory: factory)
         databaseConnectionsInUse = CoreMetrics.Meter(label: "gantry_db_connections_in_use", factory: factory)
         databaseUnavailable = CoreMetrics.Counter(label: "gantry_db_unavailable_total", factory: factory)
+        connectionsRefused = CoreMetrics.Counter(label: "gantry_connections_refused_total", factory: factory)
+        authenticationFailures = CoreMetrics.Counter(label: "gantry_authentication_failures_total", factory: factory)
         databaseQueryTime = CoreMetrics.Timer(label: Self.databaseQuery, factory: factory)
         databaseWaitTime = CoreMetrics.Timer(label: Self.databaseWait, factory: factory)
         reserveWaitTime = CoreMetrics.Timer(label: Self.reserveWait, factory: factory)
@@ -48,6 +50,10 @@ public final class BrokerMetrics: Sendable {
     let requestsInFlight: CoreMetrics.Meter
     let databaseConnectionsInUse: CoreMetrics.Meter
     let databaseUnavailable: CoreMetrics.Counter
+    /// Connections turned away at the connection limits.
+    let connectionsRefused: CoreMetrics.Counter
+    /// `hello`s with a missing or unknown token.
+    let authenticationFailures: CoreMetrics.Counter
     let databaseQueryTime: CoreMetrics.Timer
     let databaseWaitTime: CoreMetrics.Timer
     let reserveWaitTime: CoreMetrics.Timer

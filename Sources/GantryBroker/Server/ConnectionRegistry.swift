@@ -2,14 +2,18 @@ import Foundation
 import NIOCore
 import Synchronization
 
-/// The open connections, so a draining broker can close each as soon as it has nothing left to answer.
-/// Closing means closing the input: the connection then answers what it has started and closes itself, so
-/// no answer already earned (an ack's "ok") is cut off.
+/// The open connections, so a draining broker can close each as soon as it has nothing left to answer, and
+/// connections beyond the limits or idle too long can be turned away. Closing means closing the input: the
+/// connection then answers what it has started and closes itself, so no answer already earned (an ack's
+/// "ok") is cut off.
 final class ConnectionRegistry: Sendable {
     private struct Entry {
         var channel: any Channel
         var session: Session
+        var address: String
         var inFlight = 0
+        let openedAt = ContinuousClock.now
+        var lastActive = ContinuousClock.now
 
         /// Nothing to answer and no job held: closing it now loses no one's work.
         var isIdle: Bool { inFlight <= 0 && session.leaseCount == 0 }
@@ -17,6 +21,7 @@ final class ConnectionRegistry: Sendable {
 
     private struct State {
         var entries: [UUID: Entry] = [:]
+        var perAddress: [String: Int] = [:]
         var draining = false
     }
 
@@ -24,26 +29,57 @@ final class ConnectionRegistry: Sendable {
 
     var count: Int { state.withLock { $0.entries.count } }
 
-    func opened(_ session: Session, channel: any Channel) {
-        let closeNow = state.withLock {
-            $0.entries[session.id] = Entry(channel: channel, session: session)
-            return $0.draining
+    /// Registers the connection, or says why it is one too many (then it is not registered).
+    func opened(_ session: Session, channel: any Channel, address: String, maxTotal: Int, maxPerAddress: Int) -> String? {
+        let (refusal, closeNow): (String?, Bool) = state.withLock {
+            if $0.entries.count >= maxTotal { return ("\($0.entries.count) open, the limit is \(maxTotal)", false) }
+            let fromAddress = $0.perAddress[address, default: 0]
+            if fromAddress >= maxPerAddress { return ("\(fromAddress) open from \(address), the limit is \(maxPerAddress)", false) }
+            $0.entries[session.id] = Entry(channel: channel, session: session, address: address)
+            $0.perAddress[address] = fromAddress + 1
+            return (nil, $0.draining)
         }
         if closeNow { channel.close(mode: .input, promise: nil) }
+        return refusal
     }
 
     func closed(_ id: UUID) {
-        _ = state.withLock { $0.entries.removeValue(forKey: id) }
+        state.withLock {
+            guard let entry = $0.entries.removeValue(forKey: id) else { return }
+            let left = $0.perAddress[entry.address, default: 1] - 1
+            $0.perAddress[entry.address] = left > 0 ? left : nil
+        }
+    }
+
+    /// Closes connections that have nothing running and sent nothing for `idleFor`, and, when `unauthenticatedFor`
+    /// is given, those still without a token that long after opening. Returns how many it closed.
+    @discardableResult
+    func closeIdle(idleFor: Duration?, unauthenticatedFor: Duration?) -> Int {
+        let now = ContinuousClock.now
+        let stale = state.withLock { state in
+            state.entries.values.filter { entry in
+                guard entry.inFlight <= 0 else { return false }
+                if let idleFor, now - entry.lastActive > idleFor { return true }
+                if let unauthenticatedFor, entry.session.access == nil, now - entry.openedAt > unauthenticatedFor { return true }
+                return false
+            }.map(\.channel)
+        }
+        for channel in stale { channel.close(promise: nil) }
+        return stale.count
     }
 
     func startedRequest(_ id: UUID) {
-        state.withLock { $0.entries[id]?.inFlight += 1 }
+        state.withLock {
+            $0.entries[id]?.inFlight += 1
+            $0.entries[id]?.lastActive = .now
+        }
     }
 
     func finishedRequest(_ id: UUID) {
         let idleWhileDraining: (any Channel)? = state.withLock {
             guard var entry = $0.entries[id] else { return nil }
             entry.inFlight -= 1
+            entry.lastActive = .now
             $0.entries[id] = entry
             return $0.draining && entry.isIdle ? entry.channel : nil
         }

@@ -1,6 +1,7 @@
 import Foundation
 import GantryProtocol
 import Logging
+import CoreMetrics
 import NIOCore
 import NIOExtras
 import NIOFoundationCompat
@@ -13,12 +14,20 @@ struct RPCConnection {
     let channel: NIOAsyncChannel<ByteBuffer, ByteBuffer>
     let broker: Broker
     let session: Session
+    /// The client's IP address, for the per-address connection limit.
+    let address: String
     let registry: ConnectionRegistry
     let logger: Logger
 
     func run() async {
+        let configuration = broker.configuration
+        if let refusal = registry.opened(
+            session, channel: channel.channel, address: address,
+            maxTotal: configuration.maxConnections, maxPerAddress: configuration.maxConnectionsPerAddress) {
+            await turnAway(refusal)
+            return
+        }
         broker.sessionOpened(session)
-        registry.opened(session, channel: channel.channel)
         do {
             try await channel.executeThenClose { inbound, outbound in
                 let answers = AnswerWriter(outbound: outbound)
@@ -31,6 +40,15 @@ struct RPCConnection {
         }
         registry.closed(session.id)
         await broker.sessionClosed(session)
+    }
+
+    /// A connection beyond the limits hears why, once, and is closed.
+    private func turnAway(_ reason: String) async {
+        logger.warning("turned a connection away", metadata: ["peer": "\(session.peer)", "reason": "\(reason)"])
+        broker.metrics.connectionsRefused.increment()
+        try? await channel.executeThenClose { _, outbound in
+            await AnswerWriter(outbound: outbound).write(ResponseLine.failure(RPCErrorResponse(id: nil, error: .tooManyConnections(reason))))
+        }
     }
 
     /// Reads until the client closes or sends an oversize line; returns once every started request has answered.
@@ -85,6 +103,12 @@ struct RPCConnection {
             await answers.write(ResponseLine.failure(error))
         case .single(let request):
             if let answer = await answer(request) { await answers.write(answer) }
+            if session.mustCloseAfterAnswer {
+                // As after an oversize line: our side first, so the answer is read before the connection goes.
+                try? await channel.channel.close(mode: .output)
+                try? await Task.sleep(for: .milliseconds(200))
+                try? await channel.channel.close()
+            }
         case .batch(let requests):
             var batchAnswers: [Data] = []
             for request in requests {

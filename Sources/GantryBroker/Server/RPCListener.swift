@@ -2,6 +2,7 @@ import Logging
 import NIOCore
 import NIOExtras
 import NIOPosix
+import NIOSSL
 import ServiceLifecycle
 
 /// Accepts client connections and serves newline-delimited JSON-RPC on each. On graceful shutdown it stops
@@ -20,6 +21,7 @@ public struct RPCListener: Service {
 
     public func run() async throws {
         let configuration = broker.configuration
+        let tls = try configuration.tls.map { try NIOSSLContext(configuration: $0.serverConfiguration()) }
         let server = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .serverChannelOption(.backlog, value: 1024)
@@ -27,6 +29,7 @@ public struct RPCListener: Service {
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .bind(host: configuration.host, port: configuration.port) { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    if let tls { try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls)) }
                     try channel.pipeline.syncOperations.addHandler(
                         PartialLineTimeout(timeout: TimeAmount(configuration.partialLineTimeout)))
                     try channel.pipeline.syncOperations.addHandler(
@@ -42,12 +45,15 @@ public struct RPCListener: Service {
         }
         try await withGracefulShutdownHandler {
             try await withThrowingDiscardingTaskGroup { group in
+                group.addTask { await closeIdleConnections() }
                 try await server.executeThenClose { connections in
                     for try await connection in connections {
-                        let peer = connection.channel.remoteAddress.map { "\($0.ipAddress ?? "?"):\($0.port ?? 0)" } ?? "unknown"
-                        let session = Session(peer: peer)
+                        let address = connection.channel.remoteAddress?.ipAddress ?? "unknown"
+                        let session = Session(peer: connection.channel.remoteAddress.map { "\(address):\($0.port ?? 0)" } ?? "unknown")
                         group.addTask {
-                            await RPCConnection(channel: connection, broker: broker, session: session, registry: registry, logger: logger).run()
+                            await RPCConnection(
+                                channel: connection, broker: broker, session: session, address: address, registry: registry, logger: logger
+                            ).run()
                         }
                     }
                 }
@@ -63,6 +69,19 @@ public struct RPCListener: Service {
                 try? await Task.sleep(for: configuration.drainGrace)
                 registry.closeAll()
             }
+        }
+    }
+
+    /// Every second: closes connections idle past the idle timeout and, when tokens are required, those that have
+    /// not authenticated within the authentication timeout of opening.
+    private func closeIdleConnections() async {
+        let configuration = broker.configuration
+        let unauthenticated = broker.authenticator.isEnabled ? configuration.authenticationTimeout : nil
+        guard configuration.idleTimeout != nil || unauthenticated != nil else { return }
+        while !Task.isCancelled && !Task.isShuttingDownGracefully {
+            try? await Task.sleep(for: .seconds(1))
+            let closed = registry.closeIdle(idleFor: configuration.idleTimeout, unauthenticatedFor: unauthenticated)
+            if closed > 0 { logger.info("closed idle connections", metadata: ["count": "\(closed)"]) }
         }
     }
 }

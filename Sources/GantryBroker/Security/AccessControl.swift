@@ -1,0 +1,66 @@
+import CoreMetrics
+import GantryProtocol
+import Logging
+
+/// Params that name the queues they touch, checked against a token limited to some queues.
+protocol NamesQueues {
+    var queuesNamed: [String] { get }
+}
+
+extension Enqueue.Params: NamesQueues { var queuesNamed: [String] { [queue] } }
+extension EnqueueBatch.Params: NamesQueues { var queuesNamed: [String] { jobs.map(\.queue) } }
+extension Reserve.Params: NamesQueues { var queuesNamed: [String] { queues } }
+
+/// When the broker has tokens: who may call what. Without tokens every connection may do everything.
+extension Broker {
+    /// How many failed `hello`s in a row a connection gets before it is closed.
+    static let helloAttempts = 3
+
+    /// Refuses a request the connection's token does not cover (before its params are read).
+    func admit(_ request: RPCRequest, session: Session) -> RPCErrorObject? {
+        guard authenticator.isEnabled, request.method != Hello.name else { return nil }
+        guard let token = session.access else {
+            return .unauthorized("This connection has not authenticated.")
+        }
+        guard token.role.mayCall(request.method) else {
+            logger.notice("refused a method outside the token's role", metadata: [
+                "session": "\(session.id)", "token": "\(token.name)", "role": "\(token.role.rawValue)", "method": "\(request.method)",
+            ])
+            return .forbidden(token: token.name, role: token.role.rawValue, method: request.method)
+        }
+        return nil
+    }
+
+    /// Refuses params naming a queue outside the token's queues.
+    func checkQueues(_ params: some Sendable, method: String, session: Session) throws(RPCErrorObject) {
+        guard let token = session.access, let allowed = token.queues, let named = params as? any NamesQueues else { return }
+        if let refused = named.queuesNamed.first(where: { !allowed.contains($0) }) {
+            throw .forbidden(token: token.name, role: token.role.rawValue, method: method, queue: refused, allowedQueues: allowed.sorted())
+        }
+    }
+
+    /// `hello`'s token check: on success the session takes the token's role; a connection that fails
+    /// `helloAttempts` times in a row is closed after the answer.
+    func authenticate(_ params: Hello.Params, session: Session) throws(RPCErrorObject) {
+        guard authenticator.isEnabled else { return }
+        if let presented = params.token, let token = authenticator.authenticate(presented) {
+            session.authenticated(token)
+            return
+        }
+        let failures = session.failedToAuthenticate()
+        metrics.authenticationFailures.increment()
+        logger.warning("hello with a missing or unknown token", metadata: [
+            "session": "\(session.id)", "peer": "\(session.peer)", "failures": "\(failures)",
+        ])
+        if failures >= Self.helloAttempts {
+            session.closeAfterAnswer()
+            throw .unauthorized("Unknown token; \(failures) failed attempts, so the connection is closed.")
+        }
+        throw .unauthorized(params.token == nil ? "hello carried no token." : "Unknown token.")
+    }
+
+    /// A job a queue-limited token may not see is reported as not found, so its existence is not revealed.
+    func checkVisible(_ job: Job, session: Session) throws(RPCErrorObject) {
+        if let token = session.access, !token.mayUse(queue: job.queue) { throw .notFound(jobID: job.id) }
+    }
+}
