@@ -9,13 +9,14 @@ print(client.job(job_id)["state"])
 ```
 
 ``gantry.Client`` (threads), ``gantry.aio.AsyncClient`` (asyncio), ``gantry.Worker`` (handlers in threads).
+``gantrys://TOKEN@host:port`` (or ``token=``, ``ca_file=``...) connects over TLS with a token.
 """
 from . import aio
 from .client import Client
-from .errors import (ERRORS, ConnectionLost, GantryError, PermanentError, RPCError)
+from .errors import (ERRORS, ConnectionLost, GantryError, PermanentError, RPCError, TLSError)
 from .worker import Job, UnknownJobType, Worker
 
 __version__ = "0.1.0"
 
-__all__ = ["Client", "Worker", "Job", "RPCError", "ConnectionLost", "PermanentError", "GantryError",
+__all__ = ["Client", "Worker", "Job", "RPCError", "ConnectionLost", "TLSError", "PermanentError", "GantryError",
            "UnknownJobType", "ERRORS", "aio"]

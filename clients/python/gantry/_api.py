@@ -1,4 +1,5 @@
-"""What the synchronous and the asyncio client share: addresses, JSON lines, and one method per broker call.
+"""What the synchronous and the asyncio client share: addresses, tokens and TLS, JSON lines, and one method per
+broker call.
 
 Each method of ``_Api`` builds the params and says how to read the result, then hands both to ``_invoke``:
 ``Client._invoke`` calls at once and returns the value, ``AsyncClient._invoke`` returns a coroutine of it.
@@ -8,7 +9,11 @@ import json
 import os
 import re
 import socket
+import ssl
 import traceback
+import urllib.parse
+
+from .errors import TLSError
 
 DEFAULT_PORT = 7440
 DEFAULT_URL = "127.0.0.1:7440"
@@ -16,14 +21,43 @@ PROTOCOL = 1
 #: Message and backtrace sent in a nack are trimmed to stay far below the broker's 1 MiB line limit.
 MAX_ERROR_MESSAGE = 16 * 1024
 MAX_BACKTRACE_LINES = 200
+#: The keywords of Client/AsyncClient (and Worker, which passes them on) that say how to connect.
+SECURITY_OPTIONS = ("token", "tls", "ca_file", "cert_file", "key_file")
+_SCHEMES = {"gantry": False, "gantrys": True}
 
 
-def parse_url(url):
-    """``gantry://host:port``, ``host:port`` or ``host`` (port 7440) -> (host, port). IPv6 in brackets."""
+class Address:
+    """A parsed broker URL: ``host``, ``port``, ``tls`` (``gantrys://``) and ``token`` (the userinfo, or None).
+    Its repr leaves the token out, so it may be logged."""
+
+    def __init__(self, host, port, tls, token):
+        self.host, self.port, self.tls, self.token = host, port, tls, token
+
+    def __repr__(self):
+        scheme = "gantrys" if self.tls else "gantry"
+        return f"<gantry address {scheme}://{'***@' if self.token else ''}{self.host}:{self.port}>"
+
+
+def parse_address(url):
+    """``gantry://[TOKEN@]host:port``, ``gantrys://[TOKEN@]host:port`` (TLS), ``host:port`` or ``host`` (port
+    7440) -> Address. The token is percent-decoded; IPv6 hosts go in brackets. Error messages never quote the
+    URL, which may hold a token."""
     if url is None:
         url = os.environ.get("GANTRY_URL", DEFAULT_URL)
-    address = url[len("gantry://"):] if url.startswith("gantry://") else url
-    address = address.rstrip("/")
+    scheme, found, address = url.partition("://")
+    if not found:
+        scheme, address = "gantry", url
+    if scheme.lower() not in _SCHEMES:
+        raise ValueError(f"The broker URL must start with gantry:// or gantrys:// (TLS), not {scheme}://.")
+    userinfo, at, address = address.rstrip("/").rpartition("@")
+    token = urllib.parse.unquote(userinfo) if at else None
+    if at and not token:
+        raise ValueError("The broker URL has an empty token before '@'.")
+    host, port = _host_port(address)
+    return Address(host, port, _SCHEMES[scheme.lower()], token)
+
+
+def _host_port(address):
     if address.startswith("["):
         host, _, rest = address[1:].partition("]")
         port = rest[1:] if rest.startswith(":") else ""
@@ -32,11 +66,174 @@ def parse_url(url):
     else:
         host, port = address, ""
     if not host or (port and not port.isdigit()):
-        raise ValueError(f"The broker address must look like gantry://127.0.0.1:7440 or host:port (got {url!r}).")
+        raise ValueError(f"The broker address must look like gantry://127.0.0.1:7440 or host:port (got {address!r}).")
     port = int(port) if port else DEFAULT_PORT
     if not 1 <= port <= 65535:
-        raise ValueError(f"The broker address must end in a port from 1 to 65535 (got {url!r}).")
+        raise ValueError(f"The broker address must end in a port from 1 to 65535 (got {address!r}).")
     return host, port
+
+
+def parse_url(url):
+    """``parse_address`` for those who only want (host, port)."""
+    address = parse_address(url)
+    return address.host, address.port
+
+
+class Endpoint:
+    """Where a client connects and how: ``host``, ``port``, ``token`` (sent in ``hello``; left out of repr and of
+    every message) and ``ssl_context`` (None for plain TCP), plus the TLS files, for error messages."""
+
+    def __init__(self, host, port, token, ssl_context, ca_file=None, cert_file=None):
+        self.host, self.port, self.token, self.ssl_context = host, port, token, ssl_context
+        self.ca_file, self.cert_file = ca_file, cert_file
+
+    @property
+    def tls(self):
+        return self.ssl_context is not None
+
+    @property
+    def address(self):
+        return f"{self.host}:{self.port}"
+
+    def __repr__(self):
+        return f"<gantry endpoint {'gantrys' if self.tls else 'gantry'}://{self.address}>"
+
+
+def endpoint(url=None, *, token=None, tls=None, ca_file=None, cert_file=None, key_file=None):
+    """Resolves a client's URL and security keywords into an Endpoint.
+
+    The token is the ``token`` keyword, else the URL's userinfo, else ``$GANTRY_TOKEN``. TLS is on for
+    ``gantrys://`` or ``tls=True``; then ``ca_file``/``cert_file``/``key_file`` fall back to ``$GANTRY_CA_FILE``,
+    ``$GANTRY_CERT_FILE``, ``$GANTRY_KEY_FILE`` (the key variable only with the certificate variable: a key goes
+    with its certificate). Asking for a certificate file on a plain connection is an error rather than silently
+    sending in clear what the caller meant to protect; the variables are only read for TLS, so they may stay
+    set for plain brokers too.
+    """
+    address = parse_address(url)
+    if token is not None and not (isinstance(token, str) and token):
+        raise ValueError("token must be a non-empty string (or None: the URL's, else $GANTRY_TOKEN).")
+    token = token or address.token or os.environ.get("GANTRY_TOKEN") or None
+    if tls is False and address.tls:
+        raise ValueError("tls=False contradicts a gantrys:// URL; use gantry:// for a plain connection.")
+    if not (address.tls or tls):
+        given = [name for name, value in (("ca_file", ca_file), ("cert_file", cert_file), ("key_file", key_file))
+                 if value is not None]
+        if given:
+            raise ValueError(f"{' and '.join(given)} given for a plain connection: use a gantrys:// URL or "
+                             "tls=True.")
+        return Endpoint(address.host, address.port, token, None)
+    ca_file = ca_file or os.environ.get("GANTRY_CA_FILE") or None
+    if cert_file is None:  # a key from the environment goes with the certificate from the environment only
+        cert_file = os.environ.get("GANTRY_CERT_FILE") or None
+        key_file = key_file or (os.environ.get("GANTRY_KEY_FILE") or None if cert_file else None)
+    context = tls_context(ca_file, cert_file, key_file)
+    return Endpoint(address.host, address.port, token, context, ca_file, cert_file)
+
+
+def tls_context(ca_file=None, cert_file=None, key_file=None):
+    """A client-side SSLContext that verifies the broker's certificate and host name (against ``ca_file``, else
+    the system's trust store) and, for mutual TLS, presents ``cert_file`` (its key in ``key_file``, or in
+    ``cert_file`` itself). Unreadable files are refused here, when the client is made, not at the first call."""
+    if key_file and not cert_file:
+        raise ValueError("key_file given without cert_file (GANTRY_CERT_FILE): a client certificate needs both.")
+    try:
+        context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=ca_file)
+    except (OSError, ssl.SSLError) as error:
+        raise ValueError(f"ca_file {ca_file!r} (GANTRY_CA_FILE) cannot be loaded as PEM certificates: "
+                         f"{error}") from error
+    if cert_file:
+        try:
+            context.load_cert_chain(cert_file, key_file)
+        except (OSError, ssl.SSLError) as error:
+            raise ValueError(f"the client certificate cert_file {cert_file!r} / key_file {key_file!r} "
+                             f"(GANTRY_CERT_FILE / GANTRY_KEY_FILE) cannot be loaded: {error}") from error
+    return context
+
+
+# What OpenSSL says when TLS fails, grouped by what the user has to do about it.
+_UNTRUSTED = {2, 18, 19, 20, 21, 27}  # no issuer / self-signed / untrusted (X509_V_ERR_*)
+_NOT_FOR_HOST = {62, 64}  # host name / IP address mismatch
+_OUT_OF_DATE = {9, 10}  # not yet valid / expired
+_NEEDS_CLIENT_CERT = {"TLSV13_ALERT_CERTIFICATE_REQUIRED", "SSLV3_ALERT_HANDSHAKE_FAILURE",
+                      "PEER_DID_NOT_RETURN_A_CERTIFICATE"}
+_CLIENT_CERT_REFUSED = {"TLSV1_ALERT_UNKNOWN_CA", "SSLV3_ALERT_BAD_CERTIFICATE", "SSLV3_ALERT_CERTIFICATE_UNKNOWN",
+                        "SSLV3_ALERT_CERTIFICATE_EXPIRED", "SSLV3_ALERT_CERTIFICATE_REVOKED",
+                        "SSLV3_ALERT_UNSUPPORTED_CERTIFICATE", "TLSV1_ALERT_ACCESS_DENIED",
+                        "TLSV1_ALERT_DECRYPT_ERROR", "CERTIFICATE_VERIFY_FAILED"}
+_NOT_TLS = {"WRONG_VERSION_NUMBER", "RECORD_LAYER_FAILURE", "PACKET_LENGTH_TOO_LONG", "HTTP_REQUEST",
+            "UNKNOWN_PROTOCOL", "RECORD_TOO_LARGE", "WRONG_SSL_VERSION"}
+
+
+def tls_failure(error, endpoint):
+    """A TLSError saying what to do when ``error`` (or the error behind a ConnectionLost) is a TLS failure that
+    trying again cannot fix; None for anything else (a refused or dropped connection is retried as before)."""
+    if isinstance(error, TLSError):
+        return error
+    cause = error if isinstance(error, ssl.SSLError) else getattr(error, "__cause__", None)
+    if not isinstance(cause, ssl.SSLError) or isinstance(cause, (ssl.SSLEOFError, ssl.SSLZeroReturnError,
+                                                                 ssl.SSLWantReadError, ssl.SSLWantWriteError)):
+        return None
+    failure = TLSError(tls_advice(cause, endpoint))
+    failure.__cause__ = cause
+    return failure
+
+
+def tls_advice(error, endpoint):
+    """The message of a TLSError: what went wrong, in the user's terms, and which option fixes it."""
+    at = f"at {endpoint.address}"
+    if isinstance(error, ssl.SSLCertVerificationError):
+        code, detail = error.verify_code, error.verify_message
+        if code in _UNTRUSTED and endpoint.ca_file:
+            return (f"the broker's certificate {at} is not signed by the CA in ca_file {endpoint.ca_file!r} "
+                    f"({detail}): pass the PEM of the CA that signed it as ca_file=... (GANTRY_CA_FILE)")
+        if code in _UNTRUSTED:
+            return (f"the broker's certificate {at} is not trusted ({detail}): pass ca_file=... (GANTRY_CA_FILE), "
+                    "the PEM of the CA that signed it")
+        if code in _NOT_FOR_HOST:
+            return (f"the broker's certificate {at} is not for {endpoint.host!r} ({detail}): connect with a host "
+                    "name or IP address the certificate lists")
+        if code in _OUT_OF_DATE:
+            return (f"the broker's certificate {at} is expired or not yet valid ({detail}): the broker needs a "
+                    "current certificate (or this machine's clock is wrong)")
+        return f"the broker's certificate {at} was refused ({detail})"
+    reason = error.reason or ""
+    if reason in _NEEDS_CLIENT_CERT and not endpoint.cert_file:
+        return (f"the broker {at} requires a client certificate (mutual TLS): pass cert_file=... and key_file=... "
+                f"(GANTRY_CERT_FILE / GANTRY_KEY_FILE) ({reason})")
+    if reason in _NEEDS_CLIENT_CERT or reason in _CLIENT_CERT_REFUSED:
+        return (f"the broker {at} refused the client certificate in cert_file {endpoint.cert_file!r} ({reason}): "
+                "it must be current and signed by a CA the broker trusts")
+    if reason in _NOT_TLS:
+        return (f"the broker {at} did not answer in TLS ({reason}): is it serving TLS? For a plain broker use "
+                "gantry://host:port")
+    return f"TLS with the broker {at} failed: {error}"
+
+
+#: The first bytes of a TLS record (alert or handshake): what a TLS broker sends a client that spoke plain JSON.
+_TLS_RECORD = re.compile(rb"[\x15\x16]\x03[\x00-\x04]")
+
+
+def speaks_tls(raw):
+    """Whether a line the broker sent that is not JSON is the start of a TLS record."""
+    return _TLS_RECORD.match(raw) is not None
+
+
+def plain_to_tls_error(endpoint):
+    return TLSError(f"the broker at {endpoint.address} answered in TLS: use gantrys://{endpoint.address} (or "
+                    "tls=True), with ca_file=... (GANTRY_CA_FILE) unless the system trusts its certificate")
+
+
+def connection_hint(endpoint, error):
+    """Added to the last error when a connection was made but dropped before ``hello`` was answered (not when
+    it was refused): a TLS broker hangs up on plain JSON, and one that requires a client certificate may hang
+    up on a client without one, neither always saying why."""
+    if isinstance(error, (ConnectionRefusedError, socket.gaierror, TimeoutError)):
+        return ""
+    if not endpoint.tls:
+        return f"; if the broker serves TLS, use gantrys://{endpoint.address}"
+    if not endpoint.cert_file:
+        return "; if the broker requires a client certificate, pass cert_file=... and key_file=..."
+    return ""
 
 
 def default_worker_id():
@@ -222,5 +419,5 @@ class _Api:
         return self._invoke("workers.stop", drop_none({"id": id, "all": all or None}), _key("workers"))
 
 
-def hello_params(name, worker):
-    return drop_none({"client": name, "protocol": PROTOCOL, "worker": worker})
+def hello_params(name, worker, token=None):
+    return drop_none({"client": name, "protocol": PROTOCOL, "token": token, "worker": worker})

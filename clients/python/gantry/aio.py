@@ -30,12 +30,16 @@ class _Connection:
         self.pending = {}
         self.closed = False
         self.reason = None
+        #: The exception that ended the reader (a TLS alert, a reset), kept as the cause of ConnectionLost.
+        self.cause = None
+        #: Whether the broker answered in TLS although this connection is plain.
+        self.answered_in_tls = False
         self.write_lock = asyncio.Lock()
         self.task = asyncio.get_running_loop().create_task(self._read())
 
     async def request(self, request_id, line, timeout):
         if self.closed:
-            raise ConnectionLost(f"lost the connection to the broker at {self.address}: {self.reason}")
+            raise self._lost()
         future = asyncio.get_running_loop().create_future()
         self.pending[request_id] = future
         try:
@@ -44,6 +48,11 @@ class _Connection:
                     self.writer.write(line)
                     await self.writer.drain()
             except OSError as error:
+                # Why the broker hung up (a TLS alert, its payload_too_large answer) is on its way to the reader:
+                # wait for it a moment, so the caller learns that rather than just that sending failed.
+                await asyncio.wait({self.task}, timeout=1.0)
+                if self.closed:
+                    raise self._lost()  # caused by what ended the reader
                 raise ConnectionLost(f"could not send to the broker at {self.address}: {error}") from error
             try:
                 return await asyncio.wait_for(asyncio.shield(future), timeout)
@@ -51,6 +60,8 @@ class _Connection:
                 raise TimeoutError(f"no answer from the broker at {self.address} within {timeout:.1f} s") from None
         finally:
             self.pending.pop(request_id, None)
+            if future.done() and not future.cancelled():
+                future.exception()  # retrieved: an answer nobody awaits any more is no "never retrieved" warning
 
     async def _read(self):
         reason = "the broker closed the connection"
@@ -65,6 +76,7 @@ class _Connection:
             reason = "closed by the client"
         except (OSError, ValueError, asyncio.LimitOverrunError) as error:
             reason = f"the connection failed: {error}"
+            self.cause = error
         finally:
             self.close(reason)
 
@@ -72,6 +84,9 @@ class _Connection:
         try:
             message = json.loads(raw)
         except ValueError:
+            if _api.speaks_tls(raw) and self.writer.get_extra_info("sslcontext") is None:
+                self.answered_in_tls = True
+                return
             log.warning("gantry: ignoring a line from the broker that is not JSON: %.200r", raw)
             return
         if isinstance(message, dict) and "id" not in message and isinstance(message.get("method"), str):
@@ -85,6 +100,12 @@ class _Connection:
                 return
         log.debug("gantry: a response nobody waits for: %.300r", raw)
 
+    def _lost(self):
+        """The ConnectionLost for calls on this closed connection, caused by what ended the reader."""
+        lost = ConnectionLost(f"lost the connection to the broker at {self.address}: {self.reason}")
+        lost.__cause__ = self.cause
+        return lost
+
     def close(self, reason="closed by the client"):
         if self.closed:
             return
@@ -94,7 +115,7 @@ class _Connection:
         waiting, self.pending = list(self.pending.values()), {}
         for future in waiting:
             if not future.done():
-                future.set_exception(ConnectionLost(f"lost the connection to the broker at {self.address}: {reason}"))
+                future.set_exception(self._lost())
         if self.task is not asyncio.current_task():
             self.task.cancel()
 
@@ -103,12 +124,16 @@ class AsyncClient(_api._Api):
     """``gantry.Client`` over asyncio: one connection shared by every task, a reader task that resolves each
     request's future by id, ``hello`` first on each (re)connection, reconnect on the next call after a drop,
     and the same transparent resend of ``storage_unavailable`` with nothing applied. Every method of
-    ``gantry.Client`` is here as a coroutine. ``on_notification(method, params)`` may be a plain function or a
-    coroutine function (run as a task). Use it from one event loop."""
+    ``gantry.Client`` is here as a coroutine, and the same keywords: ``token``, ``tls``, ``ca_file``,
+    ``cert_file``, ``key_file`` (see ``gantry.Client``). ``on_notification(method, params)`` may be a plain
+    function or a coroutine function (run as a task). Use it from one event loop."""
 
-    def __init__(self, url=None, name="gantry-python", *, worker=None, on_notification=None, timeout=60.0,
-                 patience=30.0, connect_timeout=10.0):
-        self.host, self.port = _api.parse_url(url)
+    def __init__(self, url=None, name="gantry-python", *, token=None, tls=None, ca_file=None, cert_file=None,
+                 key_file=None, worker=None, on_notification=None, timeout=60.0, patience=30.0, connect_timeout=10.0):
+        self._endpoint = _api.endpoint(url, token=token, tls=tls, ca_file=ca_file, cert_file=cert_file,
+                                       key_file=key_file)
+        self.host, self.port = self._endpoint.host, self._endpoint.port
+        self.tls = self._endpoint.tls
         self.name = name
         self.worker = worker
         self.on_notification = on_notification
@@ -123,7 +148,7 @@ class AsyncClient(_api._Api):
         self._tasks = set()
 
     def __repr__(self):
-        return f"<gantry.aio.AsyncClient {self.host}:{self.port} {self.name!r}>"
+        return f"<gantry.aio.AsyncClient {self.host}:{self.port}{' tls' if self.tls else ''} {self.name!r}>"
 
     async def __aenter__(self):
         return self
@@ -188,34 +213,49 @@ class AsyncClient(_api._Api):
             return self._conn
 
     async def _open(self):
+        """Connects and says hello, as ``gantry.Client._open`` does: the broker's refusal of ``hello`` and TLS
+        failures are raised at once, anything else is retried for ``patience`` seconds."""
         loop = asyncio.get_running_loop()
-        address = f"{self.host}:{self.port}"
+        address = self._endpoint.address
         deadline = loop.time() + self.patience
         delay = 0.1
         while True:
             try:
-                reader, writer = await asyncio.wait_for(
-                    asyncio.open_connection(self.host, self.port, limit=MAX_LINE), self.connect_timeout)
-                sock = writer.get_extra_info("socket")
-                if sock is not None:
-                    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-                conn = _Connection(reader, writer, self._notified, address)
+                conn = await self._connect(address)
                 try:
                     hello_id = next(self._ids)
-                    hello = _api.request_line(hello_id, "hello", _api.hello_params(self.name, self.worker))
+                    params = _api.hello_params(self.name, self.worker, self._endpoint.token)
+                    hello = _api.request_line(hello_id, "hello", params)
                     self.session_id = (await self._exchange(conn, hello_id, hello, self.timeout))["session_id"]
-                except BaseException:
+                except BaseException as error:
                     conn.close()
+                    if isinstance(error, ConnectionLost) and conn.answered_in_tls:
+                        raise _api.plain_to_tls_error(self._endpoint) from None
                     raise
                 self.connections_opened += 1
                 return conn
             except (OSError, asyncio.TimeoutError) as error:
+                failure = _api.tls_failure(error, self._endpoint)
+                if failure is not None:
+                    raise failure from failure.__cause__
                 if loop.time() + delay >= deadline:
                     raise ConnectionLost(f"cannot reach the broker at {address} ({error}); is gantryd running "
-                                         "there?") from error
+                                         f"there?{_api.connection_hint(self._endpoint, error)}") from error
                 log.info("gantry: broker at %s unreachable (%s); retrying in %.1f s", address, error, delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
+
+    async def _connect(self, address):
+        tls = {}
+        if self._endpoint.tls:
+            tls = {"ssl": self._endpoint.ssl_context, "server_hostname": self.host,
+                   "ssl_handshake_timeout": self.connect_timeout}
+        reader, writer = await asyncio.wait_for(
+            asyncio.open_connection(self.host, self.port, limit=MAX_LINE, **tls), self.connect_timeout)
+        sock = writer.get_extra_info("socket")
+        if sock is not None:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return _Connection(reader, writer, self._notified, address)
 
     def _notified(self, message):
         if self.on_notification is None:

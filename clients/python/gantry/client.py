@@ -1,10 +1,13 @@
-"""The synchronous client: one pipelined TCP connection shared by every thread that uses the client."""
+"""The synchronous client: one pipelined TCP (or TLS) connection shared by every thread that uses the client."""
 import concurrent.futures
+import io
 import itertools
 import json
 import logging
 import queue
+import select
 import socket
+import ssl
 import threading
 import time
 
@@ -15,6 +18,93 @@ log = logging.getLogger("gantry")
 
 #: Returned by ``_next_message`` once the broker has closed the connection.
 CLOSED = None
+
+
+class _TLSSocket:
+    """A TLS socket shared by the reader thread and the writing threads.
+
+    OpenSSL must not be entered by two threads at once on one connection (a read and a write at the same time
+    corrupt its state), so every call into it takes ``lock``, and none blocks: the socket is non-blocking, and
+    waiting for the network is done in ``poll``/``select`` with the lock released. A long read never holds up a
+    write, nor the other way round. It offers what ``_Connection`` uses: ``sendall``, ``makefile("rb")``,
+    ``shutdown`` and ``close``.
+    """
+
+    def __init__(self, sock):
+        self.sock = sock
+        self.lock = threading.Lock()
+        self.closed = False
+        sock.setblocking(False)
+
+    def sendall(self, data):
+        view = memoryview(data).cast("B")
+        while view:
+            with self.lock:
+                if self.closed:
+                    raise ConnectionResetError("the connection is closed")
+                try:
+                    sent = self.sock.send(view)
+                except ssl.SSLWantWriteError:
+                    sent, readable = 0, False
+                except ssl.SSLWantReadError:
+                    sent, readable = 0, True
+            view = view[sent:]
+            if not sent:  # OpenSSL wants the same bytes again once the socket can take them
+                self._wait(readable)
+
+    def recv_into(self, buffer):
+        while True:
+            with self.lock:
+                if self.closed:
+                    return 0
+                try:
+                    return self.sock.recv_into(buffer)
+                except ssl.SSLWantReadError:
+                    readable = True
+                except ssl.SSLWantWriteError:
+                    readable = False
+                except ssl.SSLZeroReturnError:  # the broker's close_notify
+                    return 0
+            self._wait(readable)
+
+    def _wait(self, readable):
+        try:
+            if hasattr(select, "poll"):
+                poller = select.poll()
+                poller.register(self.sock, select.POLLIN if readable else select.POLLOUT)
+                poller.poll()
+            else:
+                select.select([self.sock] if readable else [], [] if readable else [self.sock], [])
+        except (OSError, ValueError):  # closed meanwhile: the caller's next try sees ``closed``
+            pass
+
+    def makefile(self, mode="rb"):
+        return io.BufferedReader(_TLSReader(self), 64 * 1024)
+
+    def shutdown(self, how):
+        with self.lock:
+            self.closed = True
+            try:
+                self.sock.unwrap()  # sends close_notify; the broker's answer is not waited for
+            except (OSError, ValueError):
+                pass
+        socket.socket.shutdown(self.sock, how)  # wakes the reader, whose next read sees ``closed``
+
+    def close(self):
+        with self.lock:
+            self.closed = True
+        self.sock.close()
+
+
+class _TLSReader(io.RawIOBase):
+    def __init__(self, tls):
+        self.tls = tls
+
+    def readable(self):
+        return True
+
+    def readinto(self, buffer):
+        return self.tls.recv_into(buffer)
 
 
 class _Connection:
@@ -33,6 +123,10 @@ class _Connection:
         self.write_lock = threading.Lock()
         self.closed = False
         self.reason = None
+        #: The exception that ended the reader (a TLS alert, a reset), kept as the cause of ConnectionLost.
+        self.cause = None
+        #: Whether the broker answered in TLS although this connection is plain.
+        self.answered_in_tls = False
         self.unclaimed = None
         self.last_orphan_error = None
         self.reader = threading.Thread(target=self._read, name=f"gantry-reader {address}", daemon=True)
@@ -42,16 +136,27 @@ class _Connection:
         future = concurrent.futures.Future()
         with self.lock:
             if self.closed:
-                raise ConnectionLost(self._lost_text())
+                raise self._lost()
             self.pending[request_id] = future
         try:
-            self.write(line)
+            self._write_request(line)
             return future.result(timeout)
         except concurrent.futures.TimeoutError:
             raise TimeoutError(f"no answer from the broker at {self.address} within {timeout:.1f} s") from None
         finally:
             with self.lock:
                 self.pending.pop(request_id, None)
+
+    def _write_request(self, line):
+        try:
+            self.write(line)
+        except ConnectionLost:
+            # Why the broker hung up (a TLS alert, its payload_too_large answer) is on its way to the reader:
+            # wait for it a moment, so the caller learns that rather than just that sending failed.
+            self.reader.join(1.0)
+            if not self.closed:
+                raise
+            raise self._lost()  # caused by what ended the reader
 
     def write(self, data):
         try:
@@ -71,6 +176,7 @@ class _Connection:
                     self._dispatch(raw)
         except (OSError, ValueError) as error:
             reason = f"the connection failed: {error}"
+            self.cause = error
         finally:
             self.close(reason)
             stream.close()
@@ -79,6 +185,9 @@ class _Connection:
         try:
             message = json.loads(raw)
         except ValueError:
+            if _api.speaks_tls(raw) and not isinstance(self.sock, _TLSSocket):
+                self.answered_in_tls = True
+                return
             log.warning("gantry: ignoring a line from the broker that is not JSON: %.200r", raw)
             return
         if isinstance(message, dict) and "id" not in message and isinstance(message.get("method"), str):
@@ -101,11 +210,15 @@ class _Connection:
         else:
             log.debug("gantry: a response nobody waits for: %.300r", raw)
 
-    def _lost_text(self):
+    def _lost(self):
+        """The ConnectionLost for calls on this closed connection; its cause is what ended the reader (a TLS
+        alert is told apart from a drop by it)."""
         text = f"lost the connection to the broker at {self.address}: {self.reason or 'closed'}"
         if self.last_orphan_error is not None:
             text += f" (last error: {self.last_orphan_error})"
-        return text
+        lost = ConnectionLost(text)
+        lost.__cause__ = self.cause
+        return lost
 
     def close(self, reason="closed by the client"):
         with self.lock:
@@ -122,7 +235,7 @@ class _Connection:
         self.sock.close()
         for future in waiting:
             if not future.done():
-                future.set_exception(ConnectionLost(self._lost_text()))
+                future.set_exception(self._lost())
         if self.unclaimed is not None:
             self.unclaimed.put(CLOSED)
 
@@ -134,7 +247,16 @@ class Client(_api._Api):
     caller, so a long-polling ``reserve`` never holds up an ``ack``. ``hello`` is sent first on each connection.
     After a drop, calls waiting on the connection fail with ``ConnectionLost`` and the next call reconnects.
 
-    - ``url``: ``"host:port"`` or ``"gantry://host:port"`` (default ``$GANTRY_URL``, else ``127.0.0.1:7440``).
+    - ``url``: ``"host:port"``, ``"gantry://[TOKEN@]host:port"`` or ``"gantrys://[TOKEN@]host:port"`` (TLS)
+      (default ``$GANTRY_URL``, else ``127.0.0.1:7440``).
+    - ``token``: sent in ``hello`` (default: the URL's userinfo, else ``$GANTRY_TOKEN``). Never shown in repr.
+      A broker that refuses it answers ``unauthorized``: the call that opened the connection raises that
+      ``RPCError`` (-32001), and it is not retried.
+    - ``tls=True`` turns TLS on for a plain ``host:port``. ``ca_file``: PEM of the CA that signs the broker's
+      certificate (default ``$GANTRY_CA_FILE``, else the system's trust store); the certificate and host name
+      are always checked. ``cert_file``/``key_file``: a client certificate, for brokers that require one
+      (``$GANTRY_CERT_FILE``/``$GANTRY_KEY_FILE``). TLS failures that retrying cannot fix raise
+      ``gantry.TLSError`` at once, saying which option to pass.
     - ``name``: the ``client`` operators see in ``workers.list`` and the broker's logs.
     - ``worker``: what a worker announces in ``hello`` (``{id, queues, concurrency, handlers}``; ``Worker``
       fills it in).
@@ -145,9 +267,13 @@ class Client(_api._Api):
       ``storage_unavailable`` that changed nothing (``data.applied`` false); 0 tries once.
     """
 
-    def __init__(self, url=None, name="gantry-python", *, worker=None, on_notification=None, timeout=60.0,
-                 patience=30.0, connect_timeout=10.0):
-        self.host, self.port = _api.parse_url(url)
+    def __init__(self, url=None, name="gantry-python", *, token=None, tls=None, ca_file=None, cert_file=None,
+                 key_file=None, worker=None, on_notification=None, timeout=60.0, patience=30.0, connect_timeout=10.0):
+        self._endpoint = _api.endpoint(url, token=token, tls=tls, ca_file=ca_file, cert_file=cert_file,
+                                       key_file=key_file)
+        self.host, self.port = self._endpoint.host, self._endpoint.port
+        #: Whether the connection is TLS.
+        self.tls = self._endpoint.tls
         self.name = name
         self.worker = worker
         self.on_notification = on_notification
@@ -165,7 +291,7 @@ class Client(_api._Api):
         self._notifications = None
 
     def __repr__(self):
-        return f"<gantry.Client {self.host}:{self.port} {self.name!r}>"
+        return f"<gantry.Client {self.host}:{self.port}{' tls' if self.tls else ''} {self.name!r}>"
 
     def __enter__(self):
         return self
@@ -234,33 +360,53 @@ class Client(_api._Api):
             return self._conn
 
     def _open(self):
-        address = f"{self.host}:{self.port}"
+        """Connects and says hello, trying again with a backoff for ``patience`` seconds while the broker cannot
+        be reached. What trying again cannot fix is raised at once: the broker's refusal of ``hello`` (an
+        RPCError, e.g. ``unauthorized``) and TLS failures (TLSError)."""
+        address = self._endpoint.address
         deadline = time.monotonic() + self.patience
         delay = 0.1
         while True:
             try:
-                sock = socket.create_connection((self.host, self.port), timeout=self.connect_timeout)
-                sock.settimeout(None)
-                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-                conn = _Connection(sock, self._notified, address)
-                if self._raw:
-                    conn.unclaimed = queue.Queue()
+                conn = self._connect(address)
                 try:
                     hello_id = self._next_id()
-                    hello = _api.request_line(hello_id, "hello", _api.hello_params(self.name, self.worker))
+                    params = _api.hello_params(self.name, self.worker, self._endpoint.token)
+                    hello = _api.request_line(hello_id, "hello", params)
                     self.session_id = self._exchange(conn, hello_id, hello, self.timeout)["session_id"]
-                except BaseException:
+                except BaseException as error:
                     conn.close()
+                    if isinstance(error, ConnectionLost) and conn.answered_in_tls:
+                        raise _api.plain_to_tls_error(self._endpoint) from None
                     raise
                 self.connections_opened += 1
                 return conn
             except (OSError, TimeoutError) as error:  # ConnectionLost is an OSError; RPCError is not retried
+                failure = _api.tls_failure(error, self._endpoint)
+                if failure is not None:
+                    raise failure from failure.__cause__
                 if time.monotonic() + delay >= deadline:
                     raise ConnectionLost(f"cannot reach the broker at {address} ({error}); is gantryd running "
-                                         "there?") from error
+                                         f"there?{_api.connection_hint(self._endpoint, error)}") from error
                 log.info("gantry: broker at %s unreachable (%s); retrying in %.1f s", address, error, delay)
                 time.sleep(delay)
                 delay = min(delay * 2, 5.0)
+
+    def _connect(self, address):
+        sock = socket.create_connection((self.host, self.port), timeout=self.connect_timeout)
+        try:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            if self._endpoint.tls:  # the handshake, under connect_timeout; then non-blocking (_TLSSocket)
+                sock = _TLSSocket(self._endpoint.ssl_context.wrap_socket(sock, server_hostname=self.host))
+            else:
+                sock.settimeout(None)
+        except BaseException:
+            sock.close()
+            raise
+        conn = _Connection(sock, self._notified, address)
+        if self._raw:
+            conn.unclaimed = queue.Queue()
+        return conn
 
     def _notified(self, message):
         if self.on_notification is None:

@@ -1,6 +1,8 @@
 """Errors raised by the Gantry client: the broker's JSON-RPC errors, lost connections, permanent job failures."""
 
-#: Every error code of protocol version 1 (proto-json/errors.json): code -> (name, retryable).
+#: Every error code of protocol version 1 (proto-json/errors.json): code -> (name, retryable). ``unauthorized``
+#: (no valid token in ``hello``) and ``forbidden`` (the token's role or queues do not allow this) are not
+#: retryable: the same request with the same token fails the same way.
 ERRORS = {
     -32700: ("parse_error", False),
     -32600: ("invalid_request", False),
@@ -15,6 +17,7 @@ ERRORS = {
     -32006: ("payload_too_large", False),
     -32007: ("shutting_down", True),
     -32008: ("wrong_state", False),
+    -32009: ("forbidden", False),
 }
 
 PARSE_ERROR = -32700
@@ -30,6 +33,7 @@ OVERLOADED = -32005
 PAYLOAD_TOO_LARGE = -32006
 SHUTTING_DOWN = -32007
 WRONG_STATE = -32008
+FORBIDDEN = -32009
 
 
 class GantryError(Exception):
@@ -42,6 +46,10 @@ class RPCError(GantryError):
     ``code`` is the number, ``name`` its name in the error table (``"invalid_params"``, or ``"unknown"`` for a
     code this client does not know), ``message`` the broker's text for people, ``data`` its details for
     programs (``None`` when absent). ``field`` is ``data["field"]`` for ``invalid_params``.
+
+    A broker with tokens answers ``unauthorized`` (-32001) to a ``hello`` with a wrong or missing token (the call
+    that opened the connection raises it) and ``forbidden`` (-32009, ``data``: ``role``, ``method``, ``queue``)
+    to a method or queue the token may not use.
     """
 
     def __init__(self, code, message, data=None):
@@ -77,6 +85,13 @@ class ConnectionLost(GantryError, ConnectionError):
     The request may or may not have been applied. Leases held through the lost connection are gone too (the
     broker put those jobs back). The client reconnects on the next call.
     """
+
+
+class TLSError(ConnectionLost):
+    """The TLS connection to the broker failed in a way that trying again cannot fix: its certificate is not
+    trusted or not for this host, it wants a client certificate (or refused ours), or it does not speak TLS.
+    The message says which, and what to pass (``ca_file``, ``cert_file``/``key_file``, ``gantrys://``). The
+    client does not retry it."""
 
 
 class PermanentError(GantryError):

@@ -4,11 +4,13 @@ import threading
 
 from . import _api
 from .client import Client
-from .errors import LEASE_LOST, ConnectionLost, PermanentError, RPCError
+from .errors import FORBIDDEN, LEASE_LOST, UNAUTHORIZED, ConnectionLost, PermanentError, RPCError, TLSError
 
 log = logging.getLogger("gantry.worker")
 
 _RUNNING, _FINISHING, _HANDING_BACK = "running", "finishing", "handing back"
+#: Refusals of ``reserve`` that come back the same however often it is sent: the worker stops and raises them.
+_FATAL_CODES = (UNAUTHORIZED, FORBIDDEN)
 
 
 class UnknownJobType(Exception):
@@ -60,6 +62,11 @@ class Worker:
     of ``lease_ms``; a job an operator cancels meanwhile gets ``job.cancel_requested`` and its eventual nack uses
     ``retry: false`` (its handler cannot be killed; see ``Job``).
 
+    ``url`` and the keywords left over (``token``, ``tls``, ``ca_file``, ``cert_file``, ``key_file``,
+    ``timeout``...) are ``gantry.Client``'s. A broker that refuses the token (``unauthorized``), or the token's
+    use of ``reserve`` on these queues (``forbidden``), and TLS failures end ``run()`` with that error once
+    running jobs are done, rather than retrying forever.
+
     Operators steer it through the broker: after ``worker.quiet`` it finishes the jobs it holds and reserves
     nothing more, but keeps running until stopped; after ``worker.stop`` it hands back running jobs (nack,
     ``kind: "WorkerStopped"``, ``retry_in_ms: 0``) and ``run()`` returns. Locally, ``stop()`` does the same and
@@ -86,7 +93,7 @@ class Worker:
             raise ValueError(f"A worker's concurrency must be at least 1 (got {concurrency}).")
         if lease_ms < 1000:
             raise ValueError("A worker's lease must be at least 1000 ms.")
-        _api.parse_url(url)
+        _api.endpoint(url, **{key: client_options[key] for key in _api.SECURITY_OPTIONS if key in client_options})
         self.url = url
         self.queues = queues
         self.concurrency = concurrency
@@ -107,6 +114,7 @@ class Worker:
         self._quiet = False
         self._handing_back = False
         self._started = False
+        self._fatal = None
 
     def handler(self, type):
         """Decorator: ``@worker.handler("email.send")`` registers the function for that job type."""
@@ -175,6 +183,8 @@ class Worker:
             self._done.set()
             self.client.close()
             log.info("gantry worker %s: stopped", self.id)
+        if self._fatal is not None:
+            raise self._fatal
 
     def _reserve_loop(self):
         batch = max(1, self.concurrency // 4)  # reserve for several free slots at once, not one per finished job
@@ -192,6 +202,11 @@ class Worker:
                 # Short polls, so shutdown is noticed promptly; the broker answers at once when a job comes.
                 reserved = self.client.reserve(self.queues, max=free, wait_ms=self.poll_ms, lease_ms=self.lease_ms)
             except (RPCError, OSError) as error:
+                if isinstance(error, TLSError) or (isinstance(error, RPCError) and error.code in _FATAL_CODES):
+                    log.error("gantry worker %s: stopping: %s", self.id, error)
+                    self._fatal = error
+                    self._stop_event.set()
+                    break
                 log.warning("gantry worker %s: reserve failed (%s); retrying in 1 s", self.id, error)
                 self._stop_event.wait(1.0)
                 continue

@@ -19,11 +19,19 @@ import gantry  # noqa: E402
 
 
 def pytest_configure(config):
-    if not os.environ.get("GANTRY_URL"):
+    config.addinivalue_line("markers", "no_broker: the module's tests need no broker (they run without GANTRY_URL)")
+
+
+def pytest_collection_modifyitems(config, items):
+    """Without GANTRY_URL only modules marked ``no_broker`` may run; anything else stops the run at once."""
+    if os.environ.get("GANTRY_URL"):
+        return
+    if any(item.get_closest_marker("no_broker") is None for item in items):
         raise pytest.UsageError(
             "GANTRY_URL is not set. These tests need a real broker; run them with\n"
             "  python3 scripts/with_broker.py -- python3 -m pytest -q clients/python/tests\n"
-            "(it starts a throwaway gantryd and sets GANTRY_URL), or set GANTRY_URL=host:port of a gantryd.")
+            "(it starts a throwaway gantryd and sets GANTRY_URL), or set GANTRY_URL=host:port of a gantryd.\n"
+            "(tests/test_security_local.py needs no broker.)")
 
 
 @pytest.fixture(scope="session")
