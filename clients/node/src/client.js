@@ -1,8 +1,8 @@
 // GantryClient: one pipelined connection to a broker, re-opened on the next call after it drops.
 import { EventEmitter } from "node:events";
 import { setTimeout as sleep } from "node:timers/promises";
-import { Connection, parseAddress } from "./connection.js";
-import { ConnectionLost, RPCError, RequestTooLarge } from "./errors.js";
+import { Connection, hostPort, parseAddress } from "./connection.js";
+import { ConnectionLost, RPCError, RequestTooLarge, TLSError } from "./errors.js";
 
 const VERSION = "0.1.0";
 
@@ -26,8 +26,27 @@ function failureOf(error) {
 }
 
 /**
+ * The PEM paths of a TLS client: each option, else its env variable. A key from the environment goes only with
+ * the certificate from the environment, and the two come together or not at all: checked here rather than at
+ * the first call, since a half-given client certificate is a mistake in the program or its environment. (The
+ * files themselves are read at each connection, so renewed ones are used.)
+ */
+function tlsFiles({ caFile, certFile, keyFile }) {
+  const env = (name) => process.env[name] || undefined;
+  caFile ??= env("GANTRY_CA_FILE");
+  if (certFile == null) {
+    certFile = env("GANTRY_CERT_FILE");
+    keyFile ??= certFile ? env("GANTRY_KEY_FILE") : undefined;
+  }
+  if (certFile && !keyFile) throw new TypeError("A client certificate needs its key: certFile is set but keyFile (GANTRY_KEY_FILE) is not.");
+  if (keyFile && !certFile) throw new TypeError("A client key needs its certificate: keyFile is set but certFile (GANTRY_CERT_FILE) is not.");
+  return { caFile, certFile, keyFile };
+}
+
+/**
  * A client of one broker. Every method returns a Promise; calls share one connection and may be in flight
- * together. Rejects with RPCError (the broker refused) or ConnectionLost (the connection went away).
+ * together. Rejects with RPCError (the broker refused, e.g. -32001 unauthorized for a bad token) or
+ * ConnectionLost (the connection went away; its subclass TLSError when TLS cannot work as configured).
  * Emits `notification` (method, message) for notifications the broker sends (`worker.quiet`, `worker.stop`),
  * `connect` (hello's result) on each (re)connection and `disconnect` when a connection drops.
  */
@@ -36,21 +55,53 @@ export class GantryClient extends EventEmitter {
   #opening = null;
   #nextId = 0;
   #generation = 0;
+  // Private fields, so that util.inspect, console.log and JSON.stringify of a client never show the token.
+  #token;
+  #tlsFiles; // {caFile, certFile, keyFile}
 
   /**
    * @param {object} options
-   * @param {string} [options.url] `host:port` or `gantry://host:port` (default `$GANTRY_URL`, else 127.0.0.1:7440)
+   * @param {string} [options.url] `host:port`, `gantry://[TOKEN@]host:port` (plain TCP) or `gantrys://[TOKEN@]host:port`
+   *   (TLS) (default `$GANTRY_URL`, else 127.0.0.1:7440)
+   * @param {string} [options.token] the token sent in hello; before the URL's, which comes before `$GANTRY_TOKEN`
+   * @param {boolean} [options.tls] true: TLS for a `host:port` or `gantry://` URL too
+   * @param {string} [options.caFile] PEM bundle of the CA that signed the broker's certificate (default
+   *   `$GANTRY_CA_FILE`, else Node's trust store)
+   * @param {string} [options.certFile] client certificate (PEM) for a broker that asks for one (default `$GANTRY_CERT_FILE`)
+   * @param {string} [options.keyFile] its private key (PEM) (default `$GANTRY_KEY_FILE`, with `$GANTRY_CERT_FILE` only)
    * @param {string} [options.name] the `client` name in hello, for the broker's logs
    * @param {object} [options.worker] the `worker` of hello ({id, queues, concurrency, handlers}); Worker sets it
    * @param {number} [options.patienceMs] how long to keep trying to connect, and to resend a request refused
    *   with storage_unavailable that changed nothing (default 30 s; 0 tries once)
    * @param {number} [options.maxLineBytes] longest line accepted from the broker (default 64 MiB)
    * @param {number} [options.maxRequestBytes] longest request sent (default 1 MiB, the broker's default limit)
+   * @param {number} [options.connectTimeoutMs] how long one connection attempt may take, TLS handshake included (10 s)
    */
-  constructor({ url = process.env.GANTRY_URL ?? "127.0.0.1:7440", name = `gantry-node ${VERSION}`, worker,
-    patienceMs = 30_000, maxLineBytes = 64 << 20, maxRequestBytes = 1 << 20, connectTimeoutMs = 10_000 } = {}) {
+  constructor({ url = process.env.GANTRY_URL ?? "127.0.0.1:7440", token, tls, caFile, certFile, keyFile,
+    name = `gantry-node ${VERSION}`, worker, patienceMs = 30_000, maxLineBytes = 64 << 20, maxRequestBytes = 1 << 20,
+    connectTimeoutMs = 10_000 } = {}) {
     super();
-    Object.assign(this, parseAddress(url));
+    const address = parseAddress(url);
+    this.host = address.host;
+    this.port = address.port;
+    if (token !== undefined && token !== null && !(typeof token === "string" && token !== "")) {
+      // The value is not shown: it may be a secret.
+      throw new TypeError("A token must be a non-empty string (or undefined: the URL's, else $GANTRY_TOKEN).");
+    }
+    // option > URL > env; an empty GANTRY_TOKEN (or `gantry://@host`) means none.
+    this.#token = token || address.token || process.env.GANTRY_TOKEN || undefined;
+    if (tls === false && address.tls) {
+      throw new TypeError("tls: false contradicts a gantrys:// URL; use gantry:// for a plain connection.");
+    }
+    /** Whether connections use TLS (gantrys:// or `tls: true`). */
+    this.tls = Boolean(tls || address.tls);
+    this.#tlsFiles = this.tls ? tlsFiles({ caFile, certFile, keyFile }) : null;
+    if (!this.tls) {
+      // Certificate files asked for on a plain connection: refused rather than sending in clear what the caller
+      // meant to protect. The env variables are only read for TLS, so they may stay set for plain brokers too.
+      const given = Object.entries({ caFile, certFile, keyFile }).filter(([, value]) => value != null).map(([name]) => name);
+      if (given.length) throw new TypeError(`${given.join(" and ")} given for a plain connection: use a gantrys:// URL or tls: true.`);
+    }
     this.name = name;
     this.worker = worker;
     this.patienceMs = patienceMs;
@@ -109,15 +160,26 @@ export class GantryClient extends EventEmitter {
     let delay = 100;
     for (;;) {
       let connection;
+      let greeting = false; // connected, waiting for hello's answer
       try {
         connection = await Connection.connect(this.host, this.port, {
+          ...(this.tls ? { tls: true, ...this.#tlsFiles } : {}),
           maxLineBytes: this.maxLineBytes,
           connectTimeoutMs: this.connectTimeoutMs,
           onNotification: (message) => this.emit("notification", message.method, message),
         });
         // hello first on every connection, so the broker knows who this is (and a worker's queues and handlers).
-        const hello = { client: this.name, protocol: 1, ...(this.worker ? { worker: this.worker } : {}) };
-        const session = await this.#exchange(connection, "hello", hello);
+        // The token rides in hello: a broker with tokens refuses everything else until hello has succeeded.
+        const hello = { client: this.name, protocol: 1, ...(this.#token ? { token: this.#token } : {}),
+          ...(this.worker ? { worker: this.worker } : {}) };
+        greeting = true;
+        const session = await this.#exchange(connection, "hello", hello).catch((error) => {
+          if (error instanceof RPCError && error.code === -32001 && !this.#token) {
+            error.message += ` (no token was sent: pass token, put it in the URL as ${this.tls ? "gantrys" : "gantry"}://TOKEN@host:port, ` +
+              "or set GANTRY_TOKEN)";
+          }
+          throw error;
+        });
         if (generation !== this.#generation) throw new ConnectionLost("the client was closed while connecting");
         this.connections += 1;
         this.session = session;
@@ -131,12 +193,30 @@ export class GantryClient extends EventEmitter {
         return connection;
       } catch (error) {
         connection?.close();
-        const retry = error instanceof ConnectionLost && generation === this.#generation && Date.now() + delay <= deadline;
-        if (!retry) throw error;
+        // A refused hello (an RPCError such as -32001 unauthorized) or a TLS failure fails the calls waiting on
+        // this connection at once: trying again would only meet the same refusal.
+        const retry = error instanceof ConnectionLost && !(error instanceof TLSError) && generation === this.#generation &&
+          Date.now() + delay <= deadline;
+        if (!retry) throw greeting && generation === this.#generation ? this.#hint(error) : error;
         await sleep(delay);
         delay = Math.min(delay * 2, 2000);
       }
     }
+  }
+
+  /**
+   * A connection dropped before hello was answered, not refused: a TLS broker hangs up on plain JSON, and one
+   * that requires a client certificate may hang up on a client without one, neither always saying why.
+   */
+  #hint(error) {
+    if (!(error instanceof ConnectionLost) || error instanceof TLSError) return error;
+    const where = hostPort(this.host, this.port);
+    if (!this.tls) error.message += ` before hello was answered; if the broker serves TLS, use gantrys://${where}`;
+    else if (!this.#tlsFiles.certFile) {
+      error.message += " before hello was answered; if the broker requires a client certificate, pass certFile and keyFile " +
+        "(GANTRY_CERT_FILE, GANTRY_KEY_FILE)";
+    }
+    return error;
   }
 
   /** Closes the connection (requests in flight reject with ConnectionLost); a later call opens a new one. */

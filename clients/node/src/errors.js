@@ -1,6 +1,6 @@
 // Errors a call can reject with, and the broker's error code table (proto-json/errors.json).
 
-/** code → [name, retryable], as in proto-json/errors.json. */
+/** code → [name, retryable], as in proto-json/errors.json (-32009 forbidden came with tokens' roles and queues). */
 export const ERROR_CODES = Object.freeze({
   [-32700]: ["parse_error", false],
   [-32600]: ["invalid_request", false],
@@ -15,6 +15,7 @@ export const ERROR_CODES = Object.freeze({
   [-32006]: ["payload_too_large", false],
   [-32007]: ["shutting_down", true],
   [-32008]: ["wrong_state", false],
+  [-32009]: ["forbidden", false],
 });
 
 /** The name of an error code: `invalid_params` for -32602; `server_error` / `unknown_error` for codes not in the table. */
@@ -49,6 +50,20 @@ export class ConnectionLost extends Error {
   constructor(message, options) {
     super(message, options);
     this.name = "ConnectionLost";
+  }
+}
+
+/**
+ * TLS with the broker failed for a reason a retry cannot fix: its certificate is not trusted or not for this
+ * host, it wants a client certificate, a PEM file cannot be read, or one side does not speak TLS. A
+ * ConnectionLost, so code that handles lost connections still sees it; the client does not reconnect in a loop
+ * on it, and the message says what to change. `code` is Node's or OpenSSL's code when there is one.
+ */
+export class TLSError extends ConnectionLost {
+  constructor(message, options) {
+    super(message, options);
+    this.name = "TLSError";
+    this.code = options?.cause?.code;
   }
 }
 

@@ -2,4 +2,4 @@
 export { GantryClient, wireParams } from "./client.js";
 export { Worker } from "./worker.js";
 export { Connection, parseAddress } from "./connection.js";
-export { RPCError, ConnectionLost, RequestTooLarge, PermanentError, ERROR_CODES, errorName } from "./errors.js";
+export { RPCError, ConnectionLost, TLSError, RequestTooLarge, PermanentError, ERROR_CODES, errorName } from "./errors.js";

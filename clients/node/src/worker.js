@@ -4,7 +4,8 @@ import { EventEmitter } from "node:events";
 import os from "node:os";
 import { setTimeout as sleep } from "node:timers/promises";
 import { GantryClient } from "./client.js";
-import { RPCError } from "./errors.js";
+import { redactAddress } from "./connection.js";
+import { RPCError, TLSError } from "./errors.js";
 
 const named = (name, message) => Object.assign(new Error(message), { name });
 
@@ -29,10 +30,16 @@ export class Worker extends EventEmitter {
   #stopController = null; // aborted once stopping begins
   #run = null;
   #extending = false;
+  #connect; // the client's url, token and TLS options; private, so that inspecting a worker shows no token
 
   /**
    * @param {object} options
-   * @param {string} [options.url] broker address (default `$GANTRY_URL`, else 127.0.0.1:7440)
+   * @param {string} [options.url] broker address (default `$GANTRY_URL`, else 127.0.0.1:7440); `gantrys://` for TLS
+   * @param {string} [options.token] the token (else the URL's, else `$GANTRY_TOKEN`); needs the worker role
+   * @param {boolean} [options.tls] true: TLS for a `host:port` URL too
+   * @param {string} [options.caFile] PEM bundle of the CA that signed the broker's certificate (`$GANTRY_CA_FILE`)
+   * @param {string} [options.certFile] client certificate, PEM (`$GANTRY_CERT_FILE`)
+   * @param {string} [options.keyFile] its private key, PEM (`$GANTRY_KEY_FILE`)
    * @param {string[]} options.queues queues to reserve from, most important first
    * @param {number} [options.concurrency] jobs run at once (default 10)
    * @param {Object<string, function>} [options.handlers] job type → async (job) => result
@@ -40,15 +47,21 @@ export class Worker extends EventEmitter {
    * @param {number} [options.leaseMs] lease asked for at reserve; running jobs are extended every third (default 60 s)
    * @param {number} [options.waitMs] long-poll length of each reserve (default 2 s)
    */
-  constructor({ url, queues, concurrency = 10, handlers = {}, id = `${os.hostname()}:${process.pid}`,
-    leaseMs = 60_000, waitMs = 2000, name = "gantry-node-worker 0.1.0", patienceMs } = {}) {
+  constructor({ url, token, tls, caFile, certFile, keyFile, queues, concurrency = 10, handlers = {},
+    id = `${os.hostname()}:${process.pid}`, leaseMs = 60_000, waitMs = 2000, name = "gantry-node-worker 0.1.0", patienceMs } = {}) {
     super();
     queues = [].concat(queues ?? []);
     if (!queues.length) throw new TypeError("A worker needs at least one queue to reserve from.");
     if (!(Number.isInteger(concurrency) && concurrency >= 1)) throw new TypeError(`A worker's concurrency must be an integer ≥ 1 (got ${concurrency}).`);
     if (!(leaseMs >= 1000)) throw new TypeError("A worker's lease must be at least 1000 ms.");
-    Object.assign(this, { url, queues, concurrency, id, leaseMs, waitMs, name, patienceMs });
+    this.#connect = { url, token, tls, caFile, certFile, keyFile };
+    Object.assign(this, { queues, concurrency, id, leaseMs, waitMs, name, patienceMs });
     this.handlers = { ...handlers };
+  }
+
+  /** The broker address it was given, with any token in it shown as `***`. */
+  get url() {
+    return this.#connect.url === undefined ? undefined : redactAddress(this.#connect.url);
   }
 
   /** Registers the handler for a job type (before `run()`). */
@@ -67,7 +80,8 @@ export class Worker extends EventEmitter {
   /**
    * Works until stopped (`stop()`, `shutdown()` or the broker's `worker.stop`); resolves once everything is
    * handed over. Rejects when the broker refuses the worker for good (an RPCError that is not retryable, e.g. an
-   * invalid queue name); while the broker is unreachable it keeps trying (`warning` events).
+   * invalid queue name, -32001 unauthorized or -32009 forbidden) or TLS cannot work (TLSError); while the broker
+   * is unreachable it keeps trying (`warning` events).
    */
   run() {
     this.#run ??= this.#work().finally(() => { this.#run = null; });
@@ -99,7 +113,7 @@ export class Worker extends EventEmitter {
     const stopController = new AbortController();
     this.#stopController = stopController;
     const client = (this.#client = new GantryClient({
-      url: this.url, name: this.name, patienceMs: this.patienceMs,
+      ...this.#connect, name: this.name, patienceMs: this.patienceMs,
       worker: { id: this.id, queues: this.queues, concurrency: this.concurrency, handlers: Object.keys(this.handlers).map((type) => ({ type })) },
     }));
     client.on("notification", (method) => this.#obey(method));
@@ -117,8 +131,10 @@ export class Worker extends EventEmitter {
           jobs = await this.#reserve(client, free, stopController.signal);
         } catch (error) {
           if (this.#stopping) break;
-          if (error instanceof RPCError && !error.retryable) {
-            fatal = error; // e.g. a queue name the broker refuses: retrying cannot help
+          // A queue name the broker refuses, a bad token (-32001), a role or queue the token may not use (-32009),
+          // a certificate not trusted: retrying cannot help.
+          if ((error instanceof RPCError && !error.retryable) || error instanceof TLSError) {
+            fatal = error;
             this.#stopping = true;
             break;
           }

@@ -40,3 +40,20 @@ export function nextEvent(emitter, event, timeoutMs = 10_000) {
     emitter.once(event, on);
   });
 }
+
+/** Runs `body` with env variables set (undefined: unset), putting them back after. */
+export async function withEnv(variables, body) {
+  const saved = Object.fromEntries(Object.keys(variables).map((name) => [name, process.env[name]]));
+  const set = (values) => {
+    for (const [name, value] of Object.entries(values)) {
+      if (value === undefined) delete process.env[name];
+      else process.env[name] = value;
+    }
+  };
+  set(variables);
+  try {
+    return await body();
+  } finally {
+    set(saved);
+  }
+}
