@@ -3,11 +3,13 @@
 require_relative "gantry/version"
 require_relative "gantry/errors"
 require_relative "gantry/job"
+require_relative "gantry/tls"
 require_relative "gantry/connection"
 require_relative "gantry/client"
 require_relative "gantry/worker"
 
-# Ruby client for Gantry, a job broker speaking newline-delimited JSON-RPC 2.0 over TCP.
+# Ruby client for Gantry, a job broker speaking newline-delimited JSON-RPC 2.0 over TCP
+# (gantry://) or TLS (gantrys://).
 #
 #   Gantry::Client  - enqueue and manage jobs (one pipelined, thread-safe connection)
 #   Gantry::Worker  - run handlers for jobs

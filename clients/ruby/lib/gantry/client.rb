@@ -3,14 +3,18 @@
 require "time"
 
 module Gantry
-  # A client of one broker: one pipelined TCP connection shared by every thread that uses the client. It
-  # connects on the first call (and sends `hello` before anything else), and after the connection drops it
-  # reconnects on the next call. A request the broker refused with -32004 storage_unavailable and
-  # `data.applied: false` (nothing was done) is sent again by itself, with a bounded backoff.
+  # A client of one broker: one pipelined connection (TCP, or TLS for gantrys://) shared by every thread that
+  # uses the client. It connects on the first call (and sends `hello`, with the token if any, before anything
+  # else), and after the connection drops it reconnects on the next call. A request the broker refused with
+  # -32004 storage_unavailable and `data.applied: false` (nothing was done) is sent again by itself, with a
+  # bounded backoff.
   #
   #   gantry = Gantry::Client.new(url: "gantry://127.0.0.1:7440", name: "billing-app")
   #   id = gantry.enqueue("email.send", { "to" => "ana@example.com" }, queue: "mail", delay_ms: 30_000)
   #   gantry.job(id)["state"] # => "scheduled"
+  #
+  #   secure = Gantry::Client.new(url: "gantrys://jobs.internal:7440", token: ENV["BILLING_TOKEN"],
+  #                               ca_file: "/etc/gantry/ca.pem")
   class Client
     DEFAULT_URL = "127.0.0.1:7440"
     DEFAULT_PORT = 7440
@@ -19,25 +23,108 @@ module Gantry
 
     attr_reader :host, :port, :name, :session_id
 
-    # Splits "host:port", "gantry://host:port" or "[::1]:port" (the port defaults to 7440).
-    def self.address(url)
-      text = url.to_s.strip.sub(%r{\Agantry://}i, "").chomp("/")
-      match = text.match(/\A\[(?<host>[^\]]+)\](?::(?<port>\d+))?\z/) ||
-              text.match(/\A(?<host>[^:\[\]\/]+)(?::(?<port>\d+))?\z/)
-      raise ArgumentError, "not a broker address: #{url.inspect} (give host:port or gantry://host:port)" unless match
+    # A broker address read from a URL. `token` is the URL's (percent-decoded) userinfo, or nil; it is never
+    # shown by #to_s or #inspect.
+    class Address
+      attr_reader :host, :port, :token
 
-      [match[:host], (match[:port] || DEFAULT_PORT).to_i]
+      def initialize(host, port, tls, token)
+        @host = host
+        @port = port
+        @tls = tls
+        @token = token
+      end
+
+      def tls?
+        @tls
+      end
+
+      # "gantrys://host:port": the address without its token.
+      def to_s
+        "#{@tls ? "gantrys" : "gantry"}://#{@host.include?(":") ? "[#{@host}]" : @host}:#{@port}"
+      end
+
+      def inspect
+        "#<#{self.class} #{self}#{" (with a token)" if @token}>"
+      end
+
+      def pretty_print(printer)
+        printer.text(inspect)
+      end
     end
 
-    # url:: "host:port" or "gantry://host:port"; default $GANTRY_URL, else 127.0.0.1:7440.
+    # Reads "host:port", "host", "[::1]:port", "gantry://[TOKEN@]host:port" (plain TCP) or
+    # "gantrys://[TOKEN@]host:port" (TLS) into an Address; the port defaults to 7440. The token is
+    # percent-decoded (write "@" as %40, "%" as %25, ":" as %3A); the last "@" ends it.
+    def self.parse_url(url)
+      text = url.to_s.strip
+      scheme = text[%r{\A([a-z][a-z0-9+.-]*)://}i, 1]
+      wrong = lambda do |why|
+        ArgumentError.new("not a broker address: #{redact(text).inspect} (#{why}; give host:port, " \
+                          "gantry://[TOKEN@]host:port or gantrys://[TOKEN@]host:port)")
+      end
+      if scheme && !%w[gantry gantrys].include?(scheme.downcase)
+        raise wrong.call("the scheme is gantry:// or gantrys://, not #{scheme}://")
+      end
+
+      rest = scheme ? text[(scheme.size + 3)..] : text
+      userinfo, at, hostport = rest.rpartition("@")
+      hostport = rest if at.empty?
+      raise wrong.call("a token needs the scheme: gantry://TOKEN@host:port") if !at.empty? && !scheme
+
+      hostport = hostport.chomp("/")
+      match = hostport.match(/\A\[(?<host>[^\]]+)\](?::(?<port>\d+))?\z/) ||
+              hostport.match(/\A(?<host>[^:\[\]\/@]+)(?::(?<port>\d+))?\z/)
+      raise wrong.call("host and port not understood") unless match
+
+      port = (match[:port] || DEFAULT_PORT).to_i
+      raise wrong.call("the port is 1 to 65535") unless port.between?(1, 65_535)
+
+      Address.new(match[:host], port, scheme&.downcase == "gantrys", decode_token(userinfo, wrong))
+    end
+
+    # Splits a broker address (any form parse_url reads) into [host, port].
+    def self.address(url)
+      address = parse_url(url)
+      [address.host, address.port]
+    end
+
+    # The URL with any token in it replaced by "***", for messages: a token is never printed.
+    def self.redact(url)
+      url.to_s.sub(%r{\A((?:[a-z][a-z0-9+.-]*://)?).*@}im, '\1***@')
+    end
+
+    def self.decode_token(userinfo, wrong)
+      return nil if userinfo.nil? || userinfo.empty?
+      raise wrong.call("the token is not valid percent-encoding (write % as %25)") if userinfo.match?(/%(?!\h\h)/)
+
+      token = userinfo.b.gsub(/%\h\h/n) { |escape| escape[1, 2].hex.chr }.force_encoding(Encoding::UTF_8)
+      raise wrong.call("the token is not UTF-8 once percent-decoded") unless token.valid_encoding?
+
+      token
+    end
+    private_class_method :decode_token
+
+    # url:: "host:port", "gantry://[TOKEN@]host:port" or "gantrys://[TOKEN@]host:port" (TLS); default
+    #   $GANTRY_URL, else 127.0.0.1:7440.
+    # token:: the token sent in `hello`; else the URL's, else $GANTRY_TOKEN. Never printed, nor shown by #inspect.
+    # tls:: true: TLS even for a host:port or gantry:// URL (gantrys:// always is).
+    # ca_file:: with TLS, a PEM bundle of the CAs that sign the broker's certificate ($GANTRY_CA_FILE; default:
+    #   the system's trusted CAs).
+    # cert_file, key_file:: with TLS, a client certificate (PEM) and its key, for a broker that wants mutual TLS
+    #   ($GANTRY_CERT_FILE, $GANTRY_KEY_FILE; the key may be in cert_file).
     # name:: the client's name in the broker's logs and `workers.list`.
     # worker:: `hello`'s worker object ({id:, queues:, concurrency:, handlers:}); Gantry::Worker sets it.
     # on_notification:: called as (method, params) for each notification from the broker, in the reader
     #   thread: it must return quickly and must not wait for calls on this client.
     # timeout:: seconds to wait for any answer (nil: no limit; `reserve` adds its wait_ms).
-    def initialize(url: nil, name: "gantry-ruby", worker: nil, on_notification: nil, connect_timeout: 5,
-                   timeout: nil, resend_delays: RESEND_DELAYS)
-      @host, @port = self.class.address(url || ENV.fetch("GANTRY_URL", DEFAULT_URL))
+    def initialize(url: nil, token: nil, tls: nil, ca_file: nil, cert_file: nil, key_file: nil, name: "gantry-ruby",
+                   worker: nil, on_notification: nil, connect_timeout: 5, timeout: nil, resend_delays: RESEND_DELAYS)
+      address = self.class.parse_url(url || ENV.fetch("GANTRY_URL", DEFAULT_URL))
+      @host = address.host
+      @port = address.port
+      @token = (given(token) || address.token || given(ENV["GANTRY_TOKEN"]))&.to_s
+      @tls = tls_settings(address, tls, ca_file, cert_file, key_file)
       @name = name
       @worker = worker
       @on_notification = on_notification
@@ -76,6 +163,27 @@ module Gantry
 
     def connected?
       !@connection.nil? && !@connection.closed?
+    end
+
+    # Whether it speaks TLS to the broker (gantrys://, or tls: true).
+    def tls?
+      !@tls.nil?
+    end
+
+    # The broker's address, without the token: "gantrys://host:port".
+    def url
+      Address.new(@host, @port, tls?, nil).to_s
+    end
+
+    # Shows neither the token nor the certificate key.
+    def inspect
+      "#<#{self.class} #{url} name=#{@name.inspect}#{" (with a token)" if @token}" \
+        "#{" ca_file=#{@tls.ca_file}" if @tls&.ca_file}#{" cert_file=#{@tls.cert_file}" if @tls&.cert_file}" \
+        "#{connected? ? " connected" : ""}>"
+    end
+
+    def pretty_print(printer)
+      printer.text(inspect)
     end
 
     def close
@@ -241,16 +349,45 @@ module Gantry
 
     def open_connection
       notified = @on_notification && ->(message) { @on_notification.call(message["method"], message["params"]) }
-      connection = Connection.new(@host, @port, connect_timeout: @connect_timeout, on_notification: notified)
-      hello = compact("client" => @name, "protocol" => PROTOCOL, "worker" => @worker)
-      response = connection.request("hello", hello, timeout: [@connect_timeout * 2, 10].max)
-      raise RPCError.from(response["error"]) if response.key?("error")
+      connection = Connection.new(@host, @port, connect_timeout: @connect_timeout, tls: @tls,
+                                                on_notification: notified)
+      hello = compact("client" => @name, "protocol" => PROTOCOL, "worker" => @worker, "token" => @token)
+      response = begin
+        connection.request("hello", hello, timeout: [@connect_timeout * 2, 10].max)
+      rescue TLSError
+        raise
+      rescue ConnectionError => e
+        detail = "before the broker answered hello"
+        detail += "; if it serves TLS there, use #{Address.new(@host, @port, true, nil)}" unless tls?
+        raise ConnectionError, "#{e.message.delete_suffix(Connection::OUTCOME_UNKNOWN).rstrip} (#{detail})"
+      end
+      raise RPCError.from(response["error"]) if response.key?("error") # unauthorized: a bad or missing token
 
       @session_id = response.dig("result", "session_id")
       connection
     rescue Exception # rubocop:disable Lint/RescueException
       connection&.close
       raise
+    end
+
+    # A keyword or environment value, nil when absent or empty.
+    def given(value)
+      value unless value.nil? || value.to_s.empty?
+    end
+
+    def tls_settings(address, tls, ca_file, cert_file, key_file)
+      if tls == false && address.tls?
+        raise ArgumentError, "tls: false, but the URL is gantrys:// (TLS): give one or the other"
+      end
+      unless tls || address.tls?
+        return nil if [ca_file, cert_file, key_file].all?(&:nil?) # $GANTRY_CA_FILE and the others: TLS only
+
+        raise ArgumentError, "ca_file:, cert_file: and key_file: are for TLS, but #{address} is plain TCP: " \
+                             "use #{Address.new(@host, @port, true, nil)} (or tls: true)"
+      end
+      TLS.new(ca_file: given(ca_file) || given(ENV["GANTRY_CA_FILE"]),
+              cert_file: given(cert_file) || given(ENV["GANTRY_CERT_FILE"]),
+              key_file: given(key_file) || given(ENV["GANTRY_KEY_FILE"]))
     end
 
     def nothing_applied?(error)

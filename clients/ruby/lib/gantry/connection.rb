@@ -1,21 +1,26 @@
 # frozen_string_literal: true
 
 require "json"
+require "openssl"
 require "socket"
 
 module Gantry
-  # One TCP connection to a broker, pipelined: any number of threads may have requests in flight; a reader
-  # thread hands each response to the request with its id, in whatever order they come. Lines from the broker
-  # that are notifications (`method`, no `id`) go to `on_notification` (the whole message, a Hash); anything
-  # else no request waits for (an answer with `"id": null`, a batch's array, a line that is not JSON, answers
-  # to lines sent with #write_line) goes to `on_unmatched`, the raw hook. `on_close` gets the reason.
+  # One connection to a broker (TCP, or TLS over it when `tls` is a Gantry::TLS), pipelined: any number of
+  # threads may have requests in flight; a reader thread hands each response to the request with its id, in
+  # whatever order they come. Lines from the broker that are notifications (`method`, no `id`) go to
+  # `on_notification` (the whole message, a Hash); anything else no request waits for (an answer with
+  # `"id": null`, a batch's array, a line that is not JSON, answers to lines sent with #write_line) goes to
+  # `on_unmatched`, the raw hook. `on_close` gets the reason.
   #
   # Gantry::Client wraps it with `hello`, reconnection and resends; use this class directly only to speak the
   # protocol line by line (the conformance tests do).
   class Connection
+    OUTCOME_UNKNOWN = "; the outcome of the request is unknown"
+
     attr_reader :host, :port
 
-    def initialize(host, port, connect_timeout: 5, on_notification: nil, on_unmatched: nil, on_close: nil)
+    # tls:: a Gantry::TLS for a TLS connection (the handshake counts in connect_timeout), nil for plain TCP.
+    def initialize(host, port, connect_timeout: 5, tls: nil, on_notification: nil, on_unmatched: nil, on_close: nil)
       @host = host
       @port = port
       @on_notification = on_notification
@@ -27,13 +32,15 @@ module Gantry
       @next_id = 0
       @closed = false
       @close_reason = nil
-      @socket = begin
+      @tls = tls
+      @tcp = begin
         Socket.tcp(host, port, connect_timeout: connect_timeout)
       rescue SystemCallError, SocketError, IOError => e
         raise ConnectionError, "cannot connect to the broker at #{host}:#{port}: #{e.message}"
       end
-      @socket.setsockopt(Socket::IPPROTO_TCP, Socket::TCP_NODELAY, 1)
-      @socket.binmode
+      @tcp.setsockopt(Socket::IPPROTO_TCP, Socket::TCP_NODELAY, 1)
+      @tcp.binmode
+      @socket = tls ? tls.connect(@tcp, host, port, connect_timeout) : @tcp
       @reader = Thread.new { read_loop }
       @reader.name = "gantry-reader #{host}:#{port}"
       @reader.report_on_exception = false
@@ -74,14 +81,20 @@ module Gantry
 
       @write_mutex.synchronize { @socket.write(line, "\n") }
       nil
-    rescue IOError, SystemCallError => e
+    rescue IOError, SystemCallError, OpenSSL::SSL::SSLError => e
+      # With TLS the broker may have said why (an alert: with TLS 1.3 it refuses our certificate, or its
+      # absence, after the handshake): the reader, which sees it, has the better reason. It ends soon after.
+      if @tls && Thread.current != @reader && reader_ended?(1)
+        raise(@tls_failed ? TLSError : ConnectionError, @close_reason)
+      end
+
       # The broker went away (or closed on us). Take no new requests; the reader still delivers whatever the
       # broker sent before it closed, then fails what is left.
       @mutex.synchronize do
         @closed = true
         @close_reason ||= "the connection to #{host}:#{port} failed: #{e.message}"
       end
-      @socket.close_write rescue nil # rubocop:disable Style/RescueModifier
+      @tcp.close_write rescue nil # rubocop:disable Style/RescueModifier
       raise ConnectionError, @close_reason
     end
 
@@ -121,8 +134,22 @@ module Gantry
       end
     rescue IOError, SystemCallError => e
       reason = "the connection to #{host}:#{port} failed: #{e.message}" unless @closed
+    rescue OpenSSL::SSL::SSLError => e
+      # With TLS 1.3 the broker checks our certificate (or its absence) after our side of the handshake is
+      # done: its refusal arrives here, as the answer to hello.
+      unless @closed || e.message.match?(/unexpected eof/i) # closed without close_notify: just closed
+        error = @tls.error(e, host, port)
+        @tls_failed = error.is_a?(TLSError)
+        reason = error.message
+      end
     ensure
       finish(reason)
+    end
+
+    def reader_ended?(timeout)
+      !@reader.join(timeout).nil?
+    rescue StandardError
+      true
     end
 
     def dispatch(value)
@@ -151,8 +178,10 @@ module Gantry
         @pending.values.tap { @pending.clear }
       end
       @socket.close rescue nil # rubocop:disable Style/RescueModifier
-      message = "#{@close_reason}; the outcome of the request is unknown"
-      waiters.each { |waiter| waiter.fulfill(ConnectionError.new(message)) }
+      message = "#{@close_reason}#{OUTCOME_UNKNOWN}"
+      waiters.each do |waiter|
+        waiter.fulfill(@tls_failed ? TLSError.new(@close_reason) : ConnectionError.new(message))
+      end
       @on_close&.call(@close_reason)
     end
 

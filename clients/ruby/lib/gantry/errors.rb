@@ -8,6 +8,11 @@ module Gantry
   # (the outcome of that request is unknown). The next call reconnects.
   class ConnectionError < Error; end
 
+  # The TLS connection to a gantrys:// broker could not be made safe: its certificate is not trusted or not for
+  # the host, it wants a client certificate, or it does not speak TLS there. The message says what to change
+  # (ca_file:, cert_file:/key_file:, the URL); trying again as is will not help.
+  class TLSError < ConnectionError; end
+
   # No answer came within the timeout given to a call.
   class TimeoutError < Error; end
 
@@ -35,6 +40,7 @@ module Gantry
       -32006 => ["payload_too_large", false],
       -32007 => ["shutting_down", true],
       -32008 => ["wrong_state", false],
+      -32009 => ["forbidden", false],
     }.freeze
 
     attr_reader :code, :data

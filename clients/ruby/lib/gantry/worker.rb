@@ -20,25 +20,34 @@ module Gantry
   #
   # A handler is anything with #call: it gets (args, job) — or just (args) if it takes one argument — where
   # job is a Gantry::Job (id, attempt, meta, cancelled?, ...).
+  #
+  # What retrying cannot mend ends #run, which raises it (after handing back what it holds): the broker refusing
+  # the token (Gantry::Unauthorized), a role or queue the token may not use (Gantry::Forbidden), TLS that
+  # cannot be made safe (Gantry::TLSError). A lost connection is only retried.
   class Worker
     UnknownJobType = Class.new(Error)
+    # Errors of reserve that end #run rather than being retried.
+    FATAL = [Unauthorized, Forbidden, TLSError].freeze
 
     attr_reader :id, :queues, :concurrency, :lease_ms, :handlers
 
     # url:: the broker, as for Client (default $GANTRY_URL, else 127.0.0.1:7440).
+    # token, tls, ca_file, cert_file, key_file:: as for Client (with the same $GANTRY_... fallbacks): the
+    #   token needs the worker role (or admin).
     # queues:: queue names, in order of preference.
     # handlers:: {"job type" => callable}; more with #register.
     # lease_ms:: the lease asked for at reserve; running jobs are extended every third of it.
     # wait_ms:: how long one reserve long-polls.
     # max_jobs:: return from #run after this many jobs have finished (nil: run until stopped).
-    def initialize(queues:, url: nil, concurrency: 10, handlers: {}, id: nil, name: "gantry-ruby-worker",
-                   lease_ms: 60_000, wait_ms: 2_000, max_jobs: nil, stop_grace: 1.0, logger: nil)
+    def initialize(queues:, url: nil, token: nil, tls: nil, ca_file: nil, cert_file: nil, key_file: nil,
+                   concurrency: 10, handlers: {}, id: nil, name: "gantry-ruby-worker", lease_ms: 60_000,
+                   wait_ms: 2_000, max_jobs: nil, stop_grace: 1.0, logger: nil)
       @queues = Array(queues).map(&:to_s)
       raise ArgumentError, "a worker needs at least one queue" if @queues.empty?
       raise ArgumentError, "concurrency must be at least 1" unless concurrency.is_a?(Integer) && concurrency >= 1
       raise ArgumentError, "lease_ms must be at least 1000" unless lease_ms.is_a?(Integer) && lease_ms >= 1000
 
-      @url = url
+      @connect = { url: url, token: token, tls: tls, ca_file: ca_file, cert_file: cert_file, key_file: key_file }
       @concurrency = concurrency
       @handlers = {}
       handlers.each { |type, handler| register(type, handler) }
@@ -90,7 +99,16 @@ module Gantry
       post([:stop, timeout])
     end
 
-    # Works jobs until stopped (or until max_jobs have finished).
+    # Shows neither the URL (it may hold a token) nor the token.
+    def inspect
+      "#<#{self.class} #{@id} queues=#{@queues.inspect} concurrency=#{@concurrency} #{@state}>"
+    end
+
+    def pretty_print(printer)
+      printer.text(inspect)
+    end
+
+    # Works jobs until stopped (or until max_jobs have finished). Raises what retrying cannot mend (see FATAL).
     def run
       raise Error, "this worker already ran" unless @state == :idle
 
@@ -101,7 +119,8 @@ module Gantry
       @reserve_after = now
       @reserve_failures = 0
       @next_extend = now + (@lease_ms / 3000.0)
-      @client = Client.new(url: @url, name: @name, worker: hello_worker,
+      @fatal = nil
+      @client = Client.new(**@connect, name: @name, worker: hello_worker,
                            on_notification: ->(method, _params) { notified(method) })
       @logger.info("worker #{@id} started: queues #{@queues.join(", ")}, concurrency #{@concurrency}, " \
                    "handlers #{@handlers.keys.join(", ")}")
@@ -113,6 +132,8 @@ module Gantry
       end
       hand_back_all
       @logger.info("worker #{@id} stopped")
+      raise @fatal if @fatal
+
       nil
     ensure
       @state = :stopped
@@ -195,6 +216,11 @@ module Gantry
         @reserving = false
         @reserve_failures = 0
         rest.first.each { |job| start_job(job) }
+      when :fatal
+        @fatal = rest.first
+        @logger.error("cannot go on: #{@fatal.message}")
+        @stop_deadline = now
+        @stopping = true
       when :reserve_failed
         @reserving = false
         @reserve_failures += 1
@@ -238,6 +264,8 @@ module Gantry
       Thread.new do
         jobs = @client.reserve(@queues, max: max, wait_ms: @wait_ms, lease_ms: @lease_ms)
         post([:reserved, jobs])
+      rescue *FATAL => e
+        post([:fatal, e])
       rescue StandardError => e
         post([:reserve_failed, e])
       end

@@ -10,6 +10,11 @@ module ActiveJob
     #
     #   config.active_job.queue_adapter = :gantry                        # broker from $GANTRY_URL
     #   config.active_job.queue_adapter = ActiveJob::QueueAdapters::GantryAdapter.new(url: "gantry://jobs:7440")
+    #   config.active_job.queue_adapter = ActiveJob::QueueAdapters::GantryAdapter.new(
+    #     url: "gantrys://jobs:7440", token: Rails.application.credentials.gantry_token, ca_file: "config/ca.pem")
+    #
+    # With :gantry, the token and TLS files come from $GANTRY_TOKEN, $GANTRY_CA_FILE, $GANTRY_CERT_FILE and
+    # $GANTRY_KEY_FILE (and the token may be in $GANTRY_URL). The token needs the producer role (or admin).
     #
     # Priority: ActiveJob's priority goes to Gantry unchanged, clamped to Gantry's 1..32767. Both read lower
     # as more urgent (as Delayed Job, Que and GoodJob do); a job without one gets Gantry's default, 16383.
@@ -23,18 +28,30 @@ module ActiveJob
         Integer(value).clamp(1, 32_767) unless value.nil?
       end
 
-      # client:: a Gantry::Client to share; else one is made on first use from `url` ($GANTRY_URL by default).
+      # client:: a Gantry::Client to share; else one is made on first use from `url` ($GANTRY_URL by default),
+      #   `token`, `tls`, `ca_file`, `cert_file` and `key_file` (as for Gantry::Client, with its $GANTRY_...
+      #   fallbacks).
       # enqueue_options:: more enqueue params for every job, e.g. max_attempts: 5, tags: ["rails"].
-      def initialize(client = nil, url: nil, **enqueue_options)
+      def initialize(client = nil, url: nil, token: nil, tls: nil, ca_file: nil, cert_file: nil, key_file: nil,
+                     **enqueue_options)
         super()
         @client = client
-        @url = url
+        @connect = { url: url, token: token, tls: tls, ca_file: ca_file, cert_file: cert_file, key_file: key_file }
         @enqueue_options = enqueue_options
         @mutex = Mutex.new
       end
 
       def client
-        @client || @mutex.synchronize { @client ||= Gantry::Client.new(url: @url, name: "active_job") }
+        @client || @mutex.synchronize { @client ||= Gantry::Client.new(**@connect, name: "active_job") }
+      end
+
+      # Shows neither the URL (it may hold a token) nor the token.
+      def inspect
+        "#<#{self.class}#{" #{@client.inspect}" if @client}#{" #{@enqueue_options.inspect}" if @enqueue_options.any?}>"
+      end
+
+      def pretty_print(printer)
+        printer.text(inspect)
       end
 
       def enqueue(job)
