@@ -103,18 +103,18 @@ struct RPCConnection {
             await answers.write(ResponseLine.failure(error))
         case .single(let request):
             if let answer = await answer(request) { await answers.write(answer) }
-            if session.mustCloseAfterAnswer {
-                // As after an oversize line: our side first, so the answer is read before the connection goes.
-                try? await channel.channel.close(mode: .output)
-                try? await Task.sleep(for: .milliseconds(200))
-                try? await channel.channel.close()
-            }
         case .batch(let requests):
             var batchAnswers: [Data] = []
             for request in requests {
                 if let answer = await answer(request) { batchAnswers.append(answer) }
             }
             if let line = ResponseLine.batch(batchAnswers) { await answers.write(line) }
+        }
+        if session.mustCloseAfterAnswer {
+            // As after an oversize line: our side first, so the answer is read before the connection goes.
+            try? await channel.channel.close(mode: .output)
+            try? await Task.sleep(for: .milliseconds(200))
+            try? await channel.channel.close()
         }
     }
 

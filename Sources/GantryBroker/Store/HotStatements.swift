@@ -3,8 +3,8 @@ import GantryProtocol
 import PostgresNIO
 
 // The statements behind enqueue, ack and jobs.get, prepared once per connection: they run on nearly every
-// request, and a prepared statement spares PostgreSQL parsing them and, once its plan is cached, planning them
-// (together most of a trivial statement's server time). The claim is in JobClaimsTogether.swift.
+// request, and a prepared statement spares PostgreSQL parsing them (each run is still planned afresh: see
+// `withGantrySessionSettings`). The claim is in JobClaimsTogether.swift.
 
 /// Inserts new jobs (`[NewJobRecord]` as JSON) and notifies every broker of the queues that gained available
 /// jobs, in one statement; rows come back in input order, minus those whose unique key was taken.

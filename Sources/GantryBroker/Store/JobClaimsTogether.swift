@@ -67,8 +67,7 @@ extension JobStore {
     }
 }
 
-/// The claim, prepared once per connection: it runs on every reserve, and PostgreSQL then skips parsing and
-/// planning it each time.
+/// The claim, prepared once per connection: it runs on every reserve, and PostgreSQL then skips parsing it.
 struct ClaimStatement: PostgresPreparedStatement {
     typealias Row = (Int64, String, JSONValue, String, Int16, Int32, Int32, Date, Date, JSONValue, Int32, Int64)
 
@@ -120,8 +119,8 @@ struct ClaimStatement: PostgresPreparedStatement {
                 broker_id = $6::uuid,
                 lease_expires_at = now() + coalesce(s.lease_ms, j.timeout_ms, $7::bigint) * interval '1 millisecond'
             FROM numbered c JOIN slots s ON s.slot = c.slot
-            -- The id list makes the plan an index lookup of the few rows picked: the cached generic plan cannot
-            -- know that `numbered` is small and would otherwise hash-join a sequential scan of every job.
+            -- The id list makes the plan an index lookup of the few rows picked whatever the planner guesses of
+            -- `numbered`'s size; a generic plan, not knowing it is small, hash-joined a sequential scan of every job.
             WHERE j.id = c.id AND j.id = ANY(ARRAY(SELECT id FROM numbered))
             RETURNING j.id, j.type, j.args, j.queue, j.priority, j.attempt, j.max_attempts, j.enqueued_at,
                       j.lease_expires_at, j.meta, s.request, c.slot
