@@ -165,6 +165,15 @@ import Testing
         try await Task.sleep(for: .milliseconds(300))
         let again = try await broker.connect()
         _ = try await again.result("stats")
+
+        let (small, _) = try await startBroker(["--max-connections", "2"])
+        let first = try await small.connect()
+        let second = try await small.connect()
+        _ = try await first.result("stats")
+        _ = try await second.result("stats")
+        let third = try await small.connect()
+        let line = try #require(try await third.nextLine(timeout: .seconds(5)))
+        #expect(line.contains("-32005") && line.contains("2 open, the limit is 2"))
     }
 
     @Test func idleConnectionsCloseButLongPollsDoNot() async throws {
