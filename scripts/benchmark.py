@@ -7,6 +7,7 @@ both side by side with their ratio. Everything is stopped and removed at the end
 Usage: scripts/benchmark.py [--scale 1] [--no-peer] [--json results.json] [--backlog 1000000]
 """
 import argparse
+import contextlib
 import json
 import os
 import pathlib
@@ -68,6 +69,40 @@ def start_gantryd(gantryd, url, directory):
         if not line:
             break
     sys.exit("benchmark: gantryd did not start:\n" + (directory / "gantryd.log").read_text()[-3000:])
+
+
+class FreshBroker:
+    """A fresh PostgreSQL cluster with a `gantry` database, and a release gantryd on it."""
+
+    def __init__(self, directory, port, data, broker, address):
+        self.directory, self.port, self.data, self.broker, self.address = directory, port, data, broker, address
+
+    def stop_broker(self):
+        """SIGTERM, as an operator would; PostgreSQL stays up (the peer runs on it next)."""
+        if self.broker:
+            self.broker.send_signal(signal.SIGTERM)
+            self.broker.wait(timeout=60)
+            self.broker = None
+
+
+@contextlib.contextmanager
+def fresh_broker(prefix):
+    """Starts both and yields a FreshBroker; stops and removes everything when the block ends, however it ends."""
+    directory = pathlib.Path(tempfile.mkdtemp(prefix=prefix))
+    os.chmod(directory, 0o755)
+    started = FreshBroker(directory, None, None, None, None)
+    try:
+        started.port, started.data = start_postgres(directory)
+        subprocess.run([str(PG_BIN / "createdb"), "-h", "127.0.0.1", "-p", str(started.port), "-U", "postgres", "gantry"], check=True)
+        started.broker, started.address = start_gantryd(
+            str(ROOT / ".build" / "release" / "gantryd"), f"postgres://postgres@127.0.0.1:{started.port}/gantry", directory)
+        yield started
+    finally:
+        if started.broker:
+            started.broker.kill()
+        if started.data:
+            stop_postgres(started.data)
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 def run_gantry_bench(gantry, address, options):
@@ -135,34 +170,19 @@ def main():
     subprocess.run(["swift", "build", "-c", "release", "--product", "gantry"], cwd=ROOT, check=True, stdout=sys.stderr)
     release = ROOT / ".build" / "release"
 
-    directory = pathlib.Path(tempfile.mkdtemp(prefix="gantry-benchmark-"))
-    os.chmod(directory, 0o755)
-    data = None
-    broker = None
-    try:
-        port, data = start_postgres(directory)
-        subprocess.run([str(PG_BIN / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "gantry"], check=True)
-        broker, address = start_gantryd(str(release / "gantryd"), f"postgres://postgres@127.0.0.1:{port}/gantry", directory)
-        gantry = run_gantry_bench(str(release / "gantry"), address, options)
-        broker.send_signal(signal.SIGTERM)
-        broker.wait(timeout=60)
-        broker = None
+    with fresh_broker("gantry-benchmark-") as started:
+        gantry = run_gantry_bench(str(release / "gantry"), started.address, options)
+        started.stop_broker()
         peer, peer_name = {}, "peer"
         if not options.no_peer:
-            peer, peer_name, version = run_peer(port, options, directory)
+            peer, peer_name, version = run_peer(started.port, options, started.directory)
             peer_name = f"{peer_name} {version}".strip()
-        machine = f"{platform.system()} {platform.release()}, {os.cpu_count()} cores; PostgreSQL 15, fsync on, same machine"
-        print(f"\n{machine}; scale {options.scale}\n")
-        print(table(gantry, peer, peer_name))
-        if options.json:
-            pathlib.Path(options.json).write_text(json.dumps({"machine": machine, "scale": options.scale, "gantry": gantry,
-                                                              "peer": peer, "peer_name": peer_name}, indent=2))
-    finally:
-        if broker:
-            broker.kill()
-        if data:
-            stop_postgres(data)
-        shutil.rmtree(directory, ignore_errors=True)
+    machine = f"{platform.system()} {platform.release()}, {os.cpu_count()} cores; PostgreSQL 15, fsync on, same machine"
+    print(f"\n{machine}; scale {options.scale}\n")
+    print(table(gantry, peer, peer_name))
+    if options.json:
+        pathlib.Path(options.json).write_text(json.dumps({"machine": machine, "scale": options.scale, "gantry": gantry,
+                                                          "peer": peer, "peer_name": peer_name}, indent=2))
 
 
 if __name__ == "__main__":

@@ -4,21 +4,18 @@
 gantry.finished_jobs, their dead rows and autovacuum runs are read from PostgreSQL. Prints one row per minute:
 throughput and table sizes side by side, so growth or a slowdown shows as a slope.
 
-Usage: scripts/soak.py [--rate 400] [--minutes 30] [--json soak.json]
+Usage: scripts/soak.py [--rate 300] [--minutes 30] [--json soak.json]
 """
 import argparse
 import json
 import pathlib
-import shutil
-import signal
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-from benchmark import PG_BIN, ROOT, start_gantryd, start_postgres, stop_postgres  # noqa: E402
+from benchmark import PG_BIN, ROOT, fresh_broker  # noqa: E402
 
 TABLE_STATS = """
 SELECT relname, pg_total_relation_size(relid), n_live_tup, n_dead_tup, autovacuum_count
@@ -38,7 +35,7 @@ def sample(port):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rate", type=int, default=400, help="jobs per second, end to end (default 400: about half the peak)")
+    parser.add_argument("--rate", type=int, default=300, help="jobs per second, end to end (default 300: about half the end-to-end peak here)")
     parser.add_argument("--minutes", type=int, default=30)
     parser.add_argument("--json", help="write every figure here")
     options = parser.parse_args()
@@ -46,19 +43,14 @@ def main():
     for product in ("gantryd", "gantry"):
         subprocess.run(["swift", "build", "-c", "release", "--product", product], cwd=ROOT, check=True, stdout=sys.stderr)
     release = ROOT / ".build" / "release"
-    directory = pathlib.Path(tempfile.mkdtemp(prefix="gantry-soak-"))
-    directory.chmod(0o755)
-    data = broker = None
-    try:
-        port, data = start_postgres(directory)
-        subprocess.run([str(PG_BIN / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "gantry"], check=True)
-        broker, address = start_gantryd(str(release / "gantryd"), f"postgres://postgres@127.0.0.1:{port}/gantry", directory)
+    with fresh_broker("gantry-soak-") as started:
+        port, address = started.port, started.address
         samples = []
         done = threading.Event()
 
         def sampler():
-            started = time.monotonic()
-            while not done.wait(timeout=max(0, 60 * (len(samples) + 1) - (time.monotonic() - started))):
+            started_at = time.monotonic()
+            while not done.wait(timeout=max(0, 60 * (len(samples) + 1) - (time.monotonic() - started_at))):
                 samples.append(sample(port))
 
         thread = threading.Thread(target=sampler, daemon=True)
@@ -68,26 +60,18 @@ def main():
         result = json.loads(subprocess.run(command, check=True, stdout=subprocess.PIPE).stdout)[0]
         done.set()
         thread.join()
-        rates = [float(text) for text in result["note"].split(": ", 1)[1].split(", ")]
-        print(f"\n{result['scenario']}: {result['jobs_per_s']:.0f} jobs/s overall, p50 {result['p50_ms']:.1f} ms, "
-              f"p99 {result['p99_ms']:.1f} ms\n")
-        print("| minute | jobs/s | gantry.jobs size | live | dead | autovacuums | finished_jobs size |")
-        print("|---|---|---|---|---|---|---|")
-        for minute, (rate, tables) in enumerate(zip(rates, samples), start=1):
-            jobs, finished = tables.get("jobs", {}), tables.get("finished_jobs", {})
-            print(f"| {minute} | {rate:.0f} | {jobs.get('bytes', 0) / 1e6:.1f} MB | {jobs.get('live', 0)} | {jobs.get('dead', 0)} "
-                  f"| {jobs.get('autovacuums', 0)} | {finished.get('bytes', 0) / 1e6:.1f} MB |")
-        if options.json:
-            pathlib.Path(options.json).write_text(json.dumps({"result": result, "rates": rates, "samples": samples}, indent=2))
-        broker.send_signal(signal.SIGTERM)
-        broker.wait(timeout=60)
-        broker = None
-    finally:
-        if broker:
-            broker.kill()
-        if data:
-            stop_postgres(data)
-        shutil.rmtree(directory, ignore_errors=True)
+        started.stop_broker()
+    rates = [float(text) for text in result["note"].split(": ", 1)[1].split(", ")]
+    print(f"\n{result['scenario']}: {result['jobs_per_s']:.0f} jobs/s overall, p50 {result['p50_ms']:.1f} ms, "
+          f"p99 {result['p99_ms']:.1f} ms\n")
+    print("| minute | jobs/s | gantry.jobs size | live | dead | autovacuums | finished_jobs size |")
+    print("|---|---|---|---|---|---|---|")
+    for minute, (rate, tables) in enumerate(zip(rates, samples), start=1):
+        jobs, finished = tables.get("jobs", {}), tables.get("finished_jobs", {})
+        print(f"| {minute} | {rate:.0f} | {jobs.get('bytes', 0) / 1e6:.1f} MB | {jobs.get('live', 0)} | {jobs.get('dead', 0)} "
+              f"| {jobs.get('autovacuums', 0)} | {finished.get('bytes', 0) / 1e6:.1f} MB |")
+    if options.json:
+        pathlib.Path(options.json).write_text(json.dumps({"result": result, "rates": rates, "samples": samples}, indent=2))
 
 
 if __name__ == "__main__":

@@ -69,27 +69,20 @@ struct Serve: AsyncParsableCommand {
         configuration.host = host
         configuration.port = port
         let (httpHost, httpPort) = try parseListenAddress(http ?? file.http ?? "127.0.0.1:7441", flag: "--http")
-        if let value = maxLineBytes ?? file.maxLineBytes {
-            guard value >= 1024 else { throw ValidationError("--max-line-bytes must be at least 1024.") }
-            configuration.maxLineBytes = value
-        }
-        if let value = defaultLeaseMs ?? file.defaultLeaseMs {
-            guard value >= 1000 else { throw ValidationError("--default-lease-ms must be at least 1000.") }
+        if let value = try checkedSetting(maxLineBytes, file.maxLineBytes, "max-line-bytes", atLeast: 1024) { configuration.maxLineBytes = value }
+        if let value = try checkedSetting(defaultLeaseMs, file.defaultLeaseMs, "default-lease-ms", atLeast: 1000) {
             configuration.defaultLeaseMs = value
         }
         if let value = drainGraceMs ?? file.drainGraceMs { configuration.drainGrace = .milliseconds(max(0, value)) }
-        if let value = partialLineTimeoutMs ?? file.partialLineTimeoutMs {
-            guard value >= 100 else { throw ValidationError("--partial-line-timeout-ms must be at least 100.") }
+        if let value = try checkedSetting(partialLineTimeoutMs, file.partialLineTimeoutMs, "partial-line-timeout-ms", atLeast: 100) {
             configuration.partialLineTimeout = .milliseconds(value)
         }
         if let value = completedRetentionMs ?? file.completedRetentionMs { configuration.completedRetention = .milliseconds(max(0, value)) }
         if let value = failedRetentionMs ?? file.failedRetentionMs { configuration.failedRetention = .milliseconds(max(0, value)) }
-        if let value = storageTimeoutMs ?? file.storageTimeoutMs {
-            guard value >= 100 else { throw ValidationError("--storage-timeout-ms must be at least 100.") }
+        if let value = try checkedSetting(storageTimeoutMs, file.storageTimeoutMs, "storage-timeout-ms", atLeast: 100) {
             configuration.storageTimeout = .milliseconds(value)
         }
-        if let value = brokerTimeoutMs ?? file.brokerTimeoutMs {
-            guard value >= 1000 else { throw ValidationError("--broker-timeout-ms must be at least 1000.") }
+        if let value = try checkedSetting(brokerTimeoutMs, file.brokerTimeoutMs, "broker-timeout-ms", atLeast: 1000) {
             configuration.brokerTimeout = .milliseconds(value)
         }
 

@@ -167,3 +167,18 @@ func parseListenAddress(_ text: String, flag: String = "--listen") throws -> (ho
     }
     return (host.isEmpty ? "0.0.0.0" : host, port)
 }
+
+/// A numeric setting from its flag, else the YAML file, refused naming its flag when below `minimum`; nil when
+/// neither gives it.
+func checkedSetting<Value: Comparable>(_ flag: Value?, _ file: Value?, _ name: String, atLeast minimum: Value) throws -> Value? {
+    guard let value = flag ?? file else { return nil }
+    guard value >= minimum else { throw ValidationError("--\(name) must be at least \(minimum).") }
+    return value
+}
+
+/// The same, for a setting with an upper bound too.
+func checkedSetting<Value: Comparable>(_ flag: Value?, _ file: Value?, _ name: String, within allowed: ClosedRange<Value>) throws -> Value? {
+    guard let value = flag ?? file else { return nil }
+    guard allowed.contains(value) else { throw ValidationError("--\(name) must be between \(allowed.lowerBound) and \(allowed.upperBound).") }
+    return value
+}

@@ -71,38 +71,26 @@ struct SecurityOptions: ParsableArguments {
                 `gantry token new` makes one), listen on 127.0.0.1, or pass --allow-unauthenticated if the network itself is trusted.
                 """)
         }
-        if let value = maxConnections ?? file.maxConnections {
-            guard value >= 1 else { throw ValidationError("--max-connections must be at least 1.") }
+        if let value = try checkedSetting(maxConnections, file.maxConnections, "max-connections", atLeast: 1) {
             configuration.maxConnections = value
         }
-        if let value = maxConnectionsPerAddress ?? file.maxConnectionsPerAddress {
-            guard value >= 1 else { throw ValidationError("--max-connections-per-address must be at least 1.") }
+        if let value = try checkedSetting(maxConnectionsPerAddress, file.maxConnectionsPerAddress, "max-connections-per-address", atLeast: 1) {
             configuration.maxConnectionsPerAddress = value
         }
         if let value = idleTimeoutMs ?? file.idleTimeoutMs {
             guard value == 0 || value >= 1000 else { throw ValidationError("--idle-timeout-ms must be 0 (never) or at least 1000.") }
             configuration.idleTimeout = value == 0 ? nil : .milliseconds(value)
         }
-        if let value = authTimeoutMs ?? file.authTimeoutMs {
-            guard value >= 100 else { throw ValidationError("--auth-timeout-ms must be at least 100.") }
+        if let value = try checkedSetting(authTimeoutMs, file.authTimeoutMs, "auth-timeout-ms", atLeast: 100) {
             configuration.authenticationTimeout = .milliseconds(value)
         }
-        if let value = maxWaitMs ?? file.maxWaitMs {
-            guard (0...Reserve.maxWaitMs).contains(value) else { throw ValidationError("--max-wait-ms must be between 0 and \(Reserve.maxWaitMs).") }
-            configuration.maxWaitMs = value
-        }
-        if let value = maxBatchJobs ?? file.maxBatchJobs {
-            guard (1...ProtocolDefaults.maxBatchJobs).contains(value) else {
-                throw ValidationError("--max-batch-jobs must be between 1 and \(ProtocolDefaults.maxBatchJobs).")
-            }
+        if let value = try checkedSetting(maxWaitMs, file.maxWaitMs, "max-wait-ms", within: 0...Reserve.maxWaitMs) { configuration.maxWaitMs = value }
+        if let value = try checkedSetting(maxBatchJobs, file.maxBatchJobs, "max-batch-jobs", within: 1...ProtocolDefaults.maxBatchJobs) {
             configuration.maxBatchJobs = value
         }
-        if let value = maxArgsBytes ?? file.maxArgsBytes {
-            guard value >= 2 else { throw ValidationError("--max-args-bytes must be at least 2 (the size of [] or {}).") }
-            configuration.maxArgsBytes = value
-        }
-        if let value = maxInFlight ?? file.maxInFlight {
-            guard value >= 1 else { throw ValidationError("--max-in-flight must be at least 1.") }
+        // 2 bytes: the size of [] or {}.
+        if let value = try checkedSetting(maxArgsBytes, file.maxArgsBytes, "max-args-bytes", atLeast: 2) { configuration.maxArgsBytes = value }
+        if let value = try checkedSetting(maxInFlight, file.maxInFlight, "max-in-flight", atLeast: 1) {
             configuration.maxInFlightPerConnection = value
         }
     }

@@ -24,22 +24,12 @@ extension Scenarios {
                         let start = origin + gap * (Double(index) / Double(producers.count))
                         for sent in 0..<count {
                             try await Task.sleep(until: start + gap * sent, clock: .continuous)
-                            let sentAt = (ContinuousClock.now - origin).components
-                            let stamp = JSONValue.int(sentAt.seconds * 1_000_000_000 + sentAt.attoseconds / 1_000_000_000)
-                            _ = try await client.call(Enqueue.self, noop(queue, args: [stamp]))
+                            try await enqueueStamped(client, queue: queue, origin: origin)
                         }
                     }
                 }
                 for client in workers {
-                    group.addTask {
-                        while !finish.isReached {
-                            for job in try await client.call(Reserve.self, Reserve.Params(queues: [queue], max: 1, waitMs: 500)).jobs {
-                                _ = try await client.call(Ack.self, Ack.Params(id: job.id))
-                                if let sent = job.args.arrayValue?.first?.intValue { latencies.record(.now - (origin + .nanoseconds(sent))) }
-                                finish.add()
-                            }
-                        }
-                    }
+                    group.addTask { try await workOneAtATime(client, queue: queue, origin: origin, finish: finish, latencies: latencies) }
                 }
                 var counted = 0
                 for minute in 1...minutes {
