@@ -75,7 +75,7 @@ public struct ClientTLS: Sendable {
             configuration.certificateChain = try NIOSSLCertificate.fromPEMFile(certificateFile).map { .certificate($0) }
             configuration.privateKey = .privateKey(try NIOSSLPrivateKey(file: keyFile, format: .pem))
         } else if certificateFile != nil || keyFile != nil {
-            throw GantryClient.InvalidURL(description: "A client certificate needs both its certificate file and its key file.")
+            throw TLSFailure(description: "A client certificate needs both its certificate file and its key file: give both (--cert-file and --key-file, GANTRY_CERT_FILE and GANTRY_KEY_FILE) or neither.")
         }
         return try NIOSSLContext(configuration: configuration)
     }
