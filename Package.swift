@@ -37,9 +37,13 @@ let package = Package(
     targets: [
         // Wire types shared by broker and clients: Foundation only.
         .target(name: "GantryProtocol", swiftSettings: strictSettings),
+        // Starting, watching, signalling and reaping child processes: the one way Gantry runs programs.
+        .target(name: "CSpawnExtras"),
+        .target(name: "ChildProcesses", dependencies: ["CSpawnExtras"], swiftSettings: strictSettings),
         .target(
             name: "GantryBroker",
             dependencies: [
+                "ChildProcesses",
                 "GantryProtocol",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -93,6 +97,7 @@ let package = Package(
         .executableTarget(
             name: "gantry-worker",
             dependencies: [
+                "ChildProcesses",
                 "GantryClient",
                 "GantryProtocol",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -126,6 +131,7 @@ let package = Package(
         .target(
             name: "GantryTesting",
             dependencies: [
+                "ChildProcesses",
                 "GantryBroker",
                 "GantryProtocol",
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -137,7 +143,8 @@ let package = Package(
             swiftSettings: strictSettings
         ),
         .testTarget(name: "GantryProtocolTests", dependencies: ["GantryProtocol", "GantryTesting"], swiftSettings: strictSettings),
-        .testTarget(name: "GantryBrokerTests", dependencies: ["GantryBroker", "GantryProtocol"], swiftSettings: strictSettings),
+        .testTarget(name: "GantryBrokerTests", dependencies: ["GantryBroker", "GantryProtocol", "GantryTesting"], swiftSettings: strictSettings),
+        .testTarget(name: "ChildProcessTests", dependencies: ["ChildProcesses", "GantryTesting"], swiftSettings: strictSettings),
         .testTarget(
             name: "StoreTests",
             dependencies: ["GantryBroker", "GantryProtocol", "GantryTesting",
@@ -146,12 +153,12 @@ let package = Package(
         ),
         .testTarget(
             name: "ClientTests",
-            dependencies: ["GantryBroker", "GantryClient", "GantryProtocol", "GantryTesting", "gantryd", "gantry-worker"],
+            dependencies: ["ChildProcesses", "GantryBroker", "GantryClient", "GantryProtocol", "GantryTesting", "gantryd", "gantry-worker"],
             swiftSettings: strictSettings
         ),
         .testTarget(
             name: "EndToEndTests",
-            dependencies: ["GantryBroker", "GantryProtocol", "GantryTesting", "gantryd", "gantry"],
+            dependencies: ["ChildProcesses", "GantryBroker", "GantryProtocol", "GantryTesting", "gantryd", "gantry"],
             swiftSettings: strictSettings
         ),
     ]

@@ -1,3 +1,4 @@
+import ChildProcesses
 import Foundation
 import NIOCore
 #if canImport(Glibc)
@@ -6,7 +7,7 @@ import Glibc
 
 /// A real `gantryd` process for end-to-end tests, on a free port, stopped when the test ends.
 public final class BrokerProcess: @unchecked Sendable {
-    public let process: Process
+    public let process: ChildProcess
     public let host: String
     public let port: Int
     /// The port of its HTTP side (`/live`, `/ready`, `/metrics`).
@@ -32,26 +33,21 @@ public final class BrokerProcess: @unchecked Sendable {
         await BrokerSlots.shared.acquire(for: slotOwner)
         var started = false
         defer { if !started { BrokerSlots.shared.release(for: slotOwner) } }
-        let process = Process()
-        process.executableURL = Self.executable
-        process.arguments = ["--listen", "127.0.0.1:0", "--http", "127.0.0.1:0"] + arguments
         var env = ProcessInfo.processInfo.environment
         env.removeValue(forKey: "GANTRY_DATABASE_URL")
         // If this test process dies, the broker follows instead of lingering.
         env["GANTRY_EXIT_WITH_PID"] = String(getpid())
         for (key, value) in environment { env[key] = value }
-        process.environment = env
         // Output goes to files polled with sleeps: a blocking read would hold one of the few threads that
         // all the tests' async work shares.
         let base = FileManager.default.temporaryDirectory.appendingPathComponent("gantryd-\(UUID().uuidString)")
         let logFile = base.appendingPathExtension("log")
         let outputFile = base.appendingPathExtension("out")
-        _ = FileManager.default.createFile(atPath: logFile.path, contents: nil)
-        _ = FileManager.default.createFile(atPath: outputFile.path, contents: nil)
-        process.standardOutput = try FileHandle(forWritingTo: outputFile)
-        process.standardError = try FileHandle(forWritingTo: logFile)
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
+        let process = try ChildProcess(
+            executable: Self.executable.path,
+            arguments: ["--listen", "127.0.0.1:0", "--http", "127.0.0.1:0"] + arguments,
+            environment: env, standardOutput: .file(outputFile.path), standardError: .file(logFile.path))
+        TestDeadline.brokerStarted(process, logFile: logFile.path)
         self.process = process
         self.logFile = logFile
         self.outputFile = outputFile
@@ -65,14 +61,21 @@ public final class BrokerProcess: @unchecked Sendable {
                   let port = Int(address[address.index(after: colon)...]) else { return nil }
             return (String(address[..<colon]), port)
         }
-        while port(after: "gantryd listening on ") == nil || port(after: "gantryd http on ") == nil {
-            guard process.isRunning, ContinuousClock.now < deadline else {
-                let log = (try? String(contentsOf: logFile, encoding: .utf8)) ?? ""
-                process.terminate()
-                throw Failure(description: "gantryd did not start listening: \(log.suffix(3000))")
+        do {
+            while port(after: "gantryd listening on ") == nil || port(after: "gantryd http on ") == nil {
+                guard process.isRunning, ContinuousClock.now < deadline else {
+                    let log = (try? String(contentsOf: logFile, encoding: .utf8)) ?? ""
+                    let ending = process.termination().map { "it \($0)" } ?? "it was still running; stopped it"
+                    await process.stop()
+                    throw Failure(description: "gantryd did not start listening (\(ending)): \(log.suffix(3000))")
+                }
+                try await Task.sleep(for: .milliseconds(20))
+                text = (try? String(contentsOf: outputFile, encoding: .utf8)) ?? ""
             }
-            try await Task.sleep(for: .milliseconds(20))
-            text = (try? String(contentsOf: outputFile, encoding: .utf8)) ?? ""
+        } catch {
+            // Cancelled while it started: it must not outlive the test.
+            if process.isRunning { await process.stop() }
+            throw error
         }
         let rpc = port(after: "gantryd listening on ")!
         self.host = rpc.host
@@ -97,25 +100,25 @@ public final class BrokerProcess: @unchecked Sendable {
     }
 
     public func signal(_ signal: Int32) {
-        kill(process.processIdentifier, signal)
+        process.signal(signal)
     }
 
-    /// Waits for the process to end and returns its exit status.
+    /// Waits for the process to end and returns its exit status (128 + the signal if a signal ended it).
     @discardableResult
     public func waitForExit(timeout: Duration = .seconds(30)) async throws -> Int32 {
-        let deadline = ContinuousClock.now + timeout
-        while process.isRunning {
-            guard ContinuousClock.now < deadline else { throw Failure(description: "gantryd did not exit within \(timeout)") }
-            try await Task.sleep(for: .milliseconds(20))
+        guard let ending = await process.wait(timeout: timeout) else {
+            throw Failure(description: "gantryd did not exit within \(timeout); its log:\n\(log.suffix(3000))")
         }
-        return process.terminationStatus
+        return ending.status
     }
 
     public var log: String { (try? String(contentsOf: logFile, encoding: .utf8)) ?? "" }
 
     deinit {
         BrokerSlots.shared.release(for: slotOwner)
-        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        // Killed and reaped: a broker that outlived its test would hold a slot's worth of CPU and memory.
+        process.signal(SIGKILL)
+        _ = process.waitBlocking(timeout: .seconds(5))
         try? FileManager.default.removeItem(at: logFile)
         try? FileManager.default.removeItem(at: outputFile)
     }
@@ -130,29 +133,11 @@ public func runGantryd(_ arguments: [String], environment: [String: String] = [:
 /// and what it printed (stdout, then stderr). `stdin`, when given, is what it reads.
 public func runBuiltTool(_ name: String, _ arguments: [String], environment: [String: String] = [:],
                          stdin: String? = nil) async throws -> (status: Int32, output: String) {
-    let process = Process()
-    process.executableURL = BrokerProcess.executable.deletingLastPathComponent().appendingPathComponent(name)
-    process.arguments = arguments
     var env = ProcessInfo.processInfo.environment
     env.removeValue(forKey: "GANTRY_DATABASE_URL")
     env.removeValue(forKey: "GANTRY_URL")
     for (key, value) in environment { env[key] = value }
-    process.environment = env
-    let base = FileManager.default.temporaryDirectory.appendingPathComponent("\(name)-\(UUID().uuidString)")
-    let (outFile, errFile) = (base.appendingPathExtension("out"), base.appendingPathExtension("err"))
-    for file in [outFile, errFile] { _ = FileManager.default.createFile(atPath: file.path, contents: nil) }
-    defer { for file in [outFile, errFile] { try? FileManager.default.removeItem(at: file) } }
-    process.standardOutput = try FileHandle(forWritingTo: outFile)
-    process.standardError = try FileHandle(forWritingTo: errFile)
-    if let stdin {
-        let inFile = base.appendingPathExtension("in")
-        try Data(stdin.utf8).write(to: inFile)
-        process.standardInput = try FileHandle(forReadingFrom: inFile)
-    } else {
-        process.standardInput = FileHandle.nullDevice
-    }
-    try process.run()
-    while process.isRunning { try await Task.sleep(for: .milliseconds(20)) }
-    let output = ((try? String(contentsOf: outFile, encoding: .utf8)) ?? "") + ((try? String(contentsOf: errFile, encoding: .utf8)) ?? "")
-    return (process.terminationStatus, output)
+    let tool = BrokerProcess.executable.deletingLastPathComponent().appendingPathComponent(name).path
+    let completed = try await ChildProcess.run(tool, arguments, environment: env, input: stdin, timeout: .seconds(120))
+    return (completed.status, completed.output + completed.errors)
 }

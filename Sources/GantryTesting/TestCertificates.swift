@@ -1,3 +1,4 @@
+import ChildProcesses
 import Foundation
 
 /// A throwaway CA with a server certificate for 127.0.0.1/localhost and a client certificate, made with openssl
@@ -18,15 +19,19 @@ public struct TestCertificates: Sendable {
     func path(_ name: String) -> String { directory.appendingPathComponent(name).path }
 
     /// Made once per test process.
-    public static let shared: Result<TestCertificates, Failure> = Result { try make() }.mapError { Failure(description: "\($0)") }
+    public static var shared: TestCertificates {
+        get async throws { try await made.value }
+    }
 
-    public static func make() throws -> TestCertificates {
+    private static let made = Task { try await make() }
+
+    public static func make() async throws -> TestCertificates {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("gantry-certs-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let certificates = TestCertificates(directory: directory)
         let curve = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
         for (name, subject) in [("ca", "/CN=Gantry Test CA"), ("other-ca", "/CN=Some Other CA")] {
-            try certificates.openssl(["req", "-x509"] + curve + ["-keyout", "\(name).key", "-out", "\(name).pem", "-days", "2", "-subj", subject])
+            try await certificates.openssl(["req", "-x509"] + curve + ["-keyout", "\(name).key", "-out", "\(name).pem", "-days", "2", "-subj", subject])
         }
         let uses = [
             ("server", "/CN=127.0.0.1", "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\nbasicConstraints=CA:FALSE\n"),
@@ -34,8 +39,8 @@ public struct TestCertificates: Sendable {
         ]
         for (name, subject, extensions) in uses {
             try Data(extensions.utf8).write(to: directory.appendingPathComponent("\(name).ext"))
-            try certificates.openssl(["req"] + curve + ["-keyout", "\(name).key", "-out", "\(name).csr", "-subj", subject])
-            try certificates.openssl([
+            try await certificates.openssl(["req"] + curve + ["-keyout", "\(name).key", "-out", "\(name).csr", "-subj", subject])
+            try await certificates.openssl([
                 "x509", "-req", "-in", "\(name).csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
                 "-out", "\(name).pem", "-days", "2", "-extfile", "\(name).ext",
             ])
@@ -43,19 +48,11 @@ public struct TestCertificates: Sendable {
         return certificates
     }
 
-    private func openssl(_ arguments: [String]) throws {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["openssl"] + arguments
-        process.currentDirectoryURL = directory
-        let errors = Pipe()
-        process.standardError = errors
-        process.standardOutput = FileHandle.nullDevice
-        try process.run()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
-            let text = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-            throw Failure(description: "openssl \(arguments.joined(separator: " ")) failed: \(text)")
+    private func openssl(_ arguments: [String]) async throws {
+        let completed = try await ChildProcess.run(
+            "/usr/bin/env", ["openssl"] + arguments, workingDirectory: directory.path, timeout: .seconds(60))
+        guard completed.status == 0 else {
+            throw Failure(description: "openssl \(arguments.joined(separator: " ")) \(completed.termination): \(completed.errors)")
         }
     }
 }

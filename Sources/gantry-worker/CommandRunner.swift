@@ -1,9 +1,12 @@
+import ChildProcesses
 import Foundation
 import GantryProtocol
-import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Runs one job's command: the job as JSON on stdin and in `GANTRY_JOB_*` variables, stdout and stderr
-/// captured, killed if it outlives its timeout.
+/// captured, killed with everything it started if it outlives its timeout or the worker is told to stop.
 struct CommandRunner: Sendable {
     struct Outcome: Sendable {
         var status: Int32
@@ -18,11 +21,6 @@ struct CommandRunner: Sendable {
     let killGrace: Duration = .seconds(5)
 
     func run(_ job: ReservedJob) async throws -> Outcome {
-        let process = Process()
-        // Foundation starts it as the leader of a process group of its own, so a timeout stops the command and
-        // everything it started by signalling the group.
-        process.executableURL = URL(fileURLWithPath: "/bin/sh")
-        process.arguments = ["-c", command]
         var environment = ProcessInfo.processInfo.environment
         // The worker's token is for talking to the broker, not for the commands it runs.
         environment.removeValue(forKey: "GANTRY_TOKEN")
@@ -33,53 +31,47 @@ struct CommandRunner: Sendable {
         environment["GANTRY_JOB_MAX_ATTEMPTS"] = String(job.maxAttempts)
         environment["GANTRY_JOB_ARGS"] = String(decoding: try GantryJSON.makeEncoder().encode(job.args), as: UTF8.self)
         environment["GANTRY_JOB_META"] = String(decoding: try GantryJSON.makeEncoder().encode(job.meta), as: UTF8.self)
-        process.environment = environment
-        let (stdin, stdout, stderr) = (Pipe(), Pipe(), Pipe())
-        process.standardInput = stdin
-        process.standardOutput = stdout
-        process.standardError = stderr
-
-        let exited = AsyncStream.makeStream(of: Int32.self)
-        process.terminationHandler = { exited.continuation.yield($0.terminationStatus); exited.continuation.finish() }
-        try process.run()
-
-        // Pipes are drained on threads of their own so a chatty command never blocks on a full pipe.
-        async let output = Self.readAll(stdout.fileHandleForReading)
-        async let errors = Self.readAll(stderr.fileHandleForReading)
         let input: [String: JSONValue] = [
             "id": .string(job.id), "type": .string(job.type), "args": job.args, "queue": .string(job.queue),
             "attempt": .int(Int64(job.attempt)), "max_attempts": .int(Int64(job.maxAttempts)), "meta": job.meta,
         ]
-        try? stdin.fileHandleForWriting.write(contentsOf: GantryJSON.makeEncoder().encode(JSONValue.object(input)) + Data("\n".utf8))
-        try? stdin.fileHandleForWriting.close()
 
-        let timedOut = Atomic<Bool>(false)
-        let pid = process.processIdentifier
-        let watchdog = Task {
-            try await Task.sleep(for: timeout)
-            timedOut.store(true, ordering: .relaxed)
-            kill(-pid, SIGTERM)
-            try await Task.sleep(for: killGrace)
-            kill(-pid, SIGKILL)
-        }
-        var status: Int32 = -1
-        // Cancelled (the worker was told to stop): the command and everything it started get SIGTERM, then SIGKILL.
-        await withTaskCancellationHandler {
-            for await code in exited.stream { status = code }
+        // Files rather than pipes: a command that never reads its input, or prints more than a pipe holds,
+        // or leaves a child holding its output open, can never stall the worker.
+        let files = JobFiles()
+        defer { files.remove() }
+        try (GantryJSON.makeEncoder().encode(JSONValue.object(input)) + Data("\n".utf8)).write(to: URL(fileURLWithPath: files.stdin))
+        // The command leads a process group of its own, so a signal reaches everything it started.
+        let child = try ChildProcess(
+            executable: "/bin/sh", arguments: ["-c", command], environment: environment,
+            standardInput: .file(files.stdin), standardOutput: .file(files.stdout), standardError: .file(files.stderr),
+            newProcessGroup: true)
+
+        var timedOut = false
+        // Cancelled (the worker was told to stop): the command gets SIGTERM, then SIGKILL.
+        let ending = await withTaskCancellationHandler {
+            if let ending = await child.wait(timeout: timeout) { return ending }
+            timedOut = true
+            return await child.stop(grace: killGrace)
         } onCancel: { [killGrace] in
-            kill(-pid, SIGTERM)
-            Task.detached {
-                try? await Task.sleep(for: killGrace)
-                kill(-pid, SIGKILL)
-            }
+            Task.detached { await child.stop(grace: killGrace) }
         }
-        watchdog.cancel()
-        return Outcome(status: status, stdout: await output, stderr: await errors, timedOut: timedOut.load(ordering: .relaxed))
+        return Outcome(
+            status: ending.status, stdout: files.read(files.stdout), stderr: files.read(files.stderr), timedOut: timedOut)
     }
 
-    private static func readAll(_ handle: FileHandle) async -> Data {
-        await withCheckedContinuation { continuation in
-            Thread { continuation.resume(returning: (try? handle.readToEnd()) ?? Data()) }.start()
+    private struct JobFiles {
+        let stdin: String
+        let stdout: String
+        let stderr: String
+
+        init() {
+            let base = FileManager.default.temporaryDirectory.appendingPathComponent("gantry-job-\(UUID().uuidString)").path
+            (stdin, stdout, stderr) = (base + ".in", base + ".out", base + ".err")
         }
+
+        func read(_ path: String) -> Data { FileManager.default.contents(atPath: path) ?? Data() }
+
+        func remove() { for path in [stdin, stdout, stderr] { unlink(path) } }
     }
 }

@@ -15,7 +15,7 @@ struct Email: Codable, Sendable, Equatable {
 }
 
 /// The Swift client against a real gantryd.
-@Suite struct ClientTests {
+@Suite(.deadline(.seconds(300))) struct ClientTests {
     func broker(_ arguments: [String] = []) async throws -> BrokerProcess {
         let (url, _) = try await TestPostgres.freshDatabase()
         return try await BrokerProcess(databaseURL: url, extraArguments: arguments)

@@ -1,3 +1,4 @@
+import ChildProcesses
 import Foundation
 import GantryClient
 import GantryProtocol
@@ -6,7 +7,7 @@ import Synchronization
 import Testing
 
 /// The Swift `Worker` and `gantry-worker` obey `workers.quiet` and `workers.stop` sent through the broker.
-@Suite(.serialized) struct SteeringTests {
+@Suite(.serialized, .deadline(.seconds(300))) struct SteeringTests {
     @Test func aQuietWorkerFinishesWhatItHoldsAndTakesNothingNew() async throws {
         let (url, _) = try await TestPostgres.freshDatabase()
         let broker = try await BrokerProcess(databaseURL: url)
@@ -67,19 +68,15 @@ import Testing
         let gantry = try GantryClient(url: address)
         let marker = FileManager.default.temporaryDirectory.appendingPathComponent("gantry-stop-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: marker) }
-        let process = Process()
-        process.executableURL = BrokerProcess.executable.deletingLastPathComponent().appendingPathComponent("gantry-worker")
-        process.arguments = ["--broker", address, "--handler", "sleepy=touch \(marker.path); sleep 600"]
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        defer { if process.isRunning { process.terminate() } }
+        let process = try ChildProcess(
+            executable: BrokerProcess.executable.deletingLastPathComponent().appendingPathComponent("gantry-worker").path,
+            arguments: ["--broker", address, "--handler", "sleepy=touch \(marker.path); sleep 600"])
+        defer { process.signal(SIGKILL); _ = process.waitBlocking(timeout: .seconds(5)) }
 
         let id = try await gantry.enqueue("sleepy", args: [String]())
         #expect(try await eventually { FileManager.default.fileExists(atPath: marker.path) })
         #expect(try await gantry.call(WorkersStop.self, .init(all: true)).workers == 1)
-        #expect(try await eventually(timeout: .seconds(15)) { !process.isRunning }, "gantry-worker exits")
-        #expect(process.terminationStatus == 0)
+        #expect(await process.wait(timeout: .seconds(15)) == .exited(0), "gantry-worker exits, and says all went well")
         let job = try await gantry.job(id: id)
         #expect(job.state == .available)
         #expect(job.errors.last?.kind == "WorkerStopped")

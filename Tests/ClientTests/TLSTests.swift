@@ -5,13 +5,13 @@ import GantryTesting
 import Testing
 
 /// TLS on both ports, mutual TLS, and tokens through the Swift client: certificates made with openssl for the test.
-@Suite struct TLSTests {
+@Suite(.deadline(.seconds(300))) struct TLSTests {
     static let token = "tls-admin-token-0123456789"
 
-    static func certificates() throws -> TestCertificates { try TestCertificates.shared.get() }
+    static func certificates() async throws -> TestCertificates { try await TestCertificates.shared }
 
     static func broker(mutual: Bool = false) async throws -> BrokerProcess {
-        let certificates = try certificates()
+        let certificates = try await certificates()
         let (url, _) = try await TestPostgres.freshDatabase()
         var arguments = ["--database-url", url, "--tls-cert", certificates.serverCertificate, "--tls-key", certificates.serverKey]
         if mutual { arguments += ["--tls-client-ca", certificates.caFile] }
@@ -23,7 +23,7 @@ import Testing
     }
 
     @Test func theRightCAConnectsTheWrongOneOrNoneDoesNot() async throws {
-        let certificates = try Self.certificates()
+        let certificates = try await Self.certificates()
         let broker = try await Self.broker()
         let trusted = try client(broker, tls: ClientTLS(caFile: certificates.caFile))
         _ = try await trusted.stats()
@@ -48,7 +48,7 @@ import Testing
     }
 
     @Test func aTokenInTheURLAndAWrongOne() async throws {
-        let certificates = try Self.certificates()
+        let certificates = try await Self.certificates()
         let broker = try await Self.broker()
         let tls = ClientTLS(caFile: certificates.caFile)
         let fromURL = try client(broker, tls: tls, url: "gantrys://\(Self.token)@127.0.0.1:\(broker.port)", token: nil)
@@ -61,7 +61,7 @@ import Testing
     }
 
     @Test func mutualTLSWantsTheClientsCertificate() async throws {
-        let certificates = try Self.certificates()
+        let certificates = try await Self.certificates()
         let broker = try await Self.broker(mutual: true)
         let withCertificate = try client(broker, tls: ClientTLS(
             caFile: certificates.caFile, certificateFile: certificates.clientCertificate, keyFile: certificates.clientKey))

@@ -1,3 +1,4 @@
+import ChildProcesses
 import Foundation
 import GantryClient
 import GantryProtocol
@@ -22,7 +23,7 @@ struct Boom: Error, CustomStringConvertible {
     var description: String { "the SMTP server said no" }
 }
 
-@Suite struct WorkerTests {
+@Suite(.deadline(.seconds(300))) struct WorkerTests {
     @Test func aSwiftWorkerCompletesRetriesAndBuriesJobs() async throws {
         let (url, _) = try await TestPostgres.freshDatabase()
         let broker = try await BrokerProcess(databaseURL: url)
@@ -108,15 +109,12 @@ struct Boom: Error, CustomStringConvertible {
         chmod(script.path, 0o755)
 
         let log = directory.appendingPathComponent("worker.log")
-        _ = FileManager.default.createFile(atPath: log.path, contents: nil)
-        let worker = Process()
-        worker.executableURL = BrokerProcess.executable.deletingLastPathComponent().appendingPathComponent("gantry-worker")
-        worker.arguments = ["--broker", "\(broker.host):\(broker.port)", "--queue", "cmd", "--concurrency", "4", "--timeout-ms", "1000"]
-            + ["echo", "flaky", "hopeless", "slow"].flatMap { ["--handler", "\($0)=\(script.path)"] }
-        worker.standardOutput = try FileHandle(forWritingTo: log)
-        worker.standardError = try FileHandle(forWritingTo: log)
-        try worker.run()
-        defer { if worker.isRunning { kill(worker.processIdentifier, SIGKILL) } }
+        let worker = try ChildProcess(
+            executable: BrokerProcess.executable.deletingLastPathComponent().appendingPathComponent("gantry-worker").path,
+            arguments: ["--broker", "\(broker.host):\(broker.port)", "--queue", "cmd", "--concurrency", "4", "--timeout-ms", "1000"]
+                + ["echo", "flaky", "hopeless", "slow"].flatMap { ["--handler", "\($0)=\(script.path)"] },
+            standardOutput: .file(log.path), standardError: .standardOutput)
+        defer { worker.signal(SIGKILL); _ = worker.waitBlocking(timeout: .seconds(5)) }
 
         let options = EnqueueOptions(queue: "cmd", maxAttempts: 1)
         let echo = try await gantry.enqueue("echo", args: ["x": 1], options: options)
@@ -141,9 +139,8 @@ struct Boom: Error, CustomStringConvertible {
         let killed = try await gantry.job(id: slow)
         #expect(killed.errors.first?.message.contains("timed out") == true)
 
-        kill(worker.processIdentifier, SIGTERM)
-        #expect(try await eventually(timeout: .seconds(15)) { !worker.isRunning })
-        #expect(worker.terminationStatus == 0)
+        worker.signal(SIGTERM)
+        #expect(await worker.wait(timeout: .seconds(15)) == .exited(0))
     }
 
     @Test func noOpThroughputOfOneWorker() async throws {

@@ -4,7 +4,7 @@ import GantryTesting
 import Testing
 
 /// The `gantry` operator CLI, run as a real process against a real broker.
-@Suite struct CLITests {
+@Suite(.deadline(.seconds(300))) struct CLITests {
     @Test func anOperatorEnqueuesInspectsPausesAndRetries() async throws {
         let (broker, _) = try await startBroker()
         let address = "\(broker.host):\(broker.port)"

@@ -4,7 +4,7 @@ import GantryTesting
 import Testing
 
 /// How operators point gantryd at its database and settings: flags, environment, YAML, `gantryd migrate`.
-@Suite struct ConfigurationTests {
+@Suite(.deadline(.seconds(300))) struct ConfigurationTests {
     @Test func migrateRunsOnceFromTheEnvironmentsDatabaseURL() async throws {
         let (url, _) = try await TestPostgres.freshDatabase()
         let first = try await runGantryd(["migrate"], environment: ["GANTRY_DATABASE_URL": url])

@@ -1,3 +1,4 @@
+import ChildProcesses
 import Foundation
 import GantryProtocol
 import GantryTesting
@@ -8,7 +9,7 @@ import Glibc
 
 /// Many clients that connect and then say nothing: the broker keeps serving, its memory stays bounded, and it
 /// lets go of them all when they leave.
-@Suite struct ConnectionFloodTests {
+@Suite(.deadline(.seconds(300))) struct ConnectionFloodTests {
     /// A plain blocking TCP connection to the broker, kept open and silent.
     func openSilentConnection(port: Int) -> Int32? {
         let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
@@ -43,7 +44,7 @@ import Glibc
     @Test func tenThousandSilentConnectionsAreHeldAndReleased() async throws {
         let (broker, _) = try await startBroker()
         let client = try await broker.connect()
-        let before = residentMegabytes(of: broker.process.processIdentifier)
+        let before = residentMegabytes(of: broker.process.pid)
         // The connections live in a process of their own: ten thousand descriptors in the test process itself
         // would trouble every test that starts a process meanwhile.
         let script = """
@@ -60,12 +61,8 @@ import Glibc
         let output = FileManager.default.temporaryDirectory.appendingPathComponent("flood-\(UUID().uuidString)")
         _ = FileManager.default.createFile(atPath: output.path, contents: nil)
         defer { try? FileManager.default.removeItem(at: output) }
-        let flooder = Process()
-        flooder.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        flooder.arguments = ["python3", "-c", script]
-        flooder.standardOutput = try FileHandle(forWritingTo: output)
-        try flooder.run()
-        defer { if flooder.isRunning { kill(flooder.processIdentifier, SIGKILL) } }
+        let flooder = try ChildProcess(executable: "/usr/bin/env", arguments: ["python3", "-c", script], standardOutput: .file(output.path))
+        defer { flooder.signal(SIGKILL); _ = flooder.waitBlocking(timeout: .seconds(5)) }
         var opened = 0
         let openDeadline = ContinuousClock.now + .seconds(60)
         while opened == 0 && flooder.isRunning && ContinuousClock.now < openDeadline {
@@ -85,11 +82,11 @@ import Glibc
         #expect(connections == Int64(opened + 1))
         let started = ContinuousClock.now
         #expect(try await client.call("enqueue", ["type": "still-serving"], timeout: .seconds(60)).error == nil)
-        let held = residentMegabytes(of: broker.process.processIdentifier)
+        let held = residentMegabytes(of: broker.process.pid)
         print("connection flood: \(opened) silent connections, broker RSS \(before) MB → \(held) MB, an enqueue meanwhile took \(ContinuousClock.now - started)")
         #expect(held - before < 300, "memory per idle connection stays small")
 
-        kill(flooder.processIdentifier, SIGKILL)
+        flooder.signal(SIGKILL)
         let released = ContinuousClock.now + .seconds(60)
         while connections > 1 && ContinuousClock.now < released {
             try await Task.sleep(for: .milliseconds(100))
@@ -100,7 +97,7 @@ import Glibc
 
     @Test func aClientThatSendsWithoutReadingIsSlowedNotBuffered() async throws {
         let (broker, _) = try await startBroker()
-        let before = residentMegabytes(of: broker.process.processIdentifier)
+        let before = residentMegabytes(of: broker.process.pid)
         guard let descriptor = openSilentConnection(port: broker.port) else {
             Issue.record("could not connect")
             return
@@ -121,7 +118,7 @@ import Glibc
             }
             return sent
         }
-        let stalled = residentMegabytes(of: broker.process.processIdentifier)
+        let stalled = residentMegabytes(of: broker.process.pid)
         print("request flood: writer blocked after \(sent * 1000) of 200,000 requests; broker RSS \(before) MB → \(stalled) MB")
         #expect(sent < 200, "the broker stopped reading instead of buffering everything")
         #expect(stalled - before < 100)

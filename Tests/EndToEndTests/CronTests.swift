@@ -5,7 +5,7 @@ import Testing
 
 /// Cron schedules: one job per tick however many brokers run, state that survives restarts, manual runs,
 /// schedules and limits from the config file, and the CLI.
-@Suite struct CronTests {
+@Suite(.deadline(.seconds(300))) struct CronTests {
     static func schedule(_ name: String, on client: LineClient) async throws -> JSONValue? {
         let schedules = try await client.result("cron.list")["schedules"]?.arrayValue ?? []
         return schedules.first { $0["name"] == .string(name) }

@@ -1,3 +1,4 @@
+import ChildProcesses
 import Foundation
 import GantryProtocol
 import GantryTesting
@@ -8,7 +9,7 @@ import Glibc
 #endif
 
 /// Leases, wake-ups and crashes, with real brokers sharing a real database.
-@Suite struct DeliveryTests {
+@Suite(.deadline(.seconds(300))) struct DeliveryTests {
     @Test func aLongPollWakesWhenAnotherBrokerEnqueues() async throws {
         let (first, url) = try await startBroker()
         let second = try await BrokerProcess(databaseURL: url)

@@ -1,3 +1,4 @@
+import ChildProcesses
 import Foundation
 import GantryBroker
 import GantryProtocol
@@ -9,7 +10,7 @@ import Glibc
 
 /// Faults injected for real — PostgreSQL stopped, a broker or a worker killed — while jobs flow. Each test
 /// counts what producers were told was stored and checks that every such job is still there: lost must be 0.
-@Suite struct FaultTests {
+@Suite(.deadline(.seconds(300))) struct FaultTests {
     /// Enqueues until told to stop, keeping the ids the broker acknowledged and counting refusals.
     final class Producer: Sendable {
         let acknowledged = Collected<String>()
@@ -226,22 +227,17 @@ import Glibc
             print(json.loads(f.readline())["result"]["jobs"][0]["id"], flush=True)
             time.sleep(60)
             """
-        let worker = Process()
-        worker.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        worker.arguments = ["python3", "-c", script]
         let output = FileManager.default.temporaryDirectory.appendingPathComponent("worker-\(UUID().uuidString)")
-        _ = FileManager.default.createFile(atPath: output.path, contents: nil)
         defer { try? FileManager.default.removeItem(at: output) }
-        worker.standardOutput = try FileHandle(forWritingTo: output)
-        try worker.run()
-        defer { if worker.isRunning { kill(worker.processIdentifier, SIGKILL) } }
+        let worker = try ChildProcess(executable: "/usr/bin/env", arguments: ["python3", "-c", script], standardOutput: .file(output.path))
+        defer { worker.signal(SIGKILL); _ = worker.waitBlocking(timeout: .seconds(5)) }
         let deadline = ContinuousClock.now + .seconds(20)
         while (try? String(contentsOf: output, encoding: .utf8))?.contains(id) != true && ContinuousClock.now < deadline {
             try await Task.sleep(for: .milliseconds(20))
         }
         #expect(try String(contentsOf: output, encoding: .utf8).contains(id), "the worker reserved the job")
 
-        kill(worker.processIdentifier, SIGKILL)
+        worker.signal(SIGKILL)
         let killedAt = ContinuousClock.now
         let jobs = try await reserve(producer, ["default"], waitMs: 10_000)
         let recovery = ContinuousClock.now - killedAt

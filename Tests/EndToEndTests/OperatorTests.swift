@@ -5,7 +5,7 @@ import Testing
 
 /// What an operator sees and steers without SQL: the HTTP side (probes, Prometheus), workers across brokers,
 /// recent activity in `stats`, and cleanup — each through the real CLI or a real HTTP request.
-@Suite(.serialized) struct OperatorTests {
+@Suite(.serialized, .deadline(.seconds(300))) struct OperatorTests {
     @Test func probesAndPrometheusSeeWhatTheBrokerDoes() async throws {
         let (broker, _) = try await startBroker()
         #expect(try await broker.get("/live") == (200, "live\n"))

@@ -4,7 +4,7 @@ import GantryTesting
 import Testing
 
 /// `queues.configure`: concurrency and rate limits hold across every worker and broker.
-@Suite struct QueueLimitsTests {
+@Suite(.deadline(.seconds(300))) struct QueueLimitsTests {
     /// When each job ran, by the database's clock.
     static func runIntervals(_ ids: [String], on client: LineClient) async throws -> [(start: Date, end: Date)] {
         var intervals: [(start: Date, end: Date)] = []

@@ -7,7 +7,7 @@ import Glibc
 #endif
 
 /// What a person with `nc` sees: exact lines in, exact lines out, against the real gantryd.
-@Suite struct RawProtocolTests {
+@Suite(.deadline(.seconds(300))) struct RawProtocolTests {
     @Test func aJobGoesFromEnqueueToCompleted() async throws {
         let (broker, _) = try await startBroker()
         let client = try await broker.connect()
@@ -219,7 +219,7 @@ import Glibc
 }
 
 /// Garbage at the real broker: every line gets exactly one answer and the broker keeps serving.
-@Suite struct BrokerFuzzTests {
+@Suite(.deadline(.seconds(300))) struct BrokerFuzzTests {
     @Test func randomLinesEachGetOneAnswer() async throws {
         let (broker, _) = try await startBroker()
         let client = try await broker.connect()
@@ -247,7 +247,7 @@ import Glibc
     }
 }
 
-@Suite struct QueueControlTests {
+@Suite(.deadline(.seconds(300))) struct QueueControlTests {
     @Test func pauseSurvivesARestartAndResumeWakesWaitingWorkers() async throws {
         let (broker, url) = try await startBroker()
         let client = try await broker.connect()
@@ -273,7 +273,7 @@ import Glibc
     }
 }
 
-@Suite struct JobListTests {
+@Suite(.deadline(.seconds(300))) struct JobListTests {
     @Test func jobsAreListedNewestFirstFilteredAndPaged() async throws {
         let (broker, _) = try await startBroker()
         let client = try await broker.connect()
@@ -302,7 +302,7 @@ import Glibc
     }
 }
 
-@Suite struct JobControlTests {
+@Suite(.deadline(.seconds(300))) struct JobControlTests {
     @Test func waitingJobsCanBeCancelledAndFinishedOnesDiscarded() async throws {
         let (broker, _) = try await startBroker()
         let client = try await broker.connect()

@@ -6,7 +6,7 @@ import Testing
 
 /// Tokens and roles, the limits on what a connection may cost, and SQL that never takes values as text: each
 /// against a real gantryd on a real PostgreSQL, over TCP.
-@Suite struct SecurityTests {
+@Suite(.deadline(.seconds(300))) struct SecurityTests {
     static let adminToken = "admin-token-0123456789abcdef"
     static let workerToken = "worker-token-0123456789abcdef"
     static let producerToken = "producer-token-0123456789abcdef"
@@ -243,7 +243,7 @@ import Testing
         #expect(entry.contains("queues: [mail]") && entry.contains("role: worker"))
         #expect(!entry.contains(token), "the file entry holds only the hash")
 
-        let certificates = try TestCertificates.shared.get()
+        let certificates = try await TestCertificates.shared
         let config = FileManager.default.temporaryDirectory.appendingPathComponent("gantryd-\(UUID().uuidString).yml")
         try Data((entry + "tls_cert: \(certificates.serverCertificate)\ntls_key: \(certificates.serverKey)\n").utf8).write(to: config)
         let (url, _) = try await TestPostgres.freshDatabase()

@@ -8,7 +8,7 @@ import Testing
 
 /// `gantry.enqueue(...)` called by an application inside its own transaction: the job exists, and waiting
 /// workers wake, only if that transaction commits.
-@Suite struct TransactionalEnqueueTests {
+@Suite(.deadline(.seconds(300))) struct TransactionalEnqueueTests {
     struct RolledBack: Error {}
 
     @Test func aJobEnqueuedInsideATransactionExistsOnlyIfItCommits() async throws {

@@ -4,7 +4,7 @@ import GantryTesting
 import Testing
 
 /// `unique_key`: while a job with the key waits or runs, enqueueing another returns that job, on any broker.
-@Suite struct UniqueJobsTests {
+@Suite(.deadline(.seconds(300))) struct UniqueJobsTests {
     @Test func manyProducersOnTwoBrokersCreateOneJob() async throws {
         let (first, url) = try await startBroker()
         let second = try await BrokerProcess(databaseURL: url)

@@ -1,8 +1,9 @@
 import GantryBroker
 import GantryProtocol
+import GantryTesting
 import Testing
 
-@Suite struct AccessTests {
+@Suite(.deadline(.seconds(60))) struct AccessTests {
     let tokens = [
         AccessToken(name: "web", plain: "web-secret-token-1", role: .producer),
         AccessToken(name: "fleet", plain: "fleet-secret-token", role: .worker, queues: ["mail"]),

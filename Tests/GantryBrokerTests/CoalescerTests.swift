@@ -1,8 +1,9 @@
 @testable import GantryBroker
 import Synchronization
+import GantryTesting
 import Testing
 
-@Suite struct CoalescerTests {
+@Suite(.deadline(.seconds(60))) struct CoalescerTests {
     struct BadRow: Error {}
 
     /// Records each flush's inputs; a flush holding a negative number fails as a whole, as a statement would.

@@ -1,8 +1,9 @@
 import Foundation
 @testable import GantryBroker
+import GantryTesting
 import Testing
 
-@Suite struct CronExpressionTests {
+@Suite(.deadline(.seconds(60))) struct CronExpressionTests {
     struct Case: CustomTestStringConvertible, Sendable {
         let expression: String
         let zone: String

@@ -1,8 +1,9 @@
 @testable import GantryBroker
 import GantryProtocol
+import GantryTesting
 import Testing
 
-@Suite struct RetryPolicyTests {
+@Suite(.deadline(.seconds(60))) struct RetryPolicyTests {
     let noJitter = RetryPolicy(random: { $0.lowerBound })
     let fullJitter = RetryPolicy(random: { $0.upperBound })
 

@@ -1,9 +1,10 @@
 import Foundation
 @testable import GantryBroker
 import GantryProtocol
+import GantryTesting
 import Testing
 
-@Suite struct SessionLeasesTests {
+@Suite(.deadline(.seconds(60))) struct SessionLeasesTests {
     func job(_ id: String, attempt: Int) -> ReservedJob {
         ReservedJob(id: id, type: "t", args: [], queue: "q", priority: 1, attempt: attempt, maxAttempts: 5,
                     enqueuedAt: Date(), leaseExpiresAt: Date(), meta: [:])

@@ -1,7 +1,8 @@
 @testable import GantryBroker
+import GantryTesting
 import Testing
 
-@Suite struct WaitlistTests {
+@Suite(.deadline(.seconds(60))) struct WaitlistTests {
     @Test func oneJobWakesOneWaiterFirstComeFirstServed() {
         var list = Waitlist()
         let first = list.register(queues: ["mail"])

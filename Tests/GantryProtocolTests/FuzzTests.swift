@@ -5,7 +5,7 @@ import Testing
 
 /// Seeded random inputs for the framing and params layers: whatever arrives, the answer is a classification or
 /// an error naming a field — never a crash. Bounded, so CI runs it every time; the seed makes failures replayable.
-@Suite struct FuzzTests {
+@Suite(.deadline(.seconds(60))) struct FuzzTests {
     static let cases = 20_000
 
     static func randomJSON(_ rng: inout SeededGenerator, depth: Int = 0) -> JSONValue {

@@ -1,8 +1,9 @@
 import Foundation
 import GantryProtocol
+import GantryTesting
 import Testing
 
-@Suite struct LineFramingTests {
+@Suite(.deadline(.seconds(60))) struct LineFramingTests {
     func parse(_ text: String) -> IncomingLine { LineFraming.parse(Data(text.utf8)) }
 
     @Test func blankLinesAreIgnored() {

@@ -1,8 +1,9 @@
 import Foundation
 import GantryProtocol
+import GantryTesting
 import Testing
 
-@Suite struct ParamsTests {
+@Suite(.deadline(.seconds(60))) struct ParamsTests {
     func enqueue(_ params: JSONValue) throws -> Enqueue.Params {
         let decoded = try GantryJSON.decodeParams(Enqueue.Params.self, from: params)
         try decoded.validate()

@@ -7,7 +7,7 @@ import PostgresNIO
 import Testing
 
 /// The store against a real PostgreSQL (the suite's throwaway cluster), one fresh database per test.
-@Suite struct JobStoreTests {
+@Suite(.deadline(.seconds(180))) struct JobStoreTests {
     static let logger = Logger(label: "store-test")
 
     /// A store for a broker that has signed in (so its leases are not taken for a dead broker's).
@@ -289,7 +289,7 @@ import Testing
 }
 
 /// Operator controls in the store: pausing queues and pruning the history.
-@Suite struct OperatorStoreTests {
+@Suite(.deadline(.seconds(180))) struct OperatorStoreTests {
     static let logger = Logger(label: "store-test")
 
     @Test func aPausedQueueHandsOutNothingUntilResumed() async throws {

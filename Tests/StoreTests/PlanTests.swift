@@ -9,7 +9,7 @@ import Testing
 /// The hot statements are prepared once per connection, often while the tables are still empty; these check
 /// that the plan PostgreSQL then uses beside a backlog (unanalyzed, as a fresh broker's is) scans no jobs
 /// sequentially.
-@Suite struct PlanTests {
+@Suite(.deadline(.seconds(180))) struct PlanTests {
     static let logger = Logger(label: "plan-test")
 
     /// Every node of a JSON plan that scans `relation` sequentially.

@@ -1,3 +1,4 @@
+import ChildProcesses
 import Foundation
 import Logging
 import NIOPosix
@@ -49,32 +50,34 @@ public final class EmbeddedPostgres: Sendable {
     /// Creates the cluster if needed, starts it, and makes sure the database exists. Returns how to connect.
     public func start() async throws -> PostgresClient.Configuration {
         let binaries = try Self.findBinaries()
-        try prepareDirectories()
+        try await prepareDirectories()
         if !FileManager.default.fileExists(atPath: clusterDirectory.appendingPathComponent("PG_VERSION").path) {
             logger.info("creating embedded PostgreSQL cluster", metadata: ["directory": "\(clusterDirectory.path)"])
-            try runAsServerUser(binaries.appendingPathComponent("initdb"), [
+            try await runAsServerUser(binaries.appendingPathComponent("initdb"), [
                 "-D", clusterDirectory.path, "-U", user, "--auth=trust", "--encoding=UTF8", "--locale=C", "--no-instructions",
             ] + (settings["fsync"] == "off" ? ["--no-sync"] : []))
         }
         let pgCtl = binaries.appendingPathComponent("pg_ctl")
-        if try runAsServerUser(pgCtl, ["status", "-D", clusterDirectory.path], allowFailure: true) == 0 {
+        if try await runAsServerUser(pgCtl, ["status", "-D", clusterDirectory.path], allowFailure: true) == 0 {
             // Left by a broker that was killed; its watchdog is about to stop it, so start afresh instead.
             logger.info("restarting the embedded PostgreSQL an earlier gantryd left running", metadata: ["directory": "\(clusterDirectory.path)"])
-            try runAsServerUser(pgCtl, ["stop", "-D", clusterDirectory.path, "-m", "fast", "-w"])
+            try await runAsServerUser(pgCtl, ["stop", "-D", clusterDirectory.path, "-m", "fast", "-w"])
         }
         var options = "-c listen_addresses='' -k \(socketDirectory) -p \(port)"
         for (name, value) in settings.sorted(by: { $0.key < $1.key }) { options += " -c \(name)=\(value)" }
-        try runAsServerUser(pgCtl, ["start", "-w", "-t", "60", "-D", clusterDirectory.path, "-l", logFile.path, "-o", options])
+        try await runAsServerUser(pgCtl, ["start", "-w", "-t", "60", "-D", clusterDirectory.path, "-l", logFile.path, "-o", options])
         logger.info("started embedded PostgreSQL", metadata: ["socket": "\(socketDirectory)"])
-        try startWatchdog()
+        try await startWatchdog()
         try await createDatabaseIfMissing(database)
         return clientConfiguration(database: database)
     }
 
-    /// Stops the cluster (fast shutdown: open transactions roll back, committed data stays).
+    /// Stops the cluster (fast shutdown: open transactions roll back, committed data stays). Blocks while
+    /// pg_ctl runs: it is called on the way out, from an atexit handler too.
     public func stop() {
         guard let binaries = try? Self.findBinaries() else { return }
-        _ = try? runAsServerUser(binaries.appendingPathComponent("pg_ctl"), ["stop", "-D", clusterDirectory.path, "-m", "fast", "-w"], allowFailure: true)
+        let (executable, arguments) = serverUserCommand(binaries.appendingPathComponent("pg_ctl"), ["stop", "-D", clusterDirectory.path, "-m", "fast", "-w"])
+        _ = try? ChildProcess.runBlocking(executable.path, arguments, mergeErrors: true)
         logger.info("stopped embedded PostgreSQL")
     }
 
@@ -129,14 +132,14 @@ public final class EmbeddedPostgres: Sendable {
         return usable
     }
 
-    private func prepareDirectories() throws {
+    private func prepareDirectories() async throws {
         for path in [directory.path, socketDirectory] {
             try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
         }
         guard Self.runningAsRoot else { return }
         // The server runs as `postgres`: it must own its directories and be able to reach them.
         for path in [directory.path, socketDirectory] {
-            try run(URL(fileURLWithPath: "/bin/chown"), ["-R", "postgres:postgres", path])
+            try await run(URL(fileURLWithPath: "/bin/chown"), ["-R", "postgres:postgres", path])
         }
         var ancestor = directory.deletingLastPathComponent()
         while ancestor.path != "/" {
@@ -148,33 +151,37 @@ public final class EmbeddedPostgres: Sendable {
         }
     }
 
-    @discardableResult
-    private func runAsServerUser(_ executable: URL, _ arguments: [String], allowFailure: Bool = false) throws -> Int32 {
-        if Self.runningAsRoot {
-            // From /, which the postgres user can always enter, whatever our own working directory is.
-            return try run(URL(fileURLWithPath: "/usr/sbin/runuser"), ["-u", "postgres", "--", "/usr/bin/env", "-C", "/", executable.path] + arguments, allowFailure: allowFailure)
-        }
-        return try run(executable, arguments, allowFailure: allowFailure)
+    /// The command that runs `executable` as the server's user: `postgres` when we are root.
+    private func serverUserCommand(_ executable: URL, _ arguments: [String]) -> (URL, [String]) {
+        guard Self.runningAsRoot else { return (executable, arguments) }
+        // From /, which the postgres user can always enter, whatever our own working directory is.
+        return (URL(fileURLWithPath: "/usr/sbin/runuser"), ["-u", "postgres", "--", "/usr/bin/env", "-C", "/", executable.path] + arguments)
     }
 
     @discardableResult
-    private func run(_ executable: URL, _ arguments: [String], allowFailure: Bool = false) throws -> Int32 {
-        let (status, output) = try ChildProcess.run(executable.path, arguments)
-        if status != 0 && !allowFailure {
-            throw Failure(description: "\(executable.lastPathComponent) \(arguments.joined(separator: " ")) failed (exit \(status)): \(output.suffix(2000)) — see also \(logFile.path)")
+    private func runAsServerUser(_ executable: URL, _ arguments: [String], allowFailure: Bool = false) async throws -> Int32 {
+        let (command, commandArguments) = serverUserCommand(executable, arguments)
+        return try await run(command, commandArguments, allowFailure: allowFailure)
+    }
+
+    @discardableResult
+    private func run(_ executable: URL, _ arguments: [String], allowFailure: Bool = false) async throws -> Int32 {
+        let completed = try await ChildProcess.run(executable.path, arguments, mergeErrors: true)
+        if completed.status != 0 && !allowFailure {
+            throw Failure(description: "\(executable.lastPathComponent) \(arguments.joined(separator: " ")) failed (\(completed.termination)): \(completed.output.suffix(2000)) — see also \(logFile.path)")
         }
-        return status
+        return completed.status
     }
 
     /// A tiny shell loop that outlives us only to stop the cluster once we are gone. It signals the server it
     /// saw start (SIGINT: fast shutdown), never whatever runs in the directory later, so a broker restarted on
     /// the same directory keeps its new server.
-    private func startWatchdog() throws {
+    private func startWatchdog() async throws {
         let pidFile = clusterDirectory.appendingPathComponent("postmaster.pid").path
         guard let pidLine = (try? String(contentsOfFile: pidFile, encoding: .utf8))?.split(separator: "\n").first,
               let serverPID = Int32(pidLine.trimmingCharacters(in: .whitespaces))
         else { throw Failure(description: "PostgreSQL started but \(pidFile) names no process") }
         let script = "while kill -0 \(getpid()) 2>/dev/null; do sleep 1; done; kill -INT \(serverPID) 2>/dev/null"
-        try ChildProcess.spawnDetached("/bin/sh", ["-c", script])
+        try await ChildProcess.startDetached(shellScript: script)
     }
 }
