@@ -133,6 +133,29 @@ import Glibc
         #expect(try await broker.waitForExit(timeout: .seconds(30)) == 0, "it exits once the worker holds nothing")
     }
 
+    /// Connections accepted just as SIGTERM closes the listener were dropped unserved, and NIO stopped the
+    /// process for it ("Deinited NIOAsyncWriter without calling finish()", swift-nio#2813): one run in four
+    /// crashed here before the listener kept hold of them.
+    @Test func aBurstOfConnectionsAsSIGTERMArrivesStillEndsCleanly() async throws {
+        let (url, _) = try await TestPostgres.freshDatabase()
+        for round in 1...3 {
+            let broker = try await BrokerProcess(databaseURL: url, extraArguments: ["--drain-grace-ms", "2000"])
+            let connecting = Task {
+                await withTaskGroup(of: LineClient?.self) { group in
+                    for _ in 0..<64 { group.addTask { try? await broker.connect() } }
+                    var opened: [LineClient] = []
+                    for await client in group { if let client { opened.append(client) } }
+                    return opened
+                }
+            }
+            try await Task.sleep(for: .milliseconds(5))
+            broker.signal(SIGTERM)
+            let status = try await broker.waitForExit(timeout: .seconds(60))
+            #expect(status == 0, "round \(round): gantryd ended with status \(status); its log:\n\(broker.log.suffix(3000))")
+            _ = await connecting.value
+        }
+    }
+
     @Test func theEmbeddedPostgresModeNeedsNoSetUpAndKeepsJobsAcrossRestarts() async throws {
         let directory = URL(fileURLWithPath: "/tmp/gantry-e2e-\(UUID().uuidString.prefix(8))")
         defer { try? FileManager.default.removeItem(at: directory) }
