@@ -301,15 +301,44 @@ public final class Broker: Sendable {
     }
 
     func ack(_ params: Ack.Params, session: Session) async throws -> Ack.Result {
-        guard let id = Int64(params.id) else { throw RPCErrorObject.notFound(jobID: params.id) }
+        if let ids = params.ids { return try await ackMany(ids, results: params.results ?? [:], session: session) }
+        guard let wireID = params.id else { throw RPCErrorObject.invalidParams(field: "id", "is required") }
+        guard let id = Int64(wireID) else { throw RPCErrorObject.notFound(jobID: wireID) }
         let outcome = try await acks.submit(JobStore.Completion(id: id, sessionID: session.id, result: params.result))
-        guard outcome.held else { throw try await leaseProblem(id: id, wireID: params.id) }
-        if let lease = session.finished(params.id) {
-            metrics.count(.completed, queue: lease.queue, type: lease.type)
-            metrics.jobRan(queue: lease.queue, type: lease.type, for: ContinuousClock.now - lease.reservedAt)
-            await slotFreed(queue: lease.queue)
-        }
+        guard outcome.held else { throw try await leaseProblem(id: id, wireID: wireID) }
+        if let queue = acked(wireID, session: session) { await slotFreed(queue: queue) }
         return Ack.Result(cancelRequested: outcome.cancelRequested ? true : nil)
+    }
+
+    /// `ack` with `ids`: one statement and one commit for them all; an id whose lease is lost is answered in
+    /// `lost` with its job's state, and the others are acked all the same.
+    private func ackMany(_ wireIDs: [String], results: [String: JSONValue], session: Session) async throws -> Ack.Result {
+        let numbered = wireIDs.compactMap { wireID in Int64(wireID).map { (wireID, $0) } }
+        let outcomes = numbered.isEmpty ? [] : try await store.completeJobs(numbered.map { wireID, id in
+            JobStore.Completion(id: id, sessionID: session.id, result: results[wireID])
+        })
+        var acked: [String] = []
+        var cancelRequested: [String] = []
+        var freedQueues: Set<String> = []
+        for ((wireID, _), outcome) in zip(numbered, outcomes) where outcome.held {
+            acked.append(wireID)
+            if outcome.cancelRequested { cancelRequested.append(wireID) }
+            if let queue = self.acked(wireID, session: session) { freedQueues.insert(queue) }
+        }
+        for queue in freedQueues { await slotFreed(queue: queue) }
+        let ackedSet = Set(acked)
+        let lostIDs = wireIDs.filter { !ackedSet.contains($0) }
+        let states = lostIDs.isEmpty ? [:] : try await store.jobStates(ids: lostIDs.compactMap { Int64($0) })
+        let lost = lostIDs.map { Ack.Lost(id: $0, state: Int64($0).flatMap { states[$0] }) }
+        return Ack.Result(acked: acked, lost: lost, cancelRequestedIDs: cancelRequested)
+    }
+
+    /// The session's bookkeeping and the metrics of an acked job; returns its queue.
+    private func acked(_ wireID: String, session: Session) -> String? {
+        guard let lease = session.finished(wireID) else { return nil }
+        metrics.count(.completed, queue: lease.queue, type: lease.type)
+        metrics.jobRan(queue: lease.queue, type: lease.type, for: ContinuousClock.now - lease.reservedAt)
+        return lease.queue
     }
 
     func nack(_ params: Nack.Params, session: Session) async throws -> Nack.Result {

@@ -137,6 +137,7 @@ public final class Worker: Service, Sendable {
             worker: Hello.Worker(id: id, queues: queues, concurrency: concurrency, handlers: announced), token: token, tls: tls, logger: logger,
             onNotification: { [weak self] in self?.obey($0) })
         logger.info("worker started", metadata: ["queues": "\(queues)", "concurrency": "\(concurrency)", "handlers": "\(announced.map(\.type))"])
+        let acks = AckBatcher { try await client.call(Ack.self, $0) }
         let extender = Task { await self.extendLeases(client) }
         defer { extender.cancel() }
         try await withGracefulShutdownHandler {
@@ -167,7 +168,7 @@ public final class Worker: Service, Sendable {
                     }
                     for job in jobs {
                         free -= 1
-                        group.addTask { await self.perform(job, client: client) }
+                        group.addTask { await self.perform(job, client: client, acks: acks) }
                     }
                 }
                 // Let running jobs finish (their leases are still extended meanwhile).
@@ -181,7 +182,7 @@ public final class Worker: Service, Sendable {
         logger.info("worker stopped")
     }
 
-    private func perform(_ job: ReservedJob, client: GantryClient) async {
+    private func perform(_ job: ReservedJob, client: GantryClient, acks: AckBatcher) async {
         let started = ContinuousClock.now
         do {
             guard let handler = handlers.withLock({ $0[job.type] }) else {
@@ -192,7 +193,8 @@ public final class Worker: Service, Sendable {
             defer { running.withLock { _ = $0.removeValue(forKey: job.id) } }
             if handingBack.load(ordering: .relaxed) { work.cancel() }
             let result = try await work.value
-            _ = try await client.call(Ack.self, Ack.Params(id: job.id, result: result))
+            // Jobs that finish together are acked together.
+            try await acks.ack(job.id, result: result)
             logger.info("job done", metadata: ["id": "\(job.id)", "type": "\(job.type)", "took": "\(ContinuousClock.now - started)"])
         } catch let error as RPCErrorObject where error.code == GantryErrorCode.leaseLost.rawValue {
             logger.warning("lease lost; the job was put back and may run again", metadata: ["id": "\(job.id)"])

@@ -47,7 +47,11 @@ public enum GantryJSON {
             let decoder = makeDecoder()
             let nonFinite = NonFiniteNumbers()
             decoder.userInfo[NonFiniteNumbers.key] = nonFinite
-            if let decoded = try? decoder.decode(LineParams<Params>.self, from: line), !nonFinite.wereSeen { return decoded.params }
+            // A line that spells U+0000 goes the general way, which refuses it by field.
+            if !Self.mayHoldNulCharacter(line), let decoded = try? decoder.decode(LineParams<Params>.self, from: line),
+               !nonFinite.wereSeen {
+                return decoded.params
+            }
             return try decodeParams(type, from: request.params)
         }
     }
@@ -62,6 +66,10 @@ public enum GantryJSON {
         if let path = value.nonFinitePath() {
             throw .invalidParams(field: path, "holds a number too large for a 64-bit float; send it as a string")
         }
+        if let path = value.nulCharacterPath() {
+            throw .invalidParams(
+                field: path, "holds the character U+0000 (\\u0000), which PostgreSQL cannot store; remove it, or encode the data (base64, say)")
+        }
         do {
             let data = try makeEncoder().encode(value)
             return try makeDecoder().decode(Params.self, from: data)
@@ -71,6 +79,14 @@ public enum GantryJSON {
             throw .invalidParams(field: "params", "could not be read: \(error)")
         }
     }
+
+    /// Whether a line spells `\u0000` anywhere (the only way JSON carries U+0000): rare, so only then are its
+    /// strings searched.
+    static func mayHoldNulCharacter(_ line: Data) -> Bool {
+        line.range(of: nulEscape) != nil
+    }
+
+    private static let nulEscape = Data(#"\u0000"#.utf8)
 
     /// Turns a DecodingError into a sentence that names the field, e.g. `priority must be an integer`.
     public static func describe(_ error: DecodingError) -> RPCErrorObject {

@@ -57,6 +57,22 @@ public enum JSONValue: Sendable, Hashable {
         }
     }
 
+    /// Where the first string (or object key) holding U+0000 is, if there is one: PostgreSQL stores no such
+    /// character in text or jsonb.
+    public func nulCharacterPath(_ prefix: String = "") -> String? {
+        switch self {
+        case .string(let text): return text.utf8.contains(0) ? (prefix.isEmpty ? "params" : prefix) : nil
+        case .array(let values):
+            return values.indices.lazy.compactMap { values[$0].nulCharacterPath(prefix + "[\($0)]") }.first
+        case .object(let fields):
+            return fields.keys.sorted().lazy.compactMap { key in
+                let path = prefix.isEmpty ? key : prefix + "." + key
+                return key.utf8.contains(0) ? path : fields[key]!.nulCharacterPath(path)
+            }.first
+        default: return nil
+        }
+    }
+
     public var objectValue: [String: JSONValue]? {
         if case .object(let fields) = self { return fields }
         return nil

@@ -156,6 +156,44 @@ import Glibc
         #expect(answers[1].errorCode == -32601)
     }
 
+    /// A batch's requests run at once: a waiting reserve in it gets the job an enqueue later in the same batch
+    /// stores (one after another, the reserve would wait its 20 seconds out and come back empty).
+    @Test func aBatchsRequestsRunAtOnce() async throws {
+        let (broker, _) = try await startBroker()
+        let client = try await broker.connect()
+        let started = ContinuousClock.now
+        try await client.send(#"[{"jsonrpc":"2.0","id":1,"method":"reserve","params":{"queues":["together"],"wait_ms":20000}},{"jsonrpc":"2.0","id":2,"method":"enqueue","params":{"type":"x","queue":"together"}}]"#)
+        let line = try #require(try await client.nextLine(timeout: .seconds(60)))
+        let answers = try JSONDecoder().decode([RPCResponse].self, from: Data(line.utf8))
+        #expect(answers.map(\.id) == [.number(1), .number(2)], "answers keep the requests' order")
+        let enqueued = try #require(answers[1].result?["id"])
+        #expect(answers[0].result?["jobs"]?[0]?["id"] == enqueued)
+        #expect(ContinuousClock.now - started < .seconds(15))
+    }
+
+    /// `ack` with `ids`: the held ones are acked, the others answered per id, in one request.
+    @Test func ackWithIDsAnswersEachJob() async throws {
+        let (broker, _) = try await startBroker()
+        let client = try await broker.connect()
+        _ = try await client.result("enqueue_batch", ["jobs": [["type": "a"], ["type": "a"], ["type": "a"]]])
+        let jobs = try await reserve(client, ["default"], max: 3)
+        let ids = jobs.compactMap { $0["id"]?.stringValue }
+        #expect(ids.count == 3)
+        let first = try await client.result("ack", ["ids": .array(ids.prefix(2).map(JSONValue.string)), "results": .object([ids[0]: ["n": 1]])])
+        #expect(first["ok"] == true)
+        #expect(first["acked"] == .array(ids.prefix(2).map(JSONValue.string)))
+        #expect(first["lost"] == [])
+        let second = try await client.result("ack", ["ids": .array([ids[2], ids[0], "999999999"].map(JSONValue.string))])
+        #expect(second["ok"] == false)
+        #expect(second["acked"] == .array([.string(ids[2])]))
+        #expect(second["lost"] == [["id": .string(ids[0]), "state": "completed"], ["id": "999999999"]])
+        let done = try await client.result("jobs.get", ["id": .string(ids[0])])
+        #expect(done["result"] == ["n": 1])
+        let other = try await broker.connect()
+        let refused = try await other.call("ack", ["ids": [.string(ids[1]), .string(ids[1])]])
+        #expect(refused.error?.data?["field"] == "ids[1]")
+    }
+
     @Test func enqueueBatchIsAllOrNothing() async throws {
         let (broker, _) = try await startBroker()
         let client = try await broker.connect()

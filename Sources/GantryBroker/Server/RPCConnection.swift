@@ -7,9 +7,9 @@ import NIOExtras
 import NIOFoundationCompat
 
 /// Serves one client: reads lines, runs each request in its own task (so a long-polling `reserve` never holds
-/// up an `ack` behind it), and writes each answer as soon as it is ready. A request counts as in flight until
-/// its answer is written, so a client that sends without reading is slowed down, not buffered for. Nothing a
-/// client sends ends the broker; only an oversize line ends the connection.
+/// up an `ack` behind it, and a batch's requests run at once), and writes each answer as soon as it is ready. A
+/// request counts as in flight until its answer is written, so a client that sends without reading is slowed
+/// down, not buffered for. Nothing a client sends ends the broker; only an oversize line ends the connection.
 struct RPCConnection {
     let channel: NIOAsyncChannel<ByteBuffer, ByteBuffer>
     let broker: Broker
@@ -104,11 +104,7 @@ struct RPCConnection {
         case .single(let request):
             if let answer = await answer(request) { await answers.write(answer) }
         case .batch(let requests):
-            var batchAnswers: [Data] = []
-            for request in requests {
-                if let answer = await answer(request) { batchAnswers.append(answer) }
-            }
-            if let line = ResponseLine.batch(batchAnswers) { await answers.write(line) }
+            if let line = ResponseLine.batch(await answerTogether(requests)) { await answers.write(line) }
         }
         if session.mustCloseAfterAnswer {
             // As after an oversize line: our side first, so the answer is read before the connection goes.
@@ -116,6 +112,26 @@ struct RPCConnection {
             try? await Task.sleep(for: .milliseconds(200))
             try? await channel.channel.close()
         }
+    }
+
+    /// A batch's requests run at once (JSON-RPC leaves their order to the server), so a batch of acks or
+    /// enqueues shares statements and commits; `hello`s run first, one by one, so a batch that opens with its
+    /// hello is authenticated for the rest. Answers keep the requests' order.
+    private func answerTogether(_ requests: [Result<RPCRequest, RPCErrorResponse>]) async -> [Data] {
+        func isHello(_ request: Result<RPCRequest, RPCErrorResponse>) -> Bool {
+            (try? request.get().method) == Hello.name
+        }
+        var answered = [Data?](repeating: nil, count: requests.count)
+        for (index, request) in requests.enumerated() where isHello(request) {
+            answered[index] = await answer(request)
+        }
+        await withTaskGroup(of: (Int, Data?).self) { group in
+            for (index, request) in requests.enumerated() where !isHello(request) {
+                group.addTask { (index, await answer(request)) }
+            }
+            for await (index, answer) in group { answered[index] = answer }
+        }
+        return answered.compactMap { $0 }
     }
 
     private func answer(_ parsed: Result<RPCRequest, RPCErrorResponse>) async -> Data? {

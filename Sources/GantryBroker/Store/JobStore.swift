@@ -690,6 +690,19 @@ public struct JobStore: Sendable {
         }
     }
 
+    /// The states of the jobs that exist among `ids`.
+    public func jobStates(ids: [Int64]) async throws -> [Int64: JobState] {
+        try await storage.withConnection { connection -> [Int64: JobState] in
+            let rows = try await connection.query("""
+                SELECT id, state FROM gantry.jobs WHERE id = ANY(\(ids))
+                UNION ALL SELECT id, state FROM gantry.finished_jobs WHERE id = ANY(\(ids))
+                """, logger: logger)
+            var states: [Int64: JobState] = [:]
+            for try await (id, state) in rows.decode((Int64, String).self) { states[id] = JobState(rawValue: state) }
+            return states
+        }
+    }
+
     private static func decodeErrors(_ value: JSONValue) throws -> [JobError] {
         let data = try GantryJSON.makeEncoder().encode(value)
         return try GantryJSON.makeDecoder().decode([JobError].self, from: data)

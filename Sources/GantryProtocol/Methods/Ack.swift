@@ -1,37 +1,102 @@
 import Foundation
 
-/// `ack`: the job succeeded; `result` (any JSON) is kept with it.
+/// `ack`: the job succeeded; `result` (any JSON) is kept with it. Or, with `ids`, several jobs at once (one
+/// request, one commit), each with its result in `results` if it has one; ids whose lease is lost are answered
+/// in `lost` instead of failing the request.
 /// `{"jsonrpc":"2.0","id":4,"method":"ack","params":{"id":"42"}}`
+/// `{"jsonrpc":"2.0","id":5,"method":"ack","params":{"ids":["42","43"],"results":{"43":{"sent":true}}}}`
 public enum Ack: RPCMethod {
     public static let name = "ack"
+    /// The most ids one `ack` takes.
+    public static let maxIDs = 10_000
 
     public struct Params: Codable, Sendable, Hashable, KnownFields, ValidatedParams {
-        public var id: String
+        /// One job (the `id` form).
+        public var id: String?
         public var result: JSONValue?
-        public static let fieldNames: Set<String> = ["id", "result"]
+        /// Several jobs (the `ids` form).
+        public var ids: [String]?
+        /// Results of some of `ids`, by id.
+        public var results: [String: JSONValue]?
+        public static let fieldNames: Set<String> = ["id", "result", "ids", "results"]
 
         public init(id: String, result: JSONValue? = nil) {
             self.id = id
             self.result = result
         }
 
-        public func validate() throws(RPCErrorObject) { try JobID.check(id, field: "id") }
+        public init(ids: [String], results: [String: JSONValue]? = nil) {
+            self.ids = ids
+            self.results = results
+        }
+
+        public func validate() throws(RPCErrorObject) {
+            switch (id, ids) {
+            case (let id?, nil):
+                try JobID.check(id, field: "id")
+                if results != nil { throw .invalidParams(field: "results", "goes with ids; with id, send result") }
+            case (nil, let ids?):
+                guard !ids.isEmpty, ids.count <= Ack.maxIDs else {
+                    throw .invalidParams(field: "ids", "must hold 1 to \(Ack.maxIDs) job ids")
+                }
+                if result != nil { throw .invalidParams(field: "result", "goes with id; with ids, send results: {id: result}") }
+                var seen = Set<String>()
+                for (index, id) in ids.enumerated() {
+                    try JobID.check(id, field: "ids[\(index)]")
+                    guard seen.insert(id).inserted else { throw .invalidParams(field: "ids[\(index)]", "names job \(id) a second time") }
+                }
+                if let stray = results?.keys.sorted().first(where: { !seen.contains($0) }) {
+                    throw .invalidParams(field: "results.\(stray)", "is the result of a job that is not among ids")
+                }
+            case (nil, nil):
+                throw .invalidParams(field: "id", "is required: the job to ack (or ids, for several)")
+            case (_?, _?):
+                throw .invalidParams(field: "ids", "cannot go with id: send one or the other")
+            }
+        }
+    }
+
+    /// A job of an `ids` ack that was not acked: this session does not hold its lease.
+    public struct Lost: Codable, Sendable, Hashable {
+        public var id: String
+        /// The job's state now; absent when there is no such job.
+        public var state: JobState?
+
+        public init(id: String, state: JobState?) {
+            self.id = id
+            self.state = state
+        }
     }
 
     public struct Result: Codable, Sendable, Hashable {
+        /// True when every job was acked (always, for the `id` form, which fails with lease lost otherwise).
         public var ok: Bool
         /// True when an operator asked to cancel the job while it ran (`jobs.cancel`); it is kept as completed,
-        /// since it did finish. Absent otherwise.
+        /// since it did finish. Absent otherwise. (`id` form)
         public var cancelRequested: Bool?
+        /// The ids acked. (`ids` form)
+        public var acked: [String]?
+        /// The ids not acked, each with the job's state. (`ids` form)
+        public var lost: [Lost]?
+        /// Acked ids whose cancellation an operator asked while they ran. (`ids` form, absent when none)
+        public var cancelRequestedIDs: [String]?
 
         public init(ok: Bool = true, cancelRequested: Bool? = nil) {
             self.ok = ok
             self.cancelRequested = cancelRequested
         }
 
+        public init(acked: [String], lost: [Lost], cancelRequestedIDs: [String]) {
+            self.ok = lost.isEmpty
+            self.acked = acked
+            self.lost = lost
+            self.cancelRequestedIDs = cancelRequestedIDs.isEmpty ? nil : cancelRequestedIDs
+        }
+
         enum CodingKeys: String, CodingKey {
-            case ok
+            case ok, acked, lost
             case cancelRequested = "cancel_requested"
+            case cancelRequestedIDs = "cancel_requested_ids"
         }
     }
 }

@@ -8,7 +8,8 @@ struct BenchCommand: AsyncParsableCommand {
         commandName: "bench", abstract: "Measure a running broker: jobs/s and latency percentiles per scenario.",
         discussion: """
             Scenarios (default: all but backlog, in this order): enqueue (one job per request over --connections
-            connections), drain (the enqueued jobs, reserve max 100 + acks, 8 workers), end-to-end (--connections
+            connections), drain (the enqueued jobs, reserve max 100 + pipelined acks, 8 workers), drain-ids (as many jobs
+            enqueued by batch, then drained with one ack of ids per reserve), end-to-end (--connections
             producers and as many workers, one job per request everywhere), wake-up (an idle long-polling worker, jobs
             5 ms apart), batch (enqueue_batch of 1,000), backlog (end to end beside --backlog queued jobs), soak (end to
             end at --soak-rate for --soak-minutes, each minute's rate reported).
@@ -19,7 +20,7 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(help: "The broker, as gantry://host:port or host:port (default: GANTRY_URL, else 127.0.0.1:7440).")
     var broker: String?
 
-    @Option(help: "Comma-separated scenarios: enqueue, drain, end-to-end, wake-up, batch, backlog, soak.")
+    @Option(help: "Comma-separated scenarios: enqueue, drain, drain-ids, end-to-end, wake-up, batch, backlog, soak.")
     var scenarios: String = "enqueue,drain,end-to-end,wake-up,batch"
 
     @Option(help: "Connections for the enqueue and end-to-end scenarios (default 64).")
@@ -41,7 +42,7 @@ struct BenchCommand: AsyncParsableCommand {
     var json = false
 
     func validate() throws {
-        let known: Set<String> = ["enqueue", "drain", "end-to-end", "wake-up", "batch", "backlog", "soak"]
+        let known: Set<String> = ["enqueue", "drain", "drain-ids", "end-to-end", "wake-up", "batch", "backlog", "soak"]
         for name in chosen where !known.contains(name) {
             throw ValidationError("Unknown scenario \(name); choose from \(known.sorted().joined(separator: ", ")).")
         }
@@ -65,6 +66,10 @@ struct BenchCommand: AsyncParsableCommand {
             switch scenario {
             case "enqueue": result = try await Scenarios.enqueueOneAtATime(settings, queue: settings.queue("backlog-drain"), total: enqueued)
             case "drain": result = try await Scenarios.drain(settings, queue: settings.queue("backlog-drain"), total: enqueued)
+            case "drain-ids":
+                let queue = settings.queue("drain-ids")
+                try await Scenarios.fill(settings, queue: queue, total: enqueued)
+                result = try await Scenarios.drain(settings, queue: queue, total: enqueued, acks: .ids)
             case "end-to-end": result = try await Scenarios.endToEnd(settings, queue: settings.queue("end-to-end"), total: settings.jobs(50_000))
             case "wake-up": result = try await Scenarios.wakeUp(settings, queue: settings.queue("wake-up"), total: settings.jobs(1_000))
             case "batch": result = try await Scenarios.enqueueBatches(settings, queue: settings.queue("batch"), total: settings.jobs(200_000))

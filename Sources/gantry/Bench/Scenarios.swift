@@ -110,8 +110,29 @@ enum Scenarios {
             target: "≥ 100,000 jobs/s", met: Double(jobs) / took >= 100_000, note: "latency per batch")
     }
 
-    /// Workers reserving up to `batch` at a time and acking each job (acks pipelined), until `queue` is empty.
-    static func drain(_ settings: BenchSettings, queue: String, total: Int, workers: Int = 8, batch: Int = 100) async throws -> BenchResult {
+    /// How a drain acks what it reserved.
+    enum AckStyle: String, Sendable {
+        /// One `ack` per job, all in flight at once.
+        case pipelined
+        /// One `ack` with `ids` per reserve.
+        case ids
+    }
+
+    /// Fills `queue` with `total` jobs, by `enqueue_batch` (for a drain that needs a backlog of its own).
+    static func fill(_ settings: BenchSettings, queue: String, total: Int) async throws {
+        let client = try settings.client("filler")
+        var left = total
+        while left > 0 {
+            let count = min(1000, left)
+            _ = try await client.call(EnqueueBatch.self, EnqueueBatch.Params(jobs: Array(repeating: noop(queue), count: count)))
+            left -= count
+        }
+        await client.close()
+    }
+
+    /// Workers reserving up to `batch` at a time and acking what they got, until `queue` is empty.
+    static func drain(_ settings: BenchSettings, queue: String, total: Int, workers: Int = 8, batch: Int = 100,
+                      acks style: AckStyle = .pipelined) async throws -> BenchResult {
         let clients = try settings.clients(workers, "drainer")
         let finish = FinishLine(total: total)
         let started = ContinuousClock.now
@@ -121,9 +142,14 @@ enum Scenarios {
                     group.addTask {
                         while !finish.isReached {
                             let jobs = try await client.call(Reserve.self, Reserve.Params(queues: [queue], max: batch, waitMs: 200)).jobs
-                            try await withThrowingTaskGroup(of: Void.self) { acks in
-                                for job in jobs { acks.addTask { _ = try await client.call(Ack.self, Ack.Params(id: job.id)) } }
-                                try await acks.waitForAll()
+                            switch style {
+                            case .pipelined:
+                                try await withThrowingTaskGroup(of: Void.self) { acks in
+                                    for job in jobs { acks.addTask { _ = try await client.call(Ack.self, Ack.Params(id: job.id)) } }
+                                    try await acks.waitForAll()
+                                }
+                            case .ids:
+                                if !jobs.isEmpty { _ = try await client.call(Ack.self, Ack.Params(ids: jobs.map(\.id))) }
                             }
                             finish.add(jobs.count)
                         }
@@ -135,7 +161,8 @@ enum Scenarios {
         let took = ((finish.at ?? .now) - started).seconds
         await closeAll(clients)
         return BenchResult(
-            scenario: "drain a \(total)-job backlog, reserve max \(batch) + acks, \(workers) workers", jobs: total, seconds: took,
+            scenario: "drain a \(total)-job backlog, reserve max \(batch) + \(style == .ids ? "one ack of ids" : "pipelined acks"), \(workers) workers",
+            jobs: total, seconds: took,
             jobsPerSecond: Double(total) / took, target: "≥ 30,000 jobs/s", met: Double(total) / took >= 30_000)
     }
 

@@ -255,6 +255,16 @@ export class GantryClient extends EventEmitter {
   }
 
   /**
+   * Several jobs succeeded: one request, one commit on the broker. `ids` are 1 … 10000 distinct jobs this
+   * connection holds; `results` maps some of them to their results. A job whose lease is gone does not fail the
+   * call: resolves {ok, acked: [ids], lost: [{id, state?}], cancel_requested_ids?}, `ok` false when some are lost
+   * (`state` absent when there is no such job). A broker older than `ids` refuses with -32602, field `ids`.
+   */
+  ackMany(ids, { results } = {}) {
+    return this.call("ack", results === undefined ? { ids: [].concat(ids) } : { ids: [].concat(ids), results });
+  }
+
+  /**
    * The attempt failed. `error` is an Error (its name and stack are sent) or {message, kind, backtrace}.
    * Options: retry (default true), retryInMs. Resolves {state, next_run_at?}.
    */

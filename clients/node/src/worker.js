@@ -3,6 +3,7 @@
 import { EventEmitter } from "node:events";
 import os from "node:os";
 import { setTimeout as sleep } from "node:timers/promises";
+import { AckBatcher } from "./ack_batcher.js";
 import { GantryClient } from "./client.js";
 import { redactAddress } from "./connection.js";
 import { RPCError, TLSError } from "./errors.js";
@@ -14,7 +15,8 @@ const named = (name, message) => Object.assign(new Error(message), { name });
  * A handler gets the reserved job (`id`, `type`, `args`, `queue`, `priority`, `attempt`, `max_attempts`,
  * `meta`, `enqueued_at`, `lease_expires_at`) plus `signal`, an AbortSignal aborted when the job must stop
  * (`signal.reason.name`: `WorkerStopped`, `JobCancelled` or `LeaseLost`). What it resolves is acked as the
- * job's result; a rejection nacks the job (retried with backoff), or buries it when the error is a
+ * job's result (jobs that finish while an ack is on the way are acked together, in one `ack` with `ids`; see
+ * AckBatcher); a rejection nacks the job (retried with backoff), or buries it when the error is a
  * PermanentError (or has `permanent: true`).
  *
  * Events: `completed` (job, result), `failed` (job, error, nackResult), `handedBack` (job), `cancelled` (job),
@@ -22,6 +24,7 @@ const named = (name, message) => Object.assign(new Error(message), { name });
  */
 export class Worker extends EventEmitter {
   #client = null;
+  #acks = null; // the client's AckBatcher: jobs that finish together are acked in one request
   #jobs = new Map(); // job id → { job, controller, reason, done }
   #quiet = false;
   #stopping = false; // reserve nothing more
@@ -116,6 +119,7 @@ export class Worker extends EventEmitter {
       ...this.#connect, name: this.name, patienceMs: this.patienceMs,
       worker: { id: this.id, queues: this.queues, concurrency: this.concurrency, handlers: Object.keys(this.handlers).map((type) => ({ type })) },
     }));
+    this.#acks = new AckBatcher(client);
     client.on("notification", (method) => this.#obey(method));
     const heartbeat = setInterval(() => this.#extendLeases(), Math.floor(this.leaseMs / 3));
     let fatal = null;
@@ -150,6 +154,7 @@ export class Worker extends EventEmitter {
       clearInterval(heartbeat);
       client.close();
       this.#client = null;
+      this.#acks = null;
     }
   }
 
@@ -200,6 +205,7 @@ export class Worker extends EventEmitter {
   async #perform(entry) {
     const { job, controller } = entry;
     const client = this.#client;
+    const acks = this.#acks;
     // A job handed out after we began stopping goes straight back.
     if (this.#stopping) this.#abort(entry, "stop", named("WorkerStopped", "the worker is stopping"));
     let result;
@@ -215,10 +221,10 @@ export class Worker extends EventEmitter {
       return this.#failed(entry, client, error);
     }
     try {
-      await client.ack(job.id, result);
+      await acks.ack(job.id, result);
       this.emit("completed", job, result);
     } catch (error) {
-      this.emit("warning", error, job); // lease_lost: it was put back and may run again elsewhere
+      this.emit("warning", error, job); // lease_lost (or lost in a batch of acks): put back, may run again elsewhere
     }
   }
 

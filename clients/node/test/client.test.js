@@ -81,6 +81,21 @@ test("reserve, extend, ack and nack", async () => {
   assert.deepEqual(await client.discardJob(b), { discarded: true, id: b });
 });
 
+test("ackMany: several jobs in one ack; one whose lease is gone comes back in lost, with its state", async () => {
+  const queue = unique();
+  const [a, b, c] = await client.enqueueBatch([{ type: "t", queue }, { type: "t", queue }, { type: "t", queue }]);
+  assert.equal((await client.reserve(queue, { max: 3 })).length, 3);
+  await client.ack(a);
+  assert.deepEqual(await client.ackMany([b, c, a, "999999999"], { results: { [b]: { sent: true } } }), {
+    ok: false, acked: [b, c], lost: [{ id: a, state: "completed" }, { id: "999999999" }],
+  });
+  assert.deepEqual((await client.job(b)).result, { sent: true });
+  assert.equal((await client.job(c)).state, "completed");
+  assert.deepEqual(await client.ackMany([a]), { ok: false, acked: [], lost: [{ id: a, state: "completed" }] });
+  await assert.rejects(client.ackMany([a, a]), { code: -32602, field: "ids[1]" });
+  await assert.rejects(client.ackMany([a], { results: { [b]: 1 } }), { code: -32602, field: `results.${b}` });
+});
+
 test("errors carry code, name, message and data (field)", async () => {
   const queue = unique();
   const refused = await client.enqueue("t", [], { queue, priority: 0 }).catch((e) => e);

@@ -49,6 +49,33 @@ describe("Worker", { concurrency: true }, () => {
     }
   });
 
+  test("jobs that finish together are acked together, in one ack with ids", async () => {
+    const queue = unique();
+    const count = 6;
+    const ids = await operator.enqueueBatch(Array.from({ length: count }, (_, n) => ({ type: "together", args: { n }, queue })));
+    // Every handler waits until all have started, so all finish at the same moment: the first is acked at once,
+    // alone, and the others, finishing while that ack is on the way, in the next ack.
+    const allStarted = gate();
+    let started = 0;
+    const worker = new Worker({ url, queues: [queue], concurrency: count, id: unique("node-acks"),
+      handlers: { together: async (job) => { if (++started === count) allStarted.open(); await allStarted.promise; return { n: job.args.n }; } } });
+    const run = worker.run();
+    const acks = []; // the params of every ack the worker's client sends
+    const call = worker.client.call.bind(worker.client);
+    worker.client.call = (method, params) => { if (method === "ack") acks.push(params); return call(method, params); };
+    const completed = [];
+    worker.on("completed", (job) => { completed.push(job.id); if (completed.length === count) worker.shutdown(); });
+    await run;
+    assert.deepEqual(completed.sort(), [...ids].sort());
+    assert.deepEqual(acks.map((params) => params.ids?.length ?? "alone"), ["alone", count - 1]);
+    assert.deepEqual(Object.keys(acks[1].results).sort(), acks[1].ids.toSorted());
+    for (const [n, id] of ids.entries()) {
+      const job = await operator.job(id);
+      assert.equal(job.state, "completed");
+      assert.deepEqual(job.result, { n });
+    }
+  });
+
   test("nacks failures with message, kind and backtrace; buries PermanentErrors", async () => {
     const queue = unique();
     class InvalidEmail extends PermanentError {}

@@ -358,6 +358,13 @@ class _Api:
         ``"cancel_requested": True`` when an operator had asked to cancel it."""
         return self._invoke("ack", drop_none({"id": id, "result": result}))
 
+    def ack_many(self, ids, results=None):
+        """Acks several jobs in one request and one commit (``ack`` with ``ids``: 1 to 10000 distinct ids).
+        ``results``: a dict id -> result, for those that have one. A job whose lease is lost does not fail the
+        call: returns ``{"ok", "acked": [ids], "lost": [{"id", "state"?}], "cancel_requested_ids"?: [ids]}``,
+        ``ok`` false when some are in ``lost`` (``state`` absent when no job has that id)."""
+        return self._invoke("ack", drop_none({"ids": _listed(ids), "results": results or None}))
+
     def nack(self, id, error, *, kind=None, backtrace=None, retry=None, retry_in_ms=None):
         """The attempt failed. ``error``: an exception (message, class name and traceback are sent), a message
         string (with optional ``kind``/``backtrace``) or an error dict. Returns ``{"state", "next_run_at"?}``."""

@@ -3,6 +3,7 @@ import logging
 import threading
 
 from . import _api
+from ._acks import AckBatcher
 from .client import Client
 from .errors import FORBIDDEN, LEASE_LOST, UNAUTHORIZED, ConnectionLost, PermanentError, RPCError, TLSError
 
@@ -58,9 +59,11 @@ class Worker:
     A handler is ``fn(job)`` (a ``gantry.Job``); what it returns (any JSON value) is the job's result, sent
     with ``ack``. When it raises, the job is nacked with the exception's message, class name (``kind``) and
     traceback lines (``backtrace``); retried with the broker's backoff, unless it raised a
-    ``gantry.PermanentError`` (``retry: false``: the job is dead). Running jobs' leases are extended every third
-    of ``lease_ms``; a job an operator cancels meanwhile gets ``job.cancel_requested`` and its eventual nack uses
-    ``retry: false`` (its handler cannot be killed; see ``Job``).
+    ``gantry.PermanentError`` (``retry: false``: the job is dead). Jobs that finish while an ack is on the way
+    are acked together in the next one (``ack`` with ``ids``: one request, one commit); with none on the way, a
+    job is acked at once. Running jobs' leases are extended every third of ``lease_ms``; a job an operator
+    cancels meanwhile gets ``job.cancel_requested`` and its eventual nack uses ``retry: false`` (its handler
+    cannot be killed; see ``Job``).
 
     ``url`` and the keywords left over (``token``, ``tls``, ``ca_file``, ``cert_file``, ``key_file``,
     ``timeout``...) are ``gantry.Client``'s. A broker that refuses the token (``unauthorized``), or the token's
@@ -106,6 +109,7 @@ class Worker:
         self.completed = 0
         self.failed = 0
         self.client = None
+        self._acks = None
         self._handlers = dict(handlers or {})
         self._jobs = {}
         self._cond = threading.Condition(threading.RLock())
@@ -172,6 +176,7 @@ class Worker:
                     "handlers": [{"type": type} for type in sorted(self._handlers)]}
         self.client = Client(self.url, self.name, worker=announce, on_notification=self._obey,
                              **self.client_options)
+        self._acks = AckBatcher(self.client)
         extender = threading.Thread(target=self._extend_leases, name="gantry-extend", daemon=True)
         extender.start()
         log.info("gantry worker %s: working %s with concurrency %d, handlers %s", self.id, self.queues,
@@ -247,7 +252,7 @@ class Worker:
         try:
             if error is None:
                 try:
-                    answer = self.client.ack(job.id, result)
+                    answer = self._acks.ack(job.id, result)  # together with jobs finishing meanwhile
                 except (TypeError, ValueError) as encoding:  # the result is not JSON
                     error = encoding
                 else:

@@ -26,7 +26,11 @@ def test_async_round_trip_and_concurrency(url, queue):
             assert (await client.extend(job_id))["leases"][0]["id"] == job_id
             assert await client.ack(job_id, {"sent": True}) == {"ok": True}
             assert (await client.job(job_id))["result"] == {"sent": True}
-            assert (await client.stats())["queues"][queue]["counts"]["available"] == 100
+            first, second = [job["id"] for job in await client.reserve([queue], max=2)]
+            answer = await client.ack_many([first, second, job_id], results={second: 2})
+            assert answer == {"ok": False, "acked": [first, second], "lost": [{"id": job_id, "state": "completed"}]}
+            assert (await client.job(second))["result"] == 2
+            assert (await client.stats())["queues"][queue]["counts"]["available"] == 98
             assert client.connections_opened == 1
     asyncio.run(main())
 

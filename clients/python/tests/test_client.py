@@ -101,6 +101,31 @@ def test_errors_carry_code_name_message_and_field(url, queue):
         assert client.connections_opened == 1
 
 
+def test_ack_many_acks_several_and_reports_lost_ones(url, queue):
+    with gantry.Client(url) as client:
+        ids = client.enqueue_batch([{"type": "py.many", "args": [n], "queue": queue} for n in range(4)])
+        assert sorted(job["id"] for job in client.reserve(queue, max=4)) == sorted(ids)
+        assert client.ack(ids[3]) == {"ok": True}
+        answer = client.ack_many(ids[:3], results={ids[0]: {"n": 0}})
+        assert answer == {"ok": True, "acked": ids[:3], "lost": []}
+        jobs = [client.job(job_id) for job_id in ids]
+        assert {job["state"] for job in jobs} == {"completed"}
+        assert [job.get("result") for job in jobs] == [{"n": 0}, None, None, None]
+
+        late = client.enqueue("py.many", queue=queue)  # never reserved: its lease is not held
+        answer = client.ack_many([ids[1], late, "999999997"])
+        assert answer["ok"] is False and answer["acked"] == []
+        assert answer["lost"] == [{"id": ids[1], "state": "completed"}, {"id": late, "state": "available"},
+                                  {"id": "999999997"}]
+
+        with pytest.raises(gantry.RPCError) as caught:
+            client.ack_many([late, late])
+        assert (caught.value.code, caught.value.field) == (-32602, "ids[1]")
+        with pytest.raises(gantry.RPCError) as caught:
+            client.ack_many([late], results={ids[0]: True})
+        assert caught.value.field == f"results.{ids[0]}"
+
+
 def test_addresses():
     assert gantry.Client("gantry://10.0.0.1:7441").port == 7441
     assert (gantry.Client("example.com").host, gantry.Client("example.com").port) == ("example.com", 7440)

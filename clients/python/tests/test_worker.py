@@ -220,3 +220,132 @@ def test_local_shutdown_finishes_and_local_stop_hands_back(url, admin, queue, st
     running.join(5)
     job = admin.job(job_id)
     assert job["state"] == "available" and job["errors"][-1]["kind"] == "WorkerStopped"
+
+
+# Acks of jobs that finish together. To see a batch without relying on timing, the first ack (sent alone, as
+# none is in flight) is held until every other job has finished and waits in the worker's AckBatcher for it.
+
+def hold_until_waiting(batcher, count):
+    wait_for(lambda: len(batcher._waiting) >= count, what=f"{count} acks waiting behind the one in flight")
+
+
+def test_worker_acks_jobs_that_finish_together_in_one_request(url, admin, queue, start_worker, monkeypatch):
+    count = 6
+    singles, together = [], []
+    worker = gantry.Worker(url, [queue], concurrency=count, poll_ms=500,
+                           handlers={"py.quick": lambda job: job.args, "py.odd": lambda job: {"not JSON"}})
+    ack, ack_many = gantry.Client.ack, gantry.Client.ack_many
+
+    def spied_ack(client, id, result=None):
+        singles.append(id)
+        if len(singles) == 1:
+            hold_until_waiting(worker._acks, count - 1)
+        return ack(client, id, result)
+
+    def spied_ack_many(client, ids, results=None):
+        together.append(ids)
+        return ack_many(client, ids, results)
+
+    monkeypatch.setattr(gantry.Client, "ack", spied_ack)
+    monkeypatch.setattr(gantry.Client, "ack_many", spied_ack_many)
+    ids = admin.enqueue_batch([{"type": "py.quick", "args": {"n": n}, "queue": queue} for n in range(count - 1)])
+    odd = admin.enqueue("py.odd", queue=queue)  # its result is not JSON: it alone is nacked
+    running = start_worker(worker)
+
+    wait_for(lambda: worker.completed + worker.failed == count, what="every job acked or nacked")
+    assert (worker.completed, worker.failed) == (count - 1, 1)
+    assert [admin.job(job_id)["result"] for job_id in ids] == [{"n": n} for n in range(count - 1)]
+    assert state_of(admin, odd) == "scheduled" and admin.job(odd)["errors"][0]["kind"] == "TypeError"
+    # The first ack went alone; the other jobs, once finished, in one ack with ids (but not the odd one).
+    assert len(singles) == 1 and len(together) == 1
+    assert sorted(together[0]) == sorted(set(ids) - set(singles))
+    worker.shutdown()
+    running.join(5)
+
+
+def reply(request, result=None, error=None):
+    return [{"jsonrpc": "2.0", "id": request["id"], **({"error": error} if error else {"result": result})}]
+
+
+def test_worker_acks_one_by_one_on_a_broker_without_ack_ids(fake_broker, start_worker):
+    """An older broker refuses ``ids`` (-32602, field ``ids``): the jobs of that ack are acked one by one, and
+    every later ack goes alone too."""
+    rounds = [["1", "2", "3", "4"], ["5", "6"]]
+    to_reserve, acks, held = [], [], set()
+
+    def answer(request):
+        method, params = request["method"], request.get("params") or {}
+        if method == "reserve":
+            given = []
+            if 0 < len(to_reserve) <= params["max"]:  # a whole round at once, so its jobs can finish together
+                given, to_reserve[:] = to_reserve[:], []
+            else:
+                time.sleep(0.05)  # a short poll that finds nothing
+            return reply(request, {"jobs": [{"id": job_id, "type": "py.quick", "attempt": 1} for job_id in given]})
+        if method == "ack":
+            acks.append(params)
+            if "ids" in params:
+                return reply(request, error={"code": -32602, "message": "Invalid params: ids is not a field of "
+                                             "this method (fields: id, result).", "data": {"field": "ids"}})
+            this_round = next(number for number, ids in enumerate(rounds) if params["id"] in ids)
+            if this_round not in held:  # the round's first ack waits until the others wait behind it
+                held.add(this_round)
+                hold_until_waiting(worker._acks, len(rounds[this_round]) - 1)
+            return reply(request, {"ok": True})
+        return reply(request, {"leases": [], "lost": []} if method == "extend" else None)
+
+    broker = fake_broker(answer)
+    worker = gantry.Worker(broker.url, ["q"], concurrency=4, handlers={"py.quick": lambda job: int(job.id)})
+    running = start_worker(worker)
+    to_reserve[:] = rounds[0]
+    wait_for(lambda: worker.completed == 4, what="the first round")
+    first, refused, *one_by_one = acks
+    assert first == {"id": first["id"], "result": int(first["id"])}
+    assert sorted(refused["ids"]) == sorted(set(rounds[0]) - {first["id"]})
+    assert refused["results"] == {job_id: int(job_id) for job_id in refused["ids"]}
+    assert sorted(ack["id"] for ack in one_by_one) == sorted(refused["ids"])
+
+    acks.clear()
+    to_reserve[:] = rounds[1]
+    wait_for(lambda: worker.completed == 6, what="the second round")
+    assert sorted(ack["id"] for ack in acks) == rounds[1] and all("ids" not in ack for ack in acks)
+    worker.stop()
+    running.join(5)
+
+
+def test_ack_batcher_gives_each_job_its_own_outcome(fake_broker):
+    """Each caller hears of its own job: acked (maybe with cancel_requested), or lease_lost when answered in
+    ``lost``, as a single ack would have said; a result that is not JSON fails only its own job."""
+    from gantry._acks import AckBatcher
+
+    def answer(request):
+        params = request["params"]
+        if "id" in params:
+            hold_until_waiting(batcher, 4)
+            return reply(request, {"ok": True})
+        assert (sorted(params["ids"]), params["results"]) == (["b", "c", "d"], {"b": "B"})  # e is not JSON
+        return reply(request, {"ok": False, "acked": ["b"], "lost": [{"id": "c", "state": "available"}, {"id": "d"}],
+                               "cancel_requested_ids": ["b"]})
+
+    batcher = AckBatcher(gantry.Client(fake_broker(answer).url))
+    outcomes = {}
+
+    def ack(job_id, result=None):
+        try:
+            outcomes[job_id] = batcher.ack(job_id, result)
+        except Exception as error:
+            outcomes[job_id] = error
+
+    threads = [threading.Thread(target=ack, args=("a",))]
+    threads[0].start()
+    wait_for(lambda: batcher._sending, what="the first ack to be sent")
+    for job_id, result in [("b", "B"), ("c", None), ("d", None), ("e", float("nan"))]:
+        threads.append(threading.Thread(target=ack, args=(job_id, result)))
+        threads[-1].start()
+    for thread in threads:
+        thread.join(10)
+    assert outcomes["a"] == {"ok": True} and outcomes["b"] == {"ok": True, "cancel_requested": True}
+    for job_id, data in [("c", {"id": "c", "state": "available"}), ("d", {"id": "d"})]:
+        assert isinstance(outcomes[job_id], gantry.RPCError)
+        assert (outcomes[job_id].name, outcomes[job_id].data) == ("lease_lost", data)
+    assert isinstance(outcomes["e"], ValueError)

@@ -6,6 +6,7 @@ require_relative "gantry/job"
 require_relative "gantry/tls"
 require_relative "gantry/connection"
 require_relative "gantry/client"
+require_relative "gantry/ack_batcher"
 require_relative "gantry/worker"
 
 # Ruby client for Gantry, a job broker speaking newline-delimited JSON-RPC 2.0 over TCP

@@ -119,6 +119,27 @@ class ClientTest < Minitest::Test
     assert_equal [2, "dead"], gantry.job(third).values_at("attempt", "state")
   end
 
+  def test_ack_many_acks_several_in_one_request_and_answers_lost_ones
+    gantry = client
+    queue = unique_queue
+    gantry.enqueue_batch(Array.new(3) { { type: "many", queue: queue } })
+    first, second, third = gantry.reserve(queue, max: 3, wait_ms: 1000)
+
+    answer = gantry.ack_many([first, second.id], results: { first => { "sent" => true } })
+    assert_equal({ "ok" => true, "acked" => [first.id, second.id], "lost" => [] }, answer)
+    assert_equal [{ "sent" => true }, "completed"], gantry.job(first.id).values_at("result", "state")
+    assert_equal [nil, "completed"], gantry.job(second.id).values_at("result", "state")
+
+    # already acked, and no such job: both answered in lost, and the third is acked all the same
+    answer = gantry.ack_many([third, first, "987654321"])
+    assert_equal [false, [third.id]], answer.values_at("ok", "acked")
+    assert_equal [{ "id" => first.id, "state" => "completed" }, { "id" => "987654321" }], answer["lost"]
+    assert_equal "completed", gantry.job(third.id)["state"]
+
+    error = assert_raises(Gantry::InvalidParams) { gantry.ack_many([third, third]) }
+    assert_equal "ids[1]", error.field
+  end
+
   def test_concurrent_calls_from_threads_share_one_connection
     gantry = client
     queue = unique_queue

@@ -1,6 +1,7 @@
 # frozen_string_literal: true
 
 require_relative "test_helper"
+require "stringio"
 
 # What a real broker cannot be made to do on cue: refuse with -32004, answer in a chosen order, drop the
 # connection at a chosen moment, ask an extend's caller to cancel.
@@ -119,10 +120,89 @@ class FakeBrokerTest < Minitest::Test
     assert_equal 2, @fake.connections
   end
 
+  # A broker older than ack's ids form refuses it: the jobs of the refused ack, and every job after them, are
+  # acked one by one.
+  def test_a_worker_falls_back_to_lone_acks_when_the_broker_refuses_ids
+    @fake = batching_fake(rounds: 2) do |request|
+      Fake.error(request, -32_602, "Invalid params: ids is not a field of this method (fields: id, result).",
+                 { "field" => "ids" })
+    end
+    assert run_batching_worker(rounds: 2).join(10), "the worker did not finish its jobs"
+    acks = @fake.seen.select { |r| r["method"] == "ack" }.map { |r| r["params"] }
+    together, lone = acks.partition { |params| params.key?("ids") }
+    assert_equal 1, together.size, "after the refusal, no ack with ids"
+    assert_equal 6, lone.size
+    assert_equal((1..6).map { |n| [n.to_s, { "n" => n }] }, lone.map { |params| params.values_at("id", "result") }.sort)
+  end
+
+  # A job answered in an ack's lost is handled as a lone ack's lease_lost: logged, neither acked nor nacked again.
+  def test_a_job_lost_in_an_ack_with_ids_is_a_lost_lease_and_the_others_are_done
+    lost = nil
+    @fake = batching_fake(rounds: 1) do |request|
+      lost, *acked = request["params"]["ids"]
+      Fake.result(request, { "ok" => false, "acked" => acked, "lost" => [{ "id" => lost, "state" => "available" }] })
+    end
+    log = StringIO.new
+    assert run_batching_worker(rounds: 1, logger: Logger.new(log)).join(10), "the worker did not finish its jobs"
+    assert_equal 1, @fake.seen.count { |r| r.dig("params", "ids") }
+    assert_empty(@fake.seen.select { |r| r["method"] == "nack" })
+    assert_match(/job #{lost}: lease lost/, log.string)
+    refute_match(/job #{lost} quick done/, log.string)
+    assert_equal 2, log.string.scan(/job \d quick done/).size
+  end
+
   def test_call_timeout
     @fake = Fake.new { |request| Fake.hello(request) if request["method"] == "hello" }
     gantry = client(url: @fake.url)
     assert_raises(Gantry::TimeoutError) { gantry.call("stats", nil, timeout: 0.2) }
+  end
+
+  # A broker handing out `rounds` of three jobs (ids 1 to 3, then 4 to 6 once those are acked), that holds the
+  # first lone ack of each round until that round's jobs all wait for their acks, and answers acks with ids with
+  # the block.
+  def batching_fake(rounds:, &answer_ids)
+    rounds = Array.new(rounds) { |r| Array.new(3) { |n| fake_job((r * 3) + n + 1, "quick") } }
+    handed_out = 0
+    acked = []
+    held = []
+    Fake.new do |request|
+      params = request["params"]
+      case request["method"]
+      when "hello" then Fake.hello(request)
+      when "reserve"
+        round = rounds[handed_out]
+        previous_acked = handed_out.zero? || rounds[handed_out - 1].all? { |job| acked.include?(job["id"]) }
+        if round && previous_acked && params["max"] >= round.size
+          handed_out += 1
+          Fake.result(request, { "jobs" => round })
+        else
+          sleep 0.05
+          Fake.result(request, { "jobs" => [] })
+        end
+      when "ack"
+        next answer_ids.call(request) if params.key?("ids")
+
+        round = rounds.find { |jobs| jobs.any? { |job| job["id"] == params["id"] } }
+        unless held.include?(round)
+          held << round
+          GantryTest.wait_until { GantryTest.waiting_for_acks?(round.map { |job| job["id"] }) }
+        end
+        acked << params["id"]
+        Fake.result(request, { "ok" => true })
+      end
+    end
+  end
+
+  def run_batching_worker(rounds:, logger: QUIET_LOGGER)
+    worker = Gantry::Worker.new(url: @fake.url, queues: ["q"], concurrency: 3, max_jobs: rounds * 3, logger: logger,
+                                handlers: { "quick" => ->(args) { { "n" => args["n"] } } })
+    start_worker(worker)
+  end
+
+  def fake_job(number, type)
+    { "id" => number.to_s, "type" => type, "args" => { "n" => number }, "queue" => "q", "priority" => 1,
+      "attempt" => 1, "max_attempts" => 25, "meta" => {}, "enqueued_at" => "2026-01-31T09:30:00.000Z",
+      "lease_expires_at" => "2026-01-31T09:31:00.000Z" }
   end
 
   # The broker says in an extend's answer that an operator cancelled a running job: its handler's failure is

@@ -37,6 +37,22 @@ module GantryTest
     end
   end
 
+  # Waits until the block returns something truthy, for up to `timeout` seconds, and returns whether it did.
+  # For threads that must not fail the test themselves (a fake broker's, a spy's).
+  def self.wait_until(timeout = 5)
+    deadline = Process.clock_gettime(Process::CLOCK_MONOTONIC) + timeout
+    sleep 0.01 until (held = yield) || Process.clock_gettime(Process::CLOCK_MONOTONIC) > deadline
+    held
+  end
+
+  # Whether the Worker jobs with these ids have all finished and wait for their acks: each one's thread
+  # ("gantry-job ID") sleeps, which after a handler that does not block it does only waiting for its ack. A test
+  # holds one ack until then, so that the other jobs finish while it is in flight, whatever the scheduling.
+  def self.waiting_for_acks?(ids)
+    threads = Thread.list.select { |thread| ids.include?(thread.name.to_s.delete_prefix("gantry-job ")) }
+    threads.size == ids.size && threads.all? { |thread| thread.status == "sleep" }
+  end
+
   # Runs the block with ENV changed (nil: unset), then puts ENV back.
   def with_env(values)
     saved = values.keys.to_h { |name| [name, ENV.fetch(name, nil)] }

@@ -10,6 +10,27 @@ class WorkerTest < Minitest::Test
                        wait_ms: 500, **options)
   end
 
+  # Records the acks the worker's client sends (as their params), holding its first lone ack until the jobs
+  # `ids` all wait for theirs.
+  def spy_on_acks(work, ids)
+    sent = []
+    held = false
+    spy = Module.new do
+      define_method(:ack) do |id, result = nil|
+        sent << { "id" => id, "result" => result }
+        GantryTest.wait_until { GantryTest.waiting_for_acks?(ids) } unless held
+        held = true
+        super(id, result)
+      end
+      define_method(:ack_many) do |many, results: nil|
+        sent << { "ids" => many, "results" => results }
+        super(many, results: results)
+      end
+    end
+    work.instance_variable_get(:@client).singleton_class.prepend(spy)
+    sent
+  end
+
   def wait_state(gantry, id, state, timeout = 5)
     eventually(timeout, "job #{id} never became #{state}") { (job = gantry.job(id))["state"] == state && job }
   end
@@ -40,6 +61,45 @@ class WorkerTest < Minitest::Test
     end
     assert_equal 6, gantry.job(sum)["result"]
     assert_equal 3, most, "expected three jobs at once"
+  end
+
+  def test_completes_many_quick_jobs_with_their_own_results
+    gantry = client
+    queue = unique_queue
+    ids = gantry.enqueue_batch(Array.new(40) { |n| { type: "quick", args: [n], queue: queue } })
+    work = worker([queue], concurrency: 5, handlers: { "quick" => ->(args) { { "n" => args[0] } } }, max_jobs: 40)
+    assert start_worker(work).join(20), "the worker did not finish its 40 jobs"
+    ids.each_with_index do |id, n|
+      assert_equal [{ "n" => n }, "completed"], gantry.job(id).values_at("result", "state")
+    end
+  end
+
+  # The first job's ack is held (by a spy on the worker's client) until the other jobs have finished too: they
+  # must then go together, in one ack with ids.
+  def test_jobs_finishing_while_an_ack_is_in_flight_are_acked_together
+    gantry = client
+    queue = unique_queue
+    ids = gantry.enqueue_batch(Array.new(6) { |n| { type: "quick", args: [n], queue: queue } })
+    started = Thread::Queue.new
+    go = Thread::Queue.new
+    handler = lambda do |args|
+      started << true
+      go.pop
+      args[0].even? ? { "n" => args[0] } : nil
+    end
+    work = worker([queue], concurrency: 6, handlers: { "quick" => handler }, max_jobs: 6)
+    thread = start_worker(work)
+    sent = spy_on_acks(work, ids)
+    6.times { started.pop }
+    go.close # every handler returns at once
+    assert thread.join(10), "the worker did not finish its 6 jobs"
+
+    ids.each_with_index do |id, n|
+      assert_equal [n.even? ? { "n" => n } : nil, "completed"], gantry.job(id).values_at("result", "state")
+    end
+    lone, together = sent.partition { |ack| ack.key?("id") }
+    refute_empty together, "no ack with ids was sent"
+    assert_equal ids.sort, (lone.map { |ack| ack["id"] } + together.flat_map { |ack| ack["ids"] }).sort
   end
 
   def test_announces_itself_in_hello

@@ -231,6 +231,17 @@ module Gantry
       call("ack", compact("id" => id_of(id), "result" => result))
     end
 
+    # Several jobs succeeded: acks them (Gantry::Jobs or ids; 1 to 10000, distinct) in one request and one
+    # commit on the broker. `results` maps some of them (by Job or id) to their results. A job whose lease this
+    # connection no longer holds does not fail the call: it is answered in "lost". Returns
+    # {"ok" => false when some are lost, "acked" => [ids], "lost" => [{"id" =>, "state" =>}, ...]} ("state"
+    # absent when no such job), with "cancel_requested_ids" for acked jobs an operator asked to cancel while
+    # they ran. A broker older than this form raises Gantry::InvalidParams with field "ids".
+    def ack_many(ids, results: nil)
+      call("ack", compact("ids" => Array(ids).map { |id| id_of(id) },
+                          "results" => results&.to_h { |id, result| [id_of(id), result] }))
+    end
+
     # The attempt failed. `error` is an Exception, a message String or a Hash (message:, kind:, backtrace:).
     # retry: false sends the job to the dead set whatever attempts remain.
     def nack(id, error, retry: true, retry_in_ms: nil)

@@ -7,7 +7,8 @@ module Gantry
   # Runs handlers for jobs from ordered queues, up to `concurrency` at once, each in its own thread: reserves
   # with a long poll, extends running jobs' leases every third of the lease, acks with the handler's return
   # value, nacks with the exception's message, class and backtrace when it raises (Gantry::PermanentError, or
-  # a job an operator cancelled while it ran: no retry).
+  # a job an operator cancelled while it ran: no retry). Jobs that finish while an ack is on its way are acked
+  # together in the next one (see Gantry::AckBatcher).
   #
   # It obeys the broker: after `worker.quiet` it finishes what it holds and reserves nothing more, but keeps
   # running until stopped; after `worker.stop` it hands its running jobs back (nack, kind "WorkerStopped",
@@ -122,6 +123,7 @@ module Gantry
       @fatal = nil
       @client = Client.new(**@connect, name: @name, worker: hello_worker,
                            on_notification: ->(method, _params) { notified(method) })
+      @acks = AckBatcher.new(@client, logger: @logger)
       @logger.info("worker #{@id} started: queues #{@queues.join(", ")}, concurrency #{@concurrency}, " \
                    "handlers #{@handlers.keys.join(", ")}")
       loop do
@@ -137,6 +139,7 @@ module Gantry
       nil
     ensure
       @state = :stopped
+      @acks&.close
       @client&.close
       [@wake_reader, @wake_writer].each(&:close)
     end
@@ -310,10 +313,10 @@ module Gantry
     def finish(job, outcome, value)
       if outcome == :ok
         begin
-          @client.ack(job, value)
+          @acks.ack(job, value)
         rescue JSON::GeneratorError, Encoding::UndefinedConversionError => e
           @logger.warn("job #{job.id}: its result is not JSON (#{e.message}); acked without it")
-          @client.ack(job)
+          @acks.ack(job)
         end
         @logger.info("job #{job.id} #{job.type} done")
       else
