@@ -1,5 +1,7 @@
 import CoreMetrics
 import Logging
+import NIOCore
+import NIOPosix
 import PostgresNIO
 import Synchronization
 
@@ -46,42 +48,39 @@ public struct Storage: Sendable {
                 return true
             }
         }
+
+        var hasTimedOut: Bool { state.withLock { $0 == .timedOut } }
     }
 
     public func withConnection<Value: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> Value) async throws -> Value {
         let race = Race()
-        let (timeout, metrics) = (connectionTimeout, self.metrics)
+        let (client, timeout, metrics) = (client, connectionTimeout, self.metrics)
         let asked = ContinuousClock.now
-        return try await withThrowingTaskGroup(of: Value?.self) { group in
-            group.addTask {
-                try await client.withConnection { connection in
-                    guard race.start() else { throw StorageUnavailable(waited: timeout) }
-                    guard let metrics else { return try await body(connection) }
-                    let started = ContinuousClock.now
-                    metrics.databaseWaitTime.recordNanoseconds((started - asked).nanoseconds)
-                    metrics.databaseConnectionsInUse.increment()
-                    defer {
-                        metrics.databaseConnectionsInUse.decrement()
-                        metrics.databaseQueryTime.recordNanoseconds((ContinuousClock.now - started).nanoseconds)
-                    }
-                    return try await body(connection)
+        // The work has a task of its own so that the deadline can give up on the wait by cancelling it. The deadline
+        // is an event-loop timer, not a task sleeping beside it: this runs once per query, and a second task and a
+        // sleep cost more than the rest of the bookkeeping.
+        let work = Task {
+            try await client.withConnection { connection in
+                guard race.start() else { throw StorageUnavailable(waited: timeout) }
+                guard let metrics else { return try await body(connection) }
+                let started = ContinuousClock.now
+                metrics.databaseWaitTime.recordNanoseconds((started - asked).nanoseconds)
+                metrics.databaseConnectionsInUse.increment()
+                defer {
+                    metrics.databaseConnectionsInUse.decrement()
+                    metrics.databaseQueryTime.recordNanoseconds((ContinuousClock.now - started).nanoseconds)
                 }
+                return try await body(connection)
             }
-            group.addTask {
-                try await Task.sleep(for: timeout)
-                return nil
-            }
-            while let outcome = try await group.next() {
-                if let value = outcome {
-                    group.cancelAll()
-                    return value
-                }
-                if race.timeOut() {
-                    group.cancelAll()
-                    metrics?.databaseUnavailable.increment()
-                    throw StorageUnavailable(waited: timeout)
-                }
-            }
+        }
+        let deadline = MultiThreadedEventLoopGroup.singleton.any().scheduleTask(in: TimeAmount(timeout)) {
+            if race.timeOut() { work.cancel() }
+        }
+        defer { deadline.cancel() }
+        do {
+            return try await withTaskCancellationHandler { try await work.value } onCancel: { work.cancel() }
+        } catch where race.hasTimedOut {
+            metrics?.databaseUnavailable.increment()
             throw StorageUnavailable(waited: timeout)
         }
     }
