@@ -110,12 +110,12 @@ public struct JobStore: Sendable {
         var key: String?
     }
 
-    /// Jobs with unique keys are inserted in a transaction that checks the holds once more after the insert:
-    /// an ack that completed a key's job while this insert waited on its row commits its hold first.
+    /// Jobs are inserted in a transaction of their own, committed before anyone hears of them (see
+    /// `committed(on:_:)`). With unique keys the transaction checks the holds once more after the insert: an
+    /// ack that completed a key's job while this insert waited on its row commits its hold first.
     func insertRows(_ jobs: [Enqueue.Params], on connection: PostgresConnection) async throws -> [InsertedRow] {
-        guard jobs.contains(where: { $0.uniqueKey != nil }) else { return try await insertStatement(jobs, on: connection) }
         let logger = logger
-        return try await connection.withTransaction(logger: logger) { connection in
+        return try await Self.committed(on: connection, logger: logger) { connection in
             let inserted = try await insertStatement(jobs, on: connection)
             let keyed = inserted.filter { $0.key != nil }.map(\.id)
             guard !keyed.isEmpty else { return inserted }
@@ -127,6 +127,23 @@ public struct JobStore: Sendable {
             var withdrawn: Set<Int64> = []
             for try await id in rows.decode(Int64.self) { withdrawn.insert(id) }
             return inserted.filter { !withdrawn.contains($0.id) }
+        }
+    }
+
+    /// Runs `body` in an explicit transaction and returns once its COMMIT has completed. A lone statement would
+    /// not do for a write a client is told about: PostgresNIO reports a statement done at its CommandComplete,
+    /// which PostgreSQL sends before the Sync that commits the statement's implicit transaction, so a server
+    /// stopped in between rolled back jobs whose enqueue had already been answered (seen in the test that stops
+    /// PostgreSQL under load: 2 acknowledged enqueues lost). COMMIT answers only after the commit.
+    static func committed<Value: Sendable>(
+        on connection: PostgresConnection, logger: Logger, _ body: (PostgresConnection) async throws -> sending Value
+    ) async throws -> sending Value {
+        do {
+            return try await connection.withTransaction(logger: logger, body)
+        } catch let failed as PostgresTransactionError {
+            // What went wrong, as a lone statement would have said it: whether PostgreSQL is away, or refused the
+            // rows, is told from that error.
+            throw failed.beginError ?? failed.closureError ?? failed.commitError ?? failed
         }
     }
 
@@ -190,11 +207,14 @@ public struct JobStore: Sendable {
     /// share a commit); answers in the order given.
     public func completeJobs(_ completions: [Completion]) async throws -> [Completed] {
         let payload = String(decoding: try JSONEncoder().encode(completions), as: UTF8.self)
+        let logger = logger
         return try await storage.withConnection { connection -> [Completed] in
-            let rows = try await connection.execute(CompleteJobsStatement(completions: payload), logger: logger)
-            var found: [Int64: Bool] = [:]
-            for try await (id, cancelRequested) in rows { found[id] = cancelRequested }
-            return completions.map { Completed(held: found[$0.id] != nil, cancelRequested: found[$0.id] ?? false) }
+            try await Self.committed(on: connection, logger: logger) { connection in
+                let rows = try await connection.execute(CompleteJobsStatement(completions: payload), logger: logger)
+                var found: [Int64: Bool] = [:]
+                for try await (id, cancelRequested) in rows { found[id] = cancelRequested }
+                return completions.map { Completed(held: found[$0.id] != nil, cancelRequested: found[$0.id] ?? false) }
+            }
         }
     }
 
