@@ -18,7 +18,11 @@ public enum Ack: RPCMethod {
         public var ids: [String]?
         /// Results of some of `ids`, by id.
         public var results: [String: JSONValue]?
-        public static let fieldNames: Set<String> = ["id", "result", "ids", "results"]
+        public static let fieldNames = Set(CodingKeys.allCases.map(\.rawValue))
+
+        enum CodingKeys: String, CodingKey, CaseIterable {
+            case id, result, ids, results
+        }
 
         public init(id: String, result: JSONValue? = nil) {
             self.id = id
@@ -125,7 +129,7 @@ public enum Nack: RPCMethod {
         public var error: Failure
         public var retry: Bool
         public var retryInMs: Int64?
-        public static let fieldNames: Set<String> = ["id", "error", "retry", "retry_in_ms"]
+        public static let fieldNames = Set(CodingKeys.allCases.map(\.rawValue))
 
         public init(id: String, error: Failure, retry: Bool = true, retryInMs: Int64? = nil) {
             self.id = id
@@ -134,7 +138,7 @@ public enum Nack: RPCMethod {
             self.retryInMs = retryInMs
         }
 
-        enum CodingKeys: String, CodingKey {
+        enum CodingKeys: String, CodingKey, CaseIterable {
             case id, error, retry
             case retryInMs = "retry_in_ms"
         }
@@ -184,14 +188,14 @@ public enum Extend: RPCMethod {
     public struct Params: Codable, Sendable, Hashable, KnownFields, ValidatedParams {
         public var ids: [String]
         public var leaseMs: Int64?
-        public static let fieldNames: Set<String> = ["ids", "lease_ms"]
+        public static let fieldNames = Set(CodingKeys.allCases.map(\.rawValue))
 
         public init(ids: [String], leaseMs: Int64? = nil) {
             self.ids = ids
             self.leaseMs = leaseMs
         }
 
-        enum CodingKeys: String, CodingKey {
+        enum CodingKeys: String, CodingKey, CaseIterable {
             case ids
             case leaseMs = "lease_ms"
         }

@@ -13,7 +13,7 @@ public enum Cleanup: RPCMethod {
         public var queue: String?
         public var limit: Int
 
-        public static let fieldNames: Set<String> = ["states", "older_than_ms", "queue", "limit"]
+        public static let fieldNames = Set(CodingKeys.allCases.map(\.rawValue))
 
         public init(states: [JobState] = [.completed], olderThanMs: Int64, queue: String? = nil, limit: Int = 10_000) {
             self.states = states
@@ -45,7 +45,7 @@ public enum Cleanup: RPCMethod {
             }
         }
 
-        enum CodingKeys: String, CodingKey {
+        enum CodingKeys: String, CodingKey, CaseIterable {
             case states, queue, limit
             case olderThanMs = "older_than_ms"
         }

@@ -150,7 +150,8 @@ public enum CronUpsert: RPCMethod {
 /// Params naming one schedule (`cron.delete`, `cron.pause`, `cron.resume`, `cron.trigger`).
 public struct CronNameParams: Codable, Sendable, Hashable, KnownFields, ValidatedParams {
     public var name: String
-    public static let fieldNames: Set<String> = ["name"]
+    public static let fieldNames = Set(CodingKeys.allCases.map(\.rawValue))
+    enum CodingKeys: String, CodingKey, CaseIterable { case name }
     public init(name: String) { self.name = name }
     public func validate() throws(RPCErrorObject) { try CronSchedule.checkName(name) }
 }

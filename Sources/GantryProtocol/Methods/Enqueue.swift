@@ -147,7 +147,8 @@ public enum EnqueueBatch: RPCMethod {
 
     public struct Params: Codable, Sendable, Hashable, KnownFields, ValidatedParams {
         public var jobs: [Enqueue.Params]
-        public static let fieldNames: Set<String> = ["jobs"]
+        public static let fieldNames = Set(CodingKeys.allCases.map(\.rawValue))
+        enum CodingKeys: String, CodingKey, CaseIterable { case jobs }
         public static let nestedFieldNames = ["jobs": Enqueue.Params.fieldNames]
 
         public init(jobs: [Enqueue.Params]) { self.jobs = jobs }

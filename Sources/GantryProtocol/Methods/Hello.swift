@@ -46,7 +46,11 @@ public enum Hello: RPCMethod {
         public var token: String?
         public var worker: Worker?
 
-        public static let fieldNames: Set<String> = ["client", "protocol", "token", "worker"]
+        public static let fieldNames = Set(CodingKeys.allCases.map(\.rawValue))
+
+        enum CodingKeys: String, CodingKey, CaseIterable {
+            case client, `protocol`, token, worker
+        }
 
         public init(client: String? = nil, protocol: Int = ProtocolDefaults.protocolVersion, token: String? = nil, worker: Worker? = nil) {
             self.client = client

@@ -24,7 +24,11 @@ public enum JobsList: RPCMethod {
         /// The `next_cursor` of the previous page.
         public var cursor: String?
 
-        public static let fieldNames: Set<String> = ["queue", "state", "type", "tag", "limit", "cursor"]
+        public static let fieldNames = Set(CodingKeys.allCases.map(\.rawValue))
+
+        enum CodingKeys: String, CodingKey, CaseIterable {
+            case queue, state, type, tag, limit, cursor
+        }
 
         public init(queue: String? = nil, state: JobState? = nil, type: String? = nil, tag: String? = nil, limit: Int = 50, cursor: String? = nil) {
             self.queue = queue

@@ -7,7 +7,8 @@ public enum JobsGet: RPCMethod {
 
     public struct Params: Codable, Sendable, Hashable, KnownFields, ValidatedParams {
         public var id: String
-        public static let fieldNames: Set<String> = ["id"]
+        public static let fieldNames = Set(CodingKeys.allCases.map(\.rawValue))
+        enum CodingKeys: String, CodingKey, CaseIterable { case id }
         public init(id: String) { self.id = id }
         public func validate() throws(RPCErrorObject) { try JobID.check(id, field: "id") }
     }

@@ -7,7 +7,8 @@ public enum QueuesPause: RPCMethod {
 
     public struct Params: Codable, Sendable, Hashable, KnownFields, ValidatedParams {
         public var queue: String
-        public static let fieldNames: Set<String> = ["queue"]
+        public static let fieldNames = Set(CodingKeys.allCases.map(\.rawValue))
+        enum CodingKeys: String, CodingKey, CaseIterable { case queue }
         public init(queue: String) { self.queue = queue }
         public func validate() throws(RPCErrorObject) { try Names.checkQueue(queue, field: "queue") }
     }
@@ -51,7 +52,7 @@ public struct RateLimit: Codable, Sendable, Hashable {
         self.periodMs = periodMs
     }
 
-    enum CodingKeys: String, CodingKey {
+    enum CodingKeys: String, CodingKey, CaseIterable {
         case limit
         case periodMs = "period_ms"
     }
@@ -84,9 +85,9 @@ public enum QueuesConfigure: RPCMethod {
         public var concurrency: Int?
         public var rateLimit: RateLimit?
 
-        public static let fieldNames: Set<String> = ["queue", "concurrency", "rate_limit"]
+        public static let fieldNames = Set(CodingKeys.allCases.map(\.rawValue))
 
-        public static let nestedFieldNames: [String: Set<String>] = ["rate_limit": ["limit", "period_ms"]]
+        public static let nestedFieldNames = ["rate_limit": Set(RateLimit.CodingKeys.allCases.map(\.rawValue))]
 
         public static func checkNestedFields(_ fields: [String: JSONValue]) throws(RPCErrorObject) {
             guard case .object(let rate)? = fields["rate_limit"], let known = nestedFieldNames["rate_limit"] else { return }
@@ -101,7 +102,7 @@ public enum QueuesConfigure: RPCMethod {
             self.rateLimit = rateLimit
         }
 
-        enum CodingKeys: String, CodingKey {
+        enum CodingKeys: String, CodingKey, CaseIterable {
             case queue, concurrency
             case rateLimit = "rate_limit"
         }

@@ -13,7 +13,7 @@ public enum Reserve: RPCMethod {
         public var waitMs: Int64
         public var leaseMs: Int64?
 
-        public static let fieldNames: Set<String> = ["queues", "max", "wait_ms", "lease_ms"]
+        public static let fieldNames = Set(CodingKeys.allCases.map(\.rawValue))
 
         public init(queues: [String], max: Int = 1, waitMs: Int64 = 0, leaseMs: Int64? = nil) {
             self.queues = queues
@@ -22,7 +22,7 @@ public enum Reserve: RPCMethod {
             self.leaseMs = leaseMs
         }
 
-        enum CodingKeys: String, CodingKey {
+        enum CodingKeys: String, CodingKey, CaseIterable {
             case queues, max
             case waitMs = "wait_ms"
             case leaseMs = "lease_ms"

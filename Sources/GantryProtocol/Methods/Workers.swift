@@ -80,7 +80,11 @@ public enum WorkersQuiet: RPCMethod {
         /// Every worker on every broker.
         public var all: Bool
 
-        public static let fieldNames: Set<String> = ["id", "all"]
+        public static let fieldNames = Set(CodingKeys.allCases.map(\.rawValue))
+
+        enum CodingKeys: String, CodingKey, CaseIterable {
+            case id, all
+        }
 
         public init(id: String? = nil, all: Bool = false) {
             self.id = id
