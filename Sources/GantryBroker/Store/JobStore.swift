@@ -62,7 +62,10 @@ public struct JobStore: Sendable {
     /// is not inserted: its result is that job's, marked `duplicate` (the unique index and the holds decide, so
     /// concurrent producers on any broker create one job).
     public func insertJobs(_ jobs: [Enqueue.Params]) async throws -> [Enqueue.Result] {
-        let inserted = try await storage.withConnection { connection in try await insertRows(jobs, on: connection) }
+        let logger = logger
+        let inserted = try await storage.withConnection { connection in
+            try await Self.committed(on: connection, logger: logger) { connection in try await insertRows(jobs, on: connection) }
+        }
         // Rows come back in input order, minus those whose key was taken: match them up.
         var unkeyed = inserted.filter { $0.key == nil }.makeIterator()
         let insertedByKey = Dictionary(inserted.compactMap { row in row.key.map { ($0, row) } }, uniquingKeysWith: { first, _ in first })
@@ -110,24 +113,22 @@ public struct JobStore: Sendable {
         var key: String?
     }
 
-    /// Jobs are inserted in a transaction of their own, committed before anyone hears of them (see
-    /// `committed(on:_:)`). With unique keys the transaction checks the holds once more after the insert: an
-    /// ack that completed a key's job while this insert waited on its row commits its hold first.
+    /// Inserts the jobs; the caller runs it inside a transaction (`insertJobs` its own, committed before anyone
+    /// hears of the jobs; the cron enqueuer the one that also moves the schedule on). With unique keys it checks
+    /// the holds once more after the insert: an ack that completed a key's job while this insert waited on its
+    /// row commits its hold first.
     func insertRows(_ jobs: [Enqueue.Params], on connection: PostgresConnection) async throws -> [InsertedRow] {
-        let logger = logger
-        return try await Self.committed(on: connection, logger: logger) { connection in
-            let inserted = try await insertStatement(jobs, on: connection)
-            let keyed = inserted.filter { $0.key != nil }.map(\.id)
-            guard !keyed.isEmpty else { return inserted }
-            let rows = try await connection.query("""
-                DELETE FROM gantry.jobs j USING gantry.unique_holds h
-                WHERE j.id = ANY(\(keyed)::bigint[]) AND h.unique_key = j.unique_key AND h.held_until > now()
-                RETURNING j.id
-                """, logger: logger)
-            var withdrawn: Set<Int64> = []
-            for try await id in rows.decode(Int64.self) { withdrawn.insert(id) }
-            return inserted.filter { !withdrawn.contains($0.id) }
-        }
+        let inserted = try await insertStatement(jobs, on: connection)
+        let keyed = inserted.filter { $0.key != nil }.map(\.id)
+        guard !keyed.isEmpty else { return inserted }
+        let rows = try await connection.query("""
+            DELETE FROM gantry.jobs j USING gantry.unique_holds h
+            WHERE j.id = ANY(\(keyed)::bigint[]) AND h.unique_key = j.unique_key AND h.held_until > now()
+            RETURNING j.id
+            """, logger: logger)
+        var withdrawn: Set<Int64> = []
+        for try await id in rows.decode(Int64.self) { withdrawn.insert(id) }
+        return inserted.filter { !withdrawn.contains($0.id) }
     }
 
     /// Runs `body` in an explicit transaction and returns once its COMMIT has completed. A lone statement would
