@@ -189,7 +189,8 @@ public final class Broker: Sendable {
     }
 
     /// Storage errors that a retry can fix are told apart from bugs.
-    static func describe(_ error: any Error, logger: Logger, method: String) -> RPCErrorObject {
+    static func describe(_ failure: any Error, logger: Logger, method: String) -> RPCErrorObject {
+        let error = failure.unwrappingTransaction
         if let unavailable = error as? StorageUnavailable {
             logger.warning("storage unavailable", metadata: ["method": "\(method)", "error": "\(unavailable)"])
             return .storageUnavailable(unavailable.description)

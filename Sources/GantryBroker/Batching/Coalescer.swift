@@ -91,7 +91,7 @@ final class Coalescer<Input: Sendable, Output: Sendable>: Sendable {
 
     /// PostgreSQL refused the statement for what was in it (a bad value, a constraint), not because it was away.
     static func refusedForTheRows(_ error: any Error) -> Bool {
-        guard let psql = error as? PSQLError else { return false }
+        guard let psql = error.unwrappingTransaction as? PSQLError else { return false }
         return !psql.meansPostgresIsAway
     }
 }

@@ -139,13 +139,7 @@ public struct JobStore: Sendable {
     static func committed<Value: Sendable>(
         on connection: PostgresConnection, logger: Logger, _ body: (PostgresConnection) async throws -> sending Value
     ) async throws -> sending Value {
-        do {
-            return try await connection.withTransaction(logger: logger, body)
-        } catch let failed as PostgresTransactionError {
-            // What went wrong, as a lone statement would have said it: whether PostgreSQL is away, or refused the
-            // rows, is told from that error.
-            throw failed.beginError ?? failed.closureError ?? failed.commitError ?? failed
-        }
+        try await connection.withTransaction(logger: logger, body)
     }
 
     private func insertStatement(_ jobs: [Enqueue.Params], on connection: PostgresConnection) async throws -> [InsertedRow] {

@@ -86,6 +86,15 @@ public struct Storage: Sendable {
     }
 }
 
+extension Error {
+    /// What failed inside a transaction: PostgresNIO's `withTransaction` wraps it in a `PostgresTransactionError`,
+    /// and whether PostgreSQL is away, or refused the rows, is told from the error inside.
+    var unwrappingTransaction: any Error {
+        guard let failed = self as? PostgresTransactionError else { return self }
+        return failed.beginError ?? failed.closureError ?? failed.commitError ?? failed
+    }
+}
+
 extension PSQLError {
     /// The connection failed, or PostgreSQL refused for its own state (shutting down, out of resources, a
     /// serialization failure), not for what the statement held: retrying later may succeed.
