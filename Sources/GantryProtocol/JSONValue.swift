@@ -47,30 +47,42 @@ public enum JSONValue: Sendable, Hashable {
 
     /// Where the first number too large for a 64-bit float is (`args[0]`, `meta.n`), if there is one.
     public func nonFinitePath(_ prefix: String = "") -> String? {
-        switch self {
-        case .double(let value): return value.isFinite ? nil : (prefix.isEmpty ? "params" : prefix)
-        case .array(let values):
-            return values.indices.lazy.compactMap { values[$0].nonFinitePath(prefix + "[\($0)]") }.first
-        case .object(let fields):
-            return fields.keys.sorted().lazy.compactMap { fields[$0]!.nonFinitePath(prefix.isEmpty ? $0 : prefix + "." + $0) }.first
-        default: return nil
+        firstPath(prefix) { value in
+            if case .double(let number) = value { return !number.isFinite }
+            return false
         }
     }
 
     /// Where the first string (or object key) holding U+0000 is, if there is one: PostgreSQL stores no such
     /// character in text or jsonb.
     public func nulCharacterPath(_ prefix: String = "") -> String? {
-        switch self {
-        case .string(let text): return text.utf8.contains(0) ? (prefix.isEmpty ? "params" : prefix) : nil
-        case .array(let values):
-            return values.indices.lazy.compactMap { values[$0].nulCharacterPath(prefix + "[\($0)]") }.first
-        case .object(let fields):
-            return fields.keys.sorted().lazy.compactMap { key in
-                let path = prefix.isEmpty ? key : prefix + "." + key
-                return key.utf8.contains(0) ? path : fields[key]!.nulCharacterPath(path)
-            }.first
-        default: return nil
+        firstPath(prefix, key: { $0.utf8.contains(0) }) { value in
+            if case .string(let text) = value { return text.utf8.contains(0) }
+            return false
         }
+    }
+
+    /// The field path (`args[0]`, `meta.n`; `params` for the whole value) of the first value, or object key,
+    /// the tests pick, walking arrays in order and objects by sorted key.
+    private func firstPath(
+        _ prefix: String, key isOffendingKey: (String) -> Bool = { _ in false }, _ isOffending: (JSONValue) -> Bool
+    ) -> String? {
+        if isOffending(self) { return prefix.isEmpty ? "params" : prefix }
+        switch self {
+        case .array(let values):
+            for (index, value) in values.enumerated() {
+                if let path = value.firstPath(prefix + "[\(index)]", key: isOffendingKey, isOffending) { return path }
+            }
+        case .object(let fields):
+            for key in fields.keys.sorted() {
+                let path = prefix.isEmpty ? key : prefix + "." + key
+                if isOffendingKey(key) { return path }
+                if let found = fields[key]!.firstPath(path, key: isOffendingKey, isOffending) { return found }
+            }
+        default:
+            break
+        }
+        return nil
     }
 
     public var objectValue: [String: JSONValue]? {

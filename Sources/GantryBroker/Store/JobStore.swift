@@ -694,15 +694,7 @@ public struct JobStore: Sendable {
 
     /// The state of a job, to tell "lease lost" from "no such job" when a lease check fails.
     public func jobState(id: Int64) async throws -> JobState? {
-        return try await storage.withConnection { connection -> JobState? in
-            let rows = try await connection.query("""
-                SELECT state FROM gantry.jobs WHERE id = \(id)
-                UNION ALL SELECT state FROM gantry.finished_jobs WHERE id = \(id)
-                LIMIT 1
-                """, logger: logger)
-            for try await state in rows.decode(String.self) { return JobState(rawValue: state) }
-            return nil
-        }
+        try await jobStates(ids: [id])[id]
     }
 
     /// The states of the jobs that exist among `ids`.
