@@ -21,16 +21,7 @@ if ! command -v beanstalkd >/dev/null 2>&1; then
     # container without an init system it could not start anyway.
     $SUDO apt-get install -y -qq beanstalkd
 fi
-if ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then
-    echo "python3-venv is missing; installing it with apt-get" >&2
-    $SUDO apt-get update -qq
-    $SUDO apt-get install -y -qq python3-venv
-fi
-
-if [ ! -x "$VENV/bin/python" ]; then
-    python3 -m venv "$VENV"
-fi
-"$VENV/bin/python" -m pip install --quiet --disable-pip-version-check "greenstalk==$GREENSTALK_VERSION"
+"$HERE/../make_venv.sh" "$VENV" "greenstalk==$GREENSTALK_VERSION"
 "$VENV/bin/python" -c 'import greenstalk; print("greenstalk", getattr(greenstalk, "__version__", "'"$GREENSTALK_VERSION"'"))'
 echo "beanstalkd: $(beanstalkd -v)"
 echo "run: $VENV/bin/python $HERE/beanstalk_bench.py --port PORT"

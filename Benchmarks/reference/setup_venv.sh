@@ -13,17 +13,7 @@ HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ASYNCPG_VERSION=0.32.0
 UVLOOP_VERSION=0.23.0
 
-if ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then
-    echo "python3-venv is missing; installing it with apt-get" >&2
-    if [ "$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi
-    $SUDO apt-get update -qq
-    $SUDO apt-get install -y -qq python3-venv
-fi
-
-if [ ! -x "$VENV/bin/python" ]; then
-    python3 -m venv "$VENV"
-fi
-"$VENV/bin/python" -m pip install --quiet --disable-pip-version-check \
+"$HERE/../make_venv.sh" "$VENV" \
     "asyncpg==$ASYNCPG_VERSION" "uvloop==$UVLOOP_VERSION"
 "$VENV/bin/python" -c 'import asyncpg, uvloop; print("asyncpg", asyncpg.__version__, "uvloop", uvloop.__version__)'
 echo "run: $VENV/bin/python $HERE/server.py --dsn postgresql://USER@127.0.0.1:PORT/gantry"
