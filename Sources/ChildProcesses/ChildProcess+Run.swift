@@ -11,30 +11,42 @@ extension ChildProcess {
         public var output: String
         /// Its standard error (empty when merged into `output`).
         public var errors: String
+        /// Whether it outlived its timeout and was stopped.
+        public var timedOut = false
 
         public var status: Int32 { termination.status }
     }
 
-    /// Runs a command to completion and returns how it ended and what it printed. Output goes to files, not
-    /// pipes, so a chatty command never blocks on a full pipe and nothing has to read while we wait.
+    /// Runs a command to completion and returns how it ended and what it printed. Input and output are files,
+    /// not pipes, so a command that never reads its input, prints more than a pipe holds, or leaves a child
+    /// holding its output open never stalls us, and nothing has to read while we wait.
     /// - Parameters:
     ///   - input: written to a file the command reads as its standard input; nil gives it /dev/null.
     ///   - mergeErrors: standard error goes into `output`, interleaved as printed.
-    ///   - timeout: past it the command gets SIGTERM, then SIGKILL 5 seconds later; nil waits for ever.
+    ///   - newProcessGroup: the command leads a process group of its own, so stopping it stops everything it
+    ///     started too.
+    ///   - timeout: past it the command is stopped (SIGTERM, then SIGKILL after `killGrace`); nil waits for ever.
+    /// Cancelling the calling task stops the command the same way; `run` returns once it has ended.
     public static func run(
         _ executable: String, _ arguments: [String] = [], environment: [String: String]? = nil,
         workingDirectory: String? = nil, input: String? = nil, mergeErrors: Bool = false,
-        timeout: Duration? = nil
+        newProcessGroup: Bool = false, timeout: Duration? = nil, killGrace: Duration = .seconds(5)
     ) async throws -> Completed {
         let files = try CaptureFiles(input: input)
         defer { files.remove() }
         let child = try ChildProcess(
             executable: executable, arguments: arguments, environment: environment, workingDirectory: workingDirectory,
             standardInput: files.input.map { .file($0) } ?? .null, standardOutput: .file(files.output),
-            standardError: mergeErrors ? .standardOutput : .file(files.errors))
-        guard let timeout else { return files.read(await child.wait()) }
-        if let ending = await child.wait(timeout: timeout) { return files.read(ending) }
-        return files.read(await child.stop())
+            standardError: mergeErrors ? .standardOutput : .file(files.errors), newProcessGroup: newProcessGroup)
+        return await withTaskCancellationHandler {
+            guard let timeout else { return files.read(await child.wait()) }
+            if let ending = await child.wait(timeout: timeout) { return files.read(ending) }
+            var completed = files.read(await child.stop(grace: killGrace))
+            completed.timedOut = true
+            return completed
+        } onCancel: {
+            Task.detached { await child.stop(grace: killGrace) }
+        }
     }
 
     /// `run` for code that cannot await (an atexit handler): blocks this thread while the command runs.

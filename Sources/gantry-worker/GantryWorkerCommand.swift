@@ -1,4 +1,5 @@
 import ArgumentParser
+import ChildProcesses
 import Foundation
 import GantryClient
 import GantryProtocol
@@ -133,7 +134,7 @@ struct GantryWorkerCommand: AsyncParsableCommand {
         let started = ContinuousClock.now
         let outcome = try await runner.run(job)
         let took = ContinuousClock.now - started
-        let stderrTail = String(decoding: outcome.stderr.suffix(4096), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        let stderrTail = String(outcome.errors.suffix(4096)).trimmingCharacters(in: .whitespacesAndNewlines)
         logger.info("ran", metadata: [
             "id": "\(job.id)", "type": "\(job.type)", "attempt": "\(job.attempt)", "exit": "\(outcome.status)",
             "timed_out": "\(outcome.timedOut)", "took": "\(took)",
@@ -143,7 +144,7 @@ struct GantryWorkerCommand: AsyncParsableCommand {
         }
         switch outcome.status {
         case 0:
-            let text = String(decoding: outcome.stdout, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+            let text = outcome.output.trimmingCharacters(in: .whitespacesAndNewlines)
             return text.isEmpty ? nil : try? JSONDecoder().decode(JSONValue.self, from: Data(text.utf8))
         case doNotRetryExitCode:
             throw CommandGaveUp(message: "exited \(outcome.status) (do not retry)", stderr: stderrTail)

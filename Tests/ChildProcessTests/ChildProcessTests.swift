@@ -106,6 +106,17 @@ import Glibc
         let started = ContinuousClock.now
         let completed = try await ChildProcess.run("/bin/sleep", ["30"], timeout: .milliseconds(300))
         #expect(completed.termination == .signalled(SIGTERM))
+        #expect(completed.timedOut)
+        #expect(try await ChildProcess.run("/bin/true", timeout: .seconds(30)).timedOut == false)
+        #expect(ContinuousClock.now - started < .seconds(10))
+    }
+
+    @Test func cancellingRunStopsTheCommand() async throws {
+        let started = ContinuousClock.now
+        let running = Task { try await ChildProcess.run("/bin/sleep", ["30"]) }
+        try await Task.sleep(for: .milliseconds(200))
+        running.cancel()
+        #expect(try await running.value.termination == .signalled(SIGTERM))
         #expect(ContinuousClock.now - started < .seconds(10))
     }
 
