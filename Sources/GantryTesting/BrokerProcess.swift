@@ -66,14 +66,13 @@ public final class BrokerProcess: @unchecked Sendable {
                 guard process.isRunning, ContinuousClock.now < deadline else {
                     let log = (try? String(contentsOf: logFile, encoding: .utf8)) ?? ""
                     let ending = process.termination().map { "it \($0)" } ?? "it was still running; stopped it"
-                    await process.stop()
                     throw Failure(description: "gantryd did not start listening (\(ending)): \(log.suffix(3000))")
                 }
                 try await Task.sleep(for: .milliseconds(20))
                 text = (try? String(contentsOf: outputFile, encoding: .utf8)) ?? ""
             }
         } catch {
-            // Cancelled while it started: it must not outlive the test.
+            // It did not start in time, or the test was cancelled meanwhile: it must not outlive the test.
             if process.isRunning { await process.stop() }
             throw error
         }
