@@ -30,13 +30,18 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
+        .package(url: "https://github.com/apple/swift-collections.git", from: "1.6.0"),
         // Both already come with postgres-nio; named here because Gantry uses them itself (tokens, TLS).
         .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
     ],
     targets: [
-        // Wire types shared by broker and clients: Foundation only.
-        .target(name: "GantryProtocol", swiftSettings: strictSettings),
+        // Wire types shared by broker and clients: Foundation, and ordered dictionaries for JSON objects.
+        .target(
+            name: "GantryProtocol",
+            dependencies: [.product(name: "OrderedCollections", package: "swift-collections")],
+            swiftSettings: strictSettings
+        ),
         // Starting, watching, signalling and reaping child processes: the one way Gantry runs programs.
         .target(name: "CSpawnExtras"),
         .target(name: "ChildProcesses", dependencies: ["CSpawnExtras"], swiftSettings: strictSettings),
@@ -125,6 +130,14 @@ let package = Package(
             name: "WorkerThroughput",
             dependencies: ["GantryClient", "GantryProtocol"],
             path: "Benchmarks/WorkerThroughput",
+            swiftSettings: strictSettings
+        ),
+        // A libFuzzer target over the line reader and params decoding (scripts/fuzz.sh builds it with
+        // -sanitize=fuzzer); built plainly, it replays a corpus.
+        .executableTarget(
+            name: "gantry-fuzz-lines",
+            dependencies: ["GantryProtocol"],
+            path: "Fuzz/LineReader",
             swiftSettings: strictSettings
         ),
         // A real broker and a throwaway Postgres for tests, ours and (later) the clients'.

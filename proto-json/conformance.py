@@ -130,6 +130,7 @@ class Connection:
             line = self.lines.readline()
             if not line:
                 return None
+            self.last_line = line.decode()
             value = json.loads(line)
             if isinstance(value, dict) and "method" in value and "id" not in value:
                 self.notifications.append(value)  # from the broker; a `notification` step looks for it
@@ -203,7 +204,10 @@ def run(path, host, port, validator):
                 connection.write(line_of(item, variables))
                 sent.append(substitute(item.get("send"), variables))
             awaited = [(item, request) for item, request in zip(group, sent) if "expect" in item]
-            responses = [connection.read() for _ in awaited]
+            responses, texts = [], []
+            for _ in awaited:
+                responses.append(connection.read())
+                texts.append(getattr(connection, "last_line", ""))
             if any(response is None for response in responses):
                 raise Mismatch("the broker closed the connection instead of answering")
             if "answered_in" in step:
@@ -220,6 +224,10 @@ def run(path, host, port, validator):
                     pairs.append((item, request, by_id[key]))
             else:
                 pairs = [(item, request, response) for (item, request), response in zip(awaited, responses)]
+                for (item, _), text in zip(awaited, texts):
+                    wanted = substitute(item.get("expect_text"), variables)
+                    if wanted is not None and wanted not in text:
+                        raise Mismatch(f"the response line does not contain {wanted!r}: {text.strip()}")
             for item, request, response in pairs:
                 match(substitute(item["expect"], variables), response)
                 check_schema(validator, request, response)

@@ -347,7 +347,7 @@ public final class Broker: Sendable {
         guard let lease = session.lease(for: params.id) else { throw try await leaseProblem(id: id, wireID: params.id) }
         let decision = retryPolicy.decide(
             attempt: lease.attempt, maxAttempts: lease.maxAttempts, retryRequested: params.retry, retryInMs: params.retryInMs)
-        var error: [String: JSONValue] = [
+        var error: JSONObject = [
             "message": .string(params.error.message),
             "reason": "nack",
             "at": .string(GantryJSON.formatTimestamp(Date())),

@@ -20,7 +20,7 @@ extension Broker {
 
     /// The job one run of a schedule enqueues; `meta` says which schedule and tick (or that it was triggered).
     static func runJob(of schedule: CronSchedule, tick: Date?) -> Enqueue.Params {
-        var meta: [String: JSONValue] = ["cron": .string(schedule.name)]
+        var meta: JSONObject = ["cron": .string(schedule.name)]
         if let tick { meta["cron_tick"] = .string(GantryJSON.formatTimestamp(tick)) } else { meta["cron_trigger"] = true }
         return Enqueue.Params(type: schedule.type, args: schedule.args, queue: schedule.queue, priority: schedule.priority, meta: .object(meta))
     }

@@ -126,11 +126,11 @@ final class ResponseRouter: ChannelInboundHandler, Sendable {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let line = unwrapInboundIn(data)
-        let decoder = GantryJSON.makeDecoder()
         // Lines that are neither (or are for nobody) are ignored.
-        if let response = try? decoder.decode(RPCResponse.self, from: line), response.id != nil {
+        guard let value = line.withUnsafeReadableBytes({ try? JSONReader.read($0) }) else { return }
+        if let response = try? JSONValueDecoder.decode(RPCResponse.self, from: value), response.id != nil {
             pending.resolve(response)
-        } else if let notification = try? decoder.decode(Notification.self, from: line) {
+        } else if let notification = try? JSONValueDecoder.decode(Notification.self, from: value) {
             onNotification(notification.method)
         }
     }

@@ -70,7 +70,7 @@ public final class GantryClient: Sendable {
     /// Calls a method with its typed params and returns its typed result.
     public func call<Method: RPCMethod>(_ method: Method.Type, _ params: Method.Params) async throws -> Method.Result {
         let result = try await send(method: Method.name, params: try GantryJSON.makeEncoder().encode(params))
-        return try GantryJSON.makeDecoder().decode(Method.Result.self, from: GantryJSON.makeEncoder().encode(result))
+        return try JSONValueDecoder.decode(Method.Result.self, from: result)
     }
 
     /// Calls any method by name, for what has no typed wrapper.
@@ -105,7 +105,7 @@ public final class GantryClient: Sendable {
     }
 
     static func json<Value: Encodable>(_ value: Value) throws -> JSONValue {
-        try GantryJSON.makeDecoder().decode(JSONValue.self, from: GantryJSON.makeEncoder().encode(value))
+        try JSONValueEncoder.encode(value)
     }
 
     // MARK: the wire
@@ -226,12 +226,12 @@ public struct EnqueueOptions: Sendable {
     public var queueTimeout: Duration?
     public var uniqueKey: String?
     public var tags: [String]
-    public var meta: [String: JSONValue]
+    public var meta: JSONObject
 
     public init(queue: String = ProtocolDefaults.queue, priority: Int = ProtocolDefaults.priority, runAt: Date? = nil,
                 delay: Duration? = nil, maxAttempts: Int = ProtocolDefaults.maxAttempts, timeout: Duration? = nil,
                 expiresAt: Date? = nil, queueTimeout: Duration? = nil, uniqueKey: String? = nil, tags: [String] = [],
-                meta: [String: JSONValue] = [:]) {
+                meta: JSONObject = [:]) {
         self.queue = queue
         self.priority = priority
         self.runAt = runAt

@@ -85,7 +85,7 @@ public final class Worker: Service, Sendable {
             $0[type] = { job in
                 let args: Args
                 do {
-                    args = try GantryJSON.makeDecoder().decode(Args.self, from: GantryJSON.makeEncoder().encode(job.args))
+                    args = try JSONValueDecoder.decode(Args.self, from: job.args)
                 } catch {
                     throw PermanentFailure("args do not decode as \(Args.self): \(error)")
                 }

@@ -96,7 +96,7 @@ extension RPCErrorObject {
             ? "Nothing was changed; retry the request shortly."
             : "The connection dropped mid-request, so it may or may not have been applied; retry shortly (an ack or nack retried after it took effect answers lease_lost)."
         // `applied: false` lets a client retry on its own: the request did nothing. Without it, it may have.
-        var data: [String: JSONValue] = ["retryable": true]
+        var data: JSONObject = ["retryable": true]
         if certain { data["applied"] = false }
         return RPCErrorObject(.storageUnavailable, "The broker cannot reach PostgreSQL right now (\(detail)). \(outcome)", data: .object(data))
     }
@@ -129,7 +129,7 @@ extension RPCErrorObject {
 
     /// The token is valid but its role, or its queues, do not cover the request.
     public static func forbidden(token: String, role: String, method: String, queue: String? = nil, allowedQueues: [String] = []) -> RPCErrorObject {
-        var data: [String: JSONValue] = ["token": .string(token), "role": .string(role), "method": .string(method)]
+        var data: JSONObject = ["token": .string(token), "role": .string(role), "method": .string(method)]
         let message: String
         if let queue {
             data["queue"] = .string(queue)

@@ -34,39 +34,13 @@ public enum RPCID: Sendable, Hashable, Codable, CustomStringConvertible {
 public struct RPCRequest: Sendable, Hashable {
     public var id: RPCID?
     public var method: String
-    public var paramsSource: ParamsSource
-
-    /// Where a request's params are.
-    public enum ParamsSource: Sendable, Hashable {
-        /// Already a JSON value (or none): a request built in code, or one request of a batch.
-        case value(JSONValue?)
-        /// An object still in the line the request came on, read straight into the method's params type
-        /// (see `GantryJSON.decodeParams(_:of:)`): no JSON value is built for it on the way.
-        case inLine(Data)
-    }
+    /// An object or an array (by position), or nil when the request has none.
+    public var params: JSONValue?
 
     public init(id: RPCID?, method: String, params: JSONValue? = nil) {
         self.id = id
         self.method = method
-        self.paramsSource = .value(params)
-    }
-
-    init(id: RPCID?, method: String, paramsSource: ParamsSource) {
-        self.id = id
-        self.method = method
-        self.paramsSource = paramsSource
-    }
-
-    /// The params as a JSON value, read from the line if they are still in it.
-    public var params: JSONValue? {
-        switch paramsSource {
-        case .value(let value): return value
-        case .inLine(let line): return try? JSONDecoder().decode(ParamsMember.self, from: line).params
-        }
-    }
-
-    private struct ParamsMember: Decodable {
-        var params: JSONValue?
+        self.params = params
     }
 
     public var isNotification: Bool { id == nil }
@@ -74,15 +48,9 @@ public struct RPCRequest: Sendable, Hashable {
     /// Checks a parsed JSON value against the JSON-RPC 2.0 request shape.
     /// On failure the error is -32600 and carries the id when one could be read, so the client can match it.
     public static func validate(_ value: JSONValue) -> Result<RPCRequest, RPCErrorResponse> {
-        guard case .object(var members) = value else {
+        guard case .object(let fields) = value else {
             return .failure(RPCErrorResponse(id: nil, error: .invalidRequest("a request must be a JSON object, got \(value.typeName)")))
         }
-        let params = members.removeValue(forKey: "params")
-        return validate(members: members, params: params.map(RequestHead.Params.value) ?? .absent, line: Data())
-    }
-
-    /// The same checks on a request read by `RequestHead` from `line`: every member but the params as JSON values.
-    static func validate(members fields: [String: JSONValue], params: RequestHead.Params, line: Data) -> Result<RPCRequest, RPCErrorResponse> {
         var id: RPCID?
         switch fields["id"] {
         case nil, .null?: id = nil
@@ -101,15 +69,14 @@ public struct RPCRequest: Sendable, Hashable {
         guard case .string(let method)? = fields["method"], !method.isEmpty else {
             return .failure(RPCErrorResponse(id: id, error: .invalidRequest("\"method\" must be a non-empty string")))
         }
-        let source: ParamsSource
-        switch params {
-        case .absent, .value(.null): source = .value(nil)
-        case .value(let value) where value.objectValue != nil || value.arrayValue != nil: source = .value(value)
-        case .value(let other):
+        switch fields["params"] {
+        case nil, .null?:
+            return .success(RPCRequest(id: id, method: method))
+        case let params? where params.objectValue != nil || params.arrayValue != nil:
+            return .success(RPCRequest(id: id, method: method, params: params))
+        case let other?:
             return .failure(RPCErrorResponse(id: id, error: .invalidRequest("\"params\" must be an object, got \(other.typeName)")))
-        case .object: source = .inLine(line)
         }
-        return .success(RPCRequest(id: id, method: method, paramsSource: source))
     }
 }
 

@@ -15,15 +15,11 @@ public enum LineFraming {
 
     public static func parse(_ line: Data) -> IncomingLine {
         guard line.contains(where: { !isWhitespace($0) }) else { return .blank }
-        // A lone request, the usual line: read without building its params (DirectDecoding.swift).
-        if let head = try? JSONDecoder().decode(RequestHead.self, from: line) {
-            return .single(RPCRequest.validate(members: head.members, params: head.params, line: line))
-        }
         let value: JSONValue
         do {
-            value = try JSONDecoder().decode(JSONValue.self, from: line)
+            value = try JSONReader.read(line)
         } catch {
-            return .unusable(RPCErrorResponse(id: nil, error: .parseError(summary(of: error))))
+            return .unusable(RPCErrorResponse(id: nil, error: .parseError(error.description)))
         }
         if case .array(let elements) = value {
             guard !elements.isEmpty else {
@@ -35,7 +31,7 @@ public enum LineFraming {
     }
 
     /// Encodes one response (or a batch of them) as a line, ending in `\n`.
-    public static func encode(_ responses: [RPCResponse], asBatch: Bool, encoder: JSONEncoder = GantryJSON.makeEncoder()) -> Data {
+    public static func encode(_ responses: [RPCResponse], asBatch: Bool, encoder: GantryJSONEncoder = GantryJSON.makeEncoder()) -> Data {
         var data: Data
         do {
             data = asBatch ? try encoder.encode(responses) : try encoder.encode(responses[0])
@@ -50,13 +46,5 @@ public enum LineFraming {
 
     private static func isWhitespace(_ byte: UInt8) -> Bool {
         byte == 0x20 || byte == 0x09 || byte == 0x0A || byte == 0x0D
-    }
-
-    private static func summary(of error: any Error) -> String {
-        if case DecodingError.dataCorrupted(let context) = error {
-            let underlying = (context.underlyingError as? NSError)?.userInfo[NSDebugDescriptionErrorKey] as? String
-            return underlying ?? context.debugDescription
-        }
-        return "\(error)"
     }
 }

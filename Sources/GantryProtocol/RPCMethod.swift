@@ -18,15 +18,15 @@ public protocol KnownFields {
     /// Members holding an object, or an array of objects, whose own members are checked: member → their names.
     static var nestedFieldNames: [String: Set<String>] { get }
     /// Checks fields of nested objects (a batch's jobs); the top level is checked from `fieldNames`.
-    static func checkNestedFields(_ fields: [String: JSONValue]) throws(RPCErrorObject)
+    static func checkNestedFields(_ fields: JSONObject) throws(RPCErrorObject)
 }
 
 extension KnownFields {
     public static var nestedFieldNames: [String: Set<String>] { [:] }
 
-    public static func checkNestedFields(_ fields: [String: JSONValue]) throws(RPCErrorObject) {}
+    public static func checkNestedFields(_ fields: JSONObject) throws(RPCErrorObject) {}
 
-    static func checkFields(_ fields: [String: JSONValue], prefix: String = "") throws(RPCErrorObject) {
+    static func checkFields(_ fields: JSONObject, prefix: String = "") throws(RPCErrorObject) {
         if let unknown = fields.keys.sorted().first(where: { !fieldNames.contains($0) }) {
             let known = fieldNames.sorted().joined(separator: ", ")
             throw .invalidParams(field: prefix + (unknown.isEmpty ? "\"\"" : unknown), "is not a field of this method (fields: \(known.isEmpty ? "none" : known))")

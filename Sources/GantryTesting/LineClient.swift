@@ -122,7 +122,7 @@ public final class LineClient: Sendable {
     }
 
     public func sendRequest(_ method: String, _ params: JSONValue? = nil, id: Int64) async throws {
-        var request: [String: JSONValue] = ["jsonrpc": "2.0", "id": .int(id), "method": .string(method)]
+        var request: JSONObject = ["jsonrpc": "2.0", "id": .int(id), "method": .string(method)]
         if let params { request["params"] = params }
         let data = try GantryJSON.makeEncoder().encode(JSONValue.object(request))
         try await sendRaw(data + Data("\n".utf8))

@@ -21,7 +21,7 @@ struct CommandRunner: Sendable {
         environment["GANTRY_JOB_MAX_ATTEMPTS"] = String(job.maxAttempts)
         environment["GANTRY_JOB_ARGS"] = String(decoding: try GantryJSON.makeEncoder().encode(job.args), as: UTF8.self)
         environment["GANTRY_JOB_META"] = String(decoding: try GantryJSON.makeEncoder().encode(job.meta), as: UTF8.self)
-        let input: [String: JSONValue] = [
+        let input: JSONObject = [
             "id": .string(job.id), "type": .string(job.type), "args": job.args, "queue": .string(job.queue),
             "attempt": .int(Int64(job.attempt)), "max_attempts": .int(Int64(job.maxAttempts)), "meta": job.meta,
         ]

@@ -145,7 +145,7 @@ struct GantryWorkerCommand: AsyncParsableCommand {
         switch outcome.status {
         case 0:
             let text = outcome.output.trimmingCharacters(in: .whitespacesAndNewlines)
-            return text.isEmpty ? nil : try? JSONDecoder().decode(JSONValue.self, from: Data(text.utf8))
+            return text.isEmpty ? nil : try? JSONReader.read(Data(text.utf8))
         case doNotRetryExitCode:
             throw CommandGaveUp(message: "exited \(outcome.status) (do not retry)", stderr: stderrTail)
         default:

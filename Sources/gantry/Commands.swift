@@ -101,7 +101,7 @@ struct EnqueueCommand: AsyncParsableCommand {
     @Option(help: "Run it no sooner than this many ms from now.") var delayMs: Int64?
 
     func run() async throws {
-        guard let parsed = try? JSONDecoder().decode(JSONValue.self, from: Data(args.utf8)) else {
+        guard let parsed = try? JSONReader.read(Data(args.utf8)) else {
             throw ValidationError("--args must be JSON, such as '{\"to\":\"ana@example.com\"}' (got \(args)).")
         }
         let params = Enqueue.Params(type: type, args: parsed, queue: queue, priority: priority, delayMs: delayMs)

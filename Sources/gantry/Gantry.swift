@@ -54,8 +54,8 @@ struct Connection: ParsableArguments {
         do {
             let value = try await body(client)
             if json {
-                let encoder = GantryJSON.makeEncoder()
-                encoder.outputFormatting.insert(.prettyPrinted)
+                var encoder = GantryJSON.makeEncoder()
+                encoder.prettyPrinted = true
                 print(String(decoding: try encoder.encode(value), as: UTF8.self))
             } else {
                 print(table(value), terminator: "")

@@ -119,7 +119,7 @@ import Testing
         // Nothing is that old yet.
         let none = try await runBuiltTool("gantry", ["cleanup", "--completed-older-than", "1h", "--json", "--broker", address])
         #expect(none.status == 0, "\(none.output)")
-        #expect(none.output.contains(#""deleted" : 0"#), "\(none.output)")
+        #expect(none.output.contains(#""deleted": 0"#), "\(none.output)")
         // The RPC stops at its limit (here after statements of 1,000 and 100 rows) and says there is more.
         let first = try await client.result("cleanup", ["states": ["completed"], "older_than_ms": 0, "limit": 1100], timeout: .seconds(60))
         #expect(first["deleted"] == 1100)

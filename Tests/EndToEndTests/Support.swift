@@ -24,7 +24,7 @@ extension JSONValue {
 
 /// Reserves what is there (optionally waiting) and returns the jobs.
 func reserve(_ client: LineClient, _ queues: [String], max: Int = 1, waitMs: Int = 0, leaseMs: Int? = nil) async throws -> [JSONValue] {
-    var params: [String: JSONValue] = ["queues": .array(queues.map(JSONValue.string)), "max": .int(Int64(max)), "wait_ms": .int(Int64(waitMs))]
+    var params: JSONObject = ["queues": .array(queues.map(JSONValue.string)), "max": .int(Int64(max)), "wait_ms": .int(Int64(waitMs))]
     if let leaseMs { params["lease_ms"] = .int(Int64(leaseMs)) }
     let result = try await client.result("reserve", .object(params), timeout: .milliseconds(waitMs) + .seconds(10))
     return result["jobs"]?.arrayValue ?? []

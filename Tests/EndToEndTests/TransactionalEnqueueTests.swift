@@ -28,7 +28,7 @@ import Testing
             do {
                 try await app.withTransaction(logger: logger) { transaction in
                     let rows = try await transaction.query(
-                        "SELECT gantry.enqueue('outbox.mail', '{\"order\": 1}'::jsonb, 'outbox')", logger: logger)
+                        "SELECT gantry.enqueue('outbox.mail', '{\"order\": 1}', 'outbox')", logger: logger)
                     rolledBackID = try await rows.decode(String.self).first(where: { _ in true }) ?? ""
                     throw RolledBack()
                 }
@@ -41,7 +41,7 @@ import Testing
             try await Task.sleep(for: .milliseconds(200))
             let id = try await app.withTransaction(logger: logger) { transaction -> String in
                 let rows = try await transaction.query(
-                    "SELECT gantry.enqueue(type => 'outbox.mail', args => '{\"order\": 2}'::jsonb, queue => 'outbox', tags => ARRAY['shop'])",
+                    "SELECT gantry.enqueue(type => 'outbox.mail', args => '{\"order\": 2.0, \"and\": [1e21]}', queue => 'outbox', tags => ARRAY['shop'])",
                     logger: logger)
                 let id = try await rows.decode(String.self).first(where: { _ in true }) ?? ""
                 #expect(try await observer.call("jobs.get", ["id": .string(id)]).errorCode == -32002, "not visible before the commit")
@@ -53,7 +53,8 @@ import Testing
             let woke = ContinuousClock.now - committed
             let job = response.result?["jobs"]?[0]
             #expect(job?["id"]?.stringValue == id)
-            #expect(job?["args"] == ["order": 2])
+            // Spelled as the SQL caller wrote it: members in order, `2.0` and `1e21` as written.
+            #expect(try job?["args"].map { try JSONWriter.string($0) } == #"{"order":2.0,"and":[1e21]}"#)
             #expect(try await observer.result("jobs.get", ["id": .string(id)])["tags"] == ["shop"])
             print("transactional enqueue: the waiting worker had the job \(woke) after the commit")
 

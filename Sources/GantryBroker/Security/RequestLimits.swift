@@ -19,7 +19,7 @@ extension Broker {
     /// line limit, since a line within it cannot carry more.
     func checkArgs(_ jobs: [Enqueue.Params]) throws(RPCErrorObject) {
         guard configuration.maxArgsBytes < configuration.maxLineBytes else { return }
-        let encoder = JSONEncoder()
+        let encoder = GantryJSON.makeEncoder()
         for (index, job) in jobs.enumerated() {
             let size = (try? encoder.encode(job.args).count) ?? 0
             if size > configuration.maxArgsBytes {

@@ -60,7 +60,7 @@ public struct CronStore: Sendable {
         return try await storage.withConnection { connection in
             let rows = try await connection.query("""
                 INSERT INTO gantry.cron_schedules AS s (name, cron, timezone, type, args, queue, priority, description, source, next_run_at)
-                VALUES (\(params.name), \(params.cron), \(params.timezone), \(params.type), \(params.args)::jsonb, \(params.queue),
+                VALUES (\(params.name), \(params.cron), \(params.timezone), \(params.type), \(params.args)::json, \(params.queue),
                         \(params.priority), \(params.description), \(source.rawValue), \(nextRunAt))
                 ON CONFLICT (name) DO UPDATE
                 SET cron = excluded.cron, timezone = excluded.timezone, type = excluded.type, args = excluded.args,

@@ -3,7 +3,7 @@ import GantryProtocol
 import PostgresNIO
 
 // The statements behind enqueue, ack and jobs.get, prepared once per connection: they run on nearly every
-// request, and a prepared statement spares PostgreSQL parsing them (each run is still planned afresh: see
+// request (`json`, not `jsonb`, in and out, so args and results keep the spelling the client sent), and a prepared statement spares PostgreSQL parsing them (each run is still planned afresh: see
 // `withGantrySessionSettings`). The claim is in JobClaimsTogether.swift.
 
 /// Inserts new jobs (`[NewJobRecord]` as JSON) and notifies every broker of the queues that gained available
@@ -14,16 +14,16 @@ struct InsertJobsStatement: PostgresPreparedStatement {
     var jobs: String
     var brokerID: UUID
 
-    static let name = "gantry_insert_jobs_v1"
+    static let name = "gantry_insert_jobs_v2"
     static let sql = """
         WITH input AS (
             SELECT r.*, e.position,
                    coalesce(r.run_at, now() + r.delay_ms * interval '1 millisecond') AS due_at
-            FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS e(job, position)
-            CROSS JOIN LATERAL jsonb_to_record(e.job) AS r(
-                type text, args jsonb, queue text, priority smallint, run_at timestamptz, delay_ms bigint,
+            FROM json_array_elements($1::json) WITH ORDINALITY AS e(job, position)
+            CROSS JOIN LATERAL json_to_record(e.job) AS r(
+                type text, args json, queue text, priority smallint, run_at timestamptz, delay_ms bigint,
                 max_attempts integer, timeout_ms bigint, expires_at timestamptz, queue_timeout_ms bigint,
-                unique_key text, unique_for_ms bigint, tags text[], meta jsonb)
+                unique_key text, unique_for_ms bigint, tags text[], meta json)
         ), inserted AS (
             INSERT INTO gantry.jobs (queue, type, args, state, priority, run_at, max_attempts, timeout_ms,
                                      expires_at, unique_key, unique_for_ms, tags, meta)
@@ -63,10 +63,10 @@ struct CompleteJobsStatement: PostgresPreparedStatement {
 
     var completions: String
 
-    static let name = "gantry_complete_jobs_v1"
+    static let name = "gantry_complete_jobs_v2"
     static let sql = """
         WITH input AS (
-            SELECT * FROM jsonb_to_recordset($1::jsonb) AS i(id bigint, session_id uuid, result jsonb)
+            SELECT * FROM json_to_recordset($1::json) AS i(id bigint, session_id uuid, result json)
         ), done AS (
             DELETE FROM gantry.jobs j USING input i
             WHERE j.id = i.id AND j.state = 'reserved' AND j.session_id = i.session_id
@@ -103,7 +103,7 @@ struct JobByIDStatement: PostgresPreparedStatement {
 
     var id: Int64
 
-    static let name = "gantry_job_by_id_v1"
+    static let name = "gantry_job_by_id_v2"
     static let sql = """
         SELECT \(JobStore.liveJobColumns) FROM gantry.jobs WHERE id = $1::bigint
         UNION ALL

@@ -21,7 +21,7 @@ public struct JobStore: Sendable {
 
     // MARK: enqueue
 
-    /// What one new job needs, in the shape `jsonb_to_record` reads (see `insertJobs`).
+    /// What one new job needs, in the shape `json_to_record` reads (see `insertJobs`).
     struct NewJobRecord: Encodable {
         var type: String
         var args: JSONValue
@@ -144,7 +144,7 @@ public struct JobStore: Sendable {
 
     private func insertStatement(_ jobs: [Enqueue.Params], on connection: PostgresConnection) async throws -> [InsertedRow] {
         let records = jobs.map(NewJobRecord.init)
-        let payload = String(decoding: try JSONEncoder().encode(records), as: UTF8.self)
+        let payload = String(decoding: try GantryJSON.makeEncoder().encode(records), as: UTF8.self)
         let rows = try await connection.execute(InsertJobsStatement(jobs: payload, brokerID: brokerID), logger: logger)
         var inserted: [InsertedRow] = []
         inserted.reserveCapacity(jobs.count)
@@ -201,7 +201,7 @@ public struct JobStore: Sendable {
     /// Marks jobs completed whose lease their session holds, in one statement (acks from many connections
     /// share a commit); answers in the order given.
     public func completeJobs(_ completions: [Completion]) async throws -> [Completed] {
-        let payload = String(decoding: try JSONEncoder().encode(completions), as: UTF8.self)
+        let payload = String(decoding: try GantryJSON.makeEncoder().encode(completions), as: UTF8.self)
         let logger = logger
         return try await storage.withConnection { connection -> [Completed] in
             try await Self.committed(on: connection, logger: logger) { connection in
@@ -534,7 +534,7 @@ public struct JobStore: Sendable {
     static let liveJobColumns = """
         id, type, queue, args, state, priority, attempt, max_attempts, run_at, enqueued_at, reserved_at,
         lease_expires_at, NULL::timestamptz AS finished_at, timeout_ms, expires_at, unique_key, tags, meta, errors,
-        NULL::jsonb AS result, cancel_requested_at
+        NULL::json AS result, cancel_requested_at
         """
     static let finishedJobColumns = """
         id, type, queue, args, state, priority, attempt, max_attempts, run_at, enqueued_at, reserved_at,
@@ -711,8 +711,7 @@ public struct JobStore: Sendable {
     }
 
     private static func decodeErrors(_ value: JSONValue) throws -> [JobError] {
-        let data = try GantryJSON.makeEncoder().encode(value)
-        return try GantryJSON.makeDecoder().decode([JobError].self, from: data)
+        try JSONValueDecoder.decode([JobError].self, from: value)
     }
 
     /// Counts per queue from the trigger-maintained counters, and each queue's oldest available job's age.

@@ -130,7 +130,6 @@ public enum CronUpsert: RPCMethod {
             guard ProtocolDefaults.priorityRange.contains(priority) else {
                 throw .invalidParams(field: "priority", "must be between 1 (most urgent) and 32767, got \(priority)")
             }
-            if !args.isFinite { throw .invalidParams(field: "args", "holds a number too large for a 64-bit float; send it as a string") }
             if let description, description.utf8.count > 1000 { throw .invalidParams(field: "description", "must be at most 1000 bytes") }
         }
     }

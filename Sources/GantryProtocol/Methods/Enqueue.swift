@@ -117,9 +117,6 @@ public enum Enqueue: RPCMethod {
                 }
             }
             guard case .object = meta else { throw .invalidParams(field: fieldPrefix + "meta", "must be an object") }
-            for (name, value) in [("args", args), ("meta", meta)] where !value.isFinite {
-                throw .invalidParams(field: fieldPrefix + name, "holds a number too large for a 64-bit float; send it as a string")
-            }
             for (index, tag) in tags.enumerated() where tag.isEmpty || tag.utf8.count > 100 {
                 throw .invalidParams(field: fieldPrefix + "tags[\(index)]", "must be 1 to 100 bytes")
             }
@@ -153,7 +150,7 @@ public enum EnqueueBatch: RPCMethod {
 
         public init(jobs: [Enqueue.Params]) { self.jobs = jobs }
 
-        public static func checkNestedFields(_ fields: [String: JSONValue]) throws(RPCErrorObject) {
+        public static func checkNestedFields(_ fields: JSONObject) throws(RPCErrorObject) {
             guard case .array(let jobs)? = fields["jobs"] else { return }
             for (index, job) in jobs.enumerated() {
                 if case .object(let jobFields) = job { try Enqueue.Params.checkFields(jobFields, prefix: "jobs[\(index)].") }

@@ -89,7 +89,7 @@ public enum QueuesConfigure: RPCMethod {
 
         public static let nestedFieldNames = ["rate_limit": Set(RateLimit.CodingKeys.allCases.map(\.rawValue))]
 
-        public static func checkNestedFields(_ fields: [String: JSONValue]) throws(RPCErrorObject) {
+        public static func checkNestedFields(_ fields: JSONObject) throws(RPCErrorObject) {
             guard case .object(let rate)? = fields["rate_limit"], let known = nestedFieldNames["rate_limit"] else { return }
             if let unknown = rate.keys.sorted().first(where: { !known.contains($0) }) {
                 throw .invalidParams(field: "rate_limit.\(unknown)", "is not a field of rate_limit (fields: \(known.sorted().joined(separator: ", ")))")

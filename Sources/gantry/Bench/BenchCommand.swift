@@ -80,8 +80,8 @@ struct BenchCommand: AsyncParsableCommand {
             if !json { FileHandle.standardError.write(Data("\(Self.row(result))\n".utf8)) }
         }
         if json {
-            let encoder = GantryJSON.makeEncoder()
-            encoder.outputFormatting.insert(.prettyPrinted)
+            var encoder = GantryJSON.makeEncoder()
+            encoder.prettyPrinted = true
             print(String(decoding: try encoder.encode(results), as: UTF8.self))
         } else {
             print(Self.table(results), terminator: "")

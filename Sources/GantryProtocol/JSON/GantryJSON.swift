@@ -1,30 +1,38 @@
 import Foundation
 
-/// The JSON conventions of the wire: RFC 3339 UTC timestamps with milliseconds, keys as each type declares them.
-public enum GantryJSON {
-    public static func makeEncoder() -> JSONEncoder {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        encoder.dateEncodingStrategy = .custom { date, encoder in
-            var container = encoder.singleValueContainer()
-            try container.encode(formatTimestamp(date))
-        }
-        return encoder
-    }
+/// Encodes any `Encodable` as compact JSON the way the wire spells it (see `JSONValueEncoder`, `JSONWriter`).
+public struct GantryJSONEncoder: Sendable {
+    /// Indented, for people (the CLI's `--json`).
+    public var prettyPrinted = false
 
-    public static func makeDecoder() -> JSONDecoder {
-        let decoder = JSONDecoder()
-        decoder.dateDecodingStrategy = .custom { decoder in
-            let container = try decoder.singleValueContainer()
-            let text = try container.decode(String.self)
-            guard let date = parseTimestamp(text) else {
-                throw DecodingError.dataCorruptedError(
-                    in: container, debugDescription: "must be an RFC 3339 timestamp such as 2026-01-31T09:30:00Z, got \"\(text)\"")
-            }
-            return date
-        }
-        return decoder
+    public init() {}
+
+    public func encode<Value: Encodable>(_ value: Value) throws -> Data {
+        try JSONWriter.data(JSONValueEncoder.encode(value), prettyPrinted: prettyPrinted)
     }
+}
+
+/// Decodes JSON text into any `Decodable`, every `JSONValue` in it spelled as sent (see `JSONReader`).
+public struct GantryJSONDecoder: Sendable {
+    public init() {}
+
+    public func decode<Value: Decodable>(_ type: Value.Type, from data: Data) throws -> Value {
+        let value: JSONValue
+        do {
+            value = try JSONReader.read(data)
+        } catch {
+            throw DecodingError.dataCorrupted(.init(codingPath: [], debugDescription: "not valid JSON: \(error)", underlyingError: error))
+        }
+        return try JSONValueDecoder.decode(type, from: value)
+    }
+}
+
+/// The JSON conventions of the wire: RFC 3339 UTC timestamps with milliseconds, keys as each type declares them,
+/// values passed through as spelled.
+public enum GantryJSON {
+    public static func makeEncoder() -> GantryJSONEncoder { GantryJSONEncoder() }
+
+    public static func makeDecoder() -> GantryJSONDecoder { GantryJSONDecoder() }
 
     private static let withFraction = Date.ISO8601FormatStyle(includingFractionalSeconds: true, timeZone: .gmt)
     private static let withoutFraction = Date.ISO8601FormatStyle(includingFractionalSeconds: false, timeZone: .gmt)
@@ -37,23 +45,9 @@ public enum GantryJSON {
         (try? withFraction.parse(text)) ?? (try? withoutFraction.parse(text))
     }
 
-    /// Decodes a request's params for its method: straight from the line when they are still in it (the general
-    /// way below words the error when that fails).
+    /// Decodes a request's params for its method.
     public static func decodeParams<Params: Decodable & KnownFields>(_ type: Params.Type, of request: RPCRequest) throws(RPCErrorObject) -> Params {
-        switch request.paramsSource {
-        case .value(let value):
-            return try decodeParams(type, from: value)
-        case .inLine(let line):
-            let decoder = makeDecoder()
-            let nonFinite = NonFiniteNumbers()
-            decoder.userInfo[NonFiniteNumbers.key] = nonFinite
-            // A line that spells U+0000 goes the general way, which refuses it by field.
-            if !Self.mayHoldNulCharacter(line), let decoded = try? decoder.decode(LineParams<Params>.self, from: line),
-               !nonFinite.wereSeen {
-                return decoded.params
-            }
-            return try decodeParams(type, from: request.params)
-        }
+        try decodeParams(type, from: request.params)
     }
 
     /// Decodes a method's params from the request's `params` member, refusing unknown fields by name.
@@ -63,30 +57,18 @@ public enum GantryJSON {
             throw .invalidParams(field: "params", "must be an object with named fields, got \(value.typeName)")
         }
         try Params.checkFields(fields)
-        if let path = value.nonFinitePath() {
-            throw .invalidParams(field: path, "holds a number too large for a 64-bit float; send it as a string")
-        }
         if let path = value.nulCharacterPath() {
             throw .invalidParams(
                 field: path, "holds the character U+0000 (\\u0000), which PostgreSQL cannot store; remove it, or encode the data (base64, say)")
         }
         do {
-            let data = try makeEncoder().encode(value)
-            return try makeDecoder().decode(Params.self, from: data)
+            return try JSONValueDecoder.decode(Params.self, from: value)
         } catch let error as DecodingError {
             throw describe(error)
         } catch {
             throw .invalidParams(field: "params", "could not be read: \(error)")
         }
     }
-
-    /// Whether a line spells `\u0000` anywhere (the only way JSON carries U+0000): rare, so only then are its
-    /// strings searched.
-    static func mayHoldNulCharacter(_ line: Data) -> Bool {
-        line.range(of: nulEscape) != nil
-    }
-
-    private static let nulEscape = Data(#"\u0000"#.utf8)
 
     /// Turns a DecodingError into a sentence that names the field, e.g. `priority must be an integer`.
     public static func describe(_ error: DecodingError) -> RPCErrorObject {
@@ -113,7 +95,7 @@ public enum GantryJSON {
         switch type {
         case is String.Type: "a string"
         case is Bool.Type: "a boolean"
-        case is Int.Type, is Int64.Type, is Int32.Type, is Int16.Type: "an integer"
+        case is any FixedWidthInteger.Type: "an integer"
         case is Double.Type: "a number"
         case is Date.Type: "an RFC 3339 timestamp string"
         default:
