@@ -134,10 +134,12 @@ let package = Package(
         ),
         // A libFuzzer target over the line reader and params decoding (scripts/fuzz.sh builds it with
         // -sanitize=fuzzer); built plainly, it replays a corpus.
+        .target(name: "CLibFuzzer"),
         .executableTarget(
             name: "gantry-fuzz-lines",
-            dependencies: ["GantryProtocol"],
+            dependencies: ["CLibFuzzer", "GantryProtocol"],
             path: "Fuzz/LineReader",
+            exclude: ["seeds", "json.dict"],
             swiftSettings: strictSettings
         ),
         // A real broker and a throwaway Postgres for tests, ours and (later) the clients'.

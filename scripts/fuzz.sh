@@ -7,7 +7,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 swift build -c release --product gantry-fuzz-lines --scratch-path .build-fuzz \
-  -Xswiftc -sanitize=fuzzer -Xswiftc -DFUZZING >&2
+  -Xswiftc -sanitize=fuzzer -Xswiftc -DFUZZING -Xswiftc -use-ld=lld >&2
 mkdir -p .build-fuzz/corpus
+# libFuzzer, not Swift's backtracer, handles a crash, so that the input is saved as crash-*.
+export SWIFT_BACKTRACE=enable=no
 cd .build-fuzz
 exec ./release/gantry-fuzz-lines -max_len=4096 -dict=../Fuzz/LineReader/json.dict "$@" corpus ../Fuzz/LineReader/seeds

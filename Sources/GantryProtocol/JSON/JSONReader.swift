@@ -23,12 +23,18 @@ public enum JSONReader {
     }
 
     public static func read(_ bytes: UnsafeRawBufferPointer) throws(JSONReadError) -> JSONValue {
+        try readNotingRepeatedNames(bytes).value
+    }
+
+    /// Also says whether an object named a member twice (readers differ on which value wins), for the fuzz target.
+    @_spi(Testing)
+    public static func readNotingRepeatedNames(_ bytes: UnsafeRawBufferPointer) throws(JSONReadError) -> (value: JSONValue, repeatedNames: Bool) {
         var parser = JSONParser(bytes: bytes)
         parser.skipWhitespace()
         let value = try parser.readValue()
         parser.skipWhitespace()
         guard parser.index == bytes.count else { throw parser.error("unexpected text after the JSON value") }
-        return value
+        return (value, parser.repeatedNames)
     }
 }
 
@@ -36,6 +42,7 @@ struct JSONParser {
     let bytes: UnsafeRawBufferPointer
     var index = 0
     var depth = 0
+    var repeatedNames = false
 
     init(bytes: UnsafeRawBufferPointer) { self.bytes = bytes }
 
@@ -93,7 +100,7 @@ struct JSONParser {
             index += 1
             skipWhitespace()
             // A repeated name keeps its first place and its last value, as PostgreSQL's jsonb does.
-            members[key] = try readValue()
+            if members.updateValue(try readValue(), forKey: key) != nil { repeatedNames = true }
             skipWhitespace()
             guard !atEnd else { throw error("the text ends inside an object") }
             if current == UInt8(ascii: ",") {
