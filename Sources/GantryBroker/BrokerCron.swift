@@ -66,7 +66,7 @@ extension Broker {
         return CronTrigger.Result(id: String(jobID), schedule: schedule)
     }
 
-    private func jobEnqueuedBySchedule(_ schedule: CronSchedule, state: JobState) {
+    func jobEnqueuedBySchedule(_ schedule: CronSchedule, state: JobState) {
         metrics.count(.enqueued, queue: schedule.queue, type: schedule.type)
         if state == .available { waitBoard.jobsAvailable([schedule.queue: 1]) }
     }
@@ -77,38 +77,5 @@ extension Broker {
         for schedule in schedules { _ = try await upsertSchedule(schedule, source: .config) }
         let removed = try await cron.removeConfigured(except: schedules.map(\.name))
         if !removed.isEmpty { logger.info("cron schedules removed from the config file", metadata: ["schedules": "\(removed)"]) }
-    }
-
-    /// Fires every due tick once (if another broker got there first, its transaction wins and ours does
-    /// nothing), then sleeps until the next tick, at most a second so schedules made elsewhere are seen soon.
-    /// A schedule overdue by many ticks (the brokers were down) fires once and moves on to its next tick after now.
-    func fireDueCronSchedules() async throws -> Duration {
-        let round = try await cron.due()
-        var nextDue = round.nextDueAt
-        for schedule in round.due {
-            guard let tick = schedule.nextRunAt else { continue }
-            let next: Date?
-            do {
-                let (expression, zone) = try Self.parseSchedule(cron: schedule.cron, timezone: schedule.timezone)
-                next = expression.nextFire(after: max(round.now, tick), in: zone)
-                if let next { nextDue = min(nextDue ?? next, next) }
-            } catch {
-                logger.error("cron schedule cannot be read; pausing it", metadata: ["schedule": "\(schedule.name)", "error": "\(error.message)"])
-                _ = try await cron.pause(schedule.name)
-                continue
-            }
-            guard let (jobID, state) = try await cron.fire(schedule.name, tick: tick, next: next, job: Self.runJob(of: schedule, tick: tick)) else {
-                continue
-            }
-            jobEnqueuedBySchedule(schedule, state: state)
-            logger.info("cron schedule fired", metadata: [
-                "schedule": "\(schedule.name)", "tick": "\(GantryJSON.formatTimestamp(tick))", "job": "\(jobID)",
-                "next": "\(next.map(GantryJSON.formatTimestamp) ?? "never")",
-            ])
-        }
-        if round.due.count >= 100 { return .zero }
-        guard let nextDue else { return .seconds(1) }
-        let wait = nextDue.timeIntervalSince(round.now)
-        return min(.seconds(1), .milliseconds(max(1, Int64((wait * 1000).rounded(.up)))))
     }
 }

@@ -31,15 +31,22 @@ public struct BrokerService: Service {
         if let limits = broker.configuration.queueLimits { try await broker.applyConfiguredQueueLimits(limits) }
         try await broker.refreshQueueLimits()
         // Signed in before the first lease is handed out, so no other broker mistakes those leases for orphans.
-        _ = try await broker.heartbeat()
+        try await BrokerHeartbeat(broker: broker).runOnce()
+        // One file per chore in Maintenance/; each round returns how long to sleep before the next.
         let chores: [any Service] = [
-            PeriodicChore(name: "heartbeat", logger: logger) { try await broker.heartbeat() },
-            Notifier(client: client, broker: broker, logger: logger, onListening: { _ = try? await broker.pollForWaiters() }),
-            PeriodicChore(name: "lease reaper", logger: logger) { try await broker.reapLostLeases() },
-            PeriodicChore(name: "scheduler", logger: logger) { try await broker.promoteDueJobs() },
-            PeriodicChore(name: "waiter poll", logger: logger) { try await broker.pollForWaiters() },
-            PeriodicChore(name: "cleaner", logger: logger) { try await broker.pruneFinishedJobs() },
-            PeriodicChore(name: "cron", logger: logger) { try await broker.fireDueCronSchedules() },
+            PeriodicChore(name: "heartbeat", logger: logger, round: BrokerHeartbeat(broker: broker).round),
+            Notifier(client: client, broker: broker, logger: logger, onListening: {
+                // Notices sent while nobody listened are lost: look again at once.
+                _ = try? await WaiterPoll(broker: broker).runOnce()
+                try? await broker.refreshQueueLimits()
+            }),
+            PeriodicChore(name: "lease reaper", logger: logger, round: LeaseReaper(broker: broker).round),
+            PeriodicChore(name: "scheduler", logger: logger, round: Scheduler(broker: broker).round),
+            PeriodicChore(name: "expirer", logger: logger, round: Expirer(broker: broker).round),
+            PeriodicChore(name: "waiter poll", logger: logger, round: WaiterPoll(broker: broker).round),
+            PeriodicChore(name: "queue limits refresh", logger: logger, round: QueueLimitsRefresh(broker: broker).round),
+            PeriodicChore(name: "retention cleaner", logger: logger, round: RetentionCleaner(broker: broker).round),
+            PeriodicChore(name: "cron enqueuer", logger: logger, round: CronEnqueuer(broker: broker).round),
         ]
         try await withThrowingTaskGroup(of: Void.self) { group in
             for chore in chores { group.addTask { try await chore.run() } }

@@ -65,11 +65,11 @@ import Testing
             let results = try await store.insertJobs([Enqueue.Params(type: "later", delayMs: 60_000)])
             #expect(results[0].state == .scheduled)
             #expect(try await claim(store, ["default"]).isEmpty)
-            let early = try await store.promoteDueJobs()
+            let early = try await store.promoteDueJobs(now: Date(), limit: 5000)
             #expect(early.available.isEmpty)
             #expect(try #require(early.nextDueInMs) > 50_000, "the scheduler knows when to look again")
             try await store.storage.client.query("UPDATE gantry.jobs SET run_at = now() - interval '1 millisecond'")
-            #expect(try await store.promoteDueJobs().available == ["default": 1])
+            #expect(try await store.promoteDueJobs(now: Date(), limit: 5000).available == ["default": 1])
             #expect(try await claim(store, ["default"]).map(\.type) == ["later"])
         }
     }
@@ -150,7 +150,7 @@ import Testing
             #expect(job.errors.first?.attempt == 1)
 
             try await store.storage.client.query("UPDATE gantry.jobs SET run_at = now() WHERE id = \(id)")
-            _ = try await store.promoteDueJobs()
+            _ = try await store.promoteDueJobs(now: Date(), limit: 5000)
             #expect(try await claim(store, ["default"], session: session).first?.attempt == 2)
             #expect(try await store.failJob(
                 id: id, sessionID: session, error: ["message": "again", "reason": "nack", "at": "2030-01-01T00:00:00.000Z"],
@@ -173,7 +173,7 @@ import Testing
             try await client.query("UPDATE gantry.jobs SET expires_at = now() - interval '1 second' WHERE id = \(ids[0])")
             let claimed = try await claim(store, ["default"])
             #expect(claimed.map(\.type) == ["fresh"])
-            let expired = try await store.expireStaleJobs()
+            let expired = try await store.expireStaleJobs(now: Date(), limit: 1000)
             #expect(expired == ["default": 1])
             let job = try #require(try await store.job(id: ids[0]))
             #expect(job.state == .expired)
@@ -213,10 +213,10 @@ import Testing
         try await withStore { store, client in
             _ = try await store.insertJobs([Enqueue.Params(type: "slow")])
             let claimed = try await claim(store, ["default"], leaseMs: 60_000)
-            let early = try await store.reapLostLeases(brokerTimeoutMs: 60_000)
+            let early = try await store.reapLostLeases(brokerTimeoutMs: 60_000, now: Date(), limit: 1000)
             #expect(early == [:], "a lease that has not run out is left alone")
             try await client.query("UPDATE gantry.jobs SET lease_expires_at = now() - interval '1 second'")
-            let reaped = try await store.reapLostLeases(brokerTimeoutMs: 60_000)
+            let reaped = try await store.reapLostLeases(brokerTimeoutMs: 60_000, now: Date(), limit: 1000)
             #expect(reaped == ["default": 1])
             let job = try #require(try await store.job(id: Int64(claimed[0].id)!))
             #expect(job.state == .available)
@@ -228,9 +228,9 @@ import Testing
         try await withStore { store, client in
             _ = try await store.insertJobs([Enqueue.Params(type: "orphan")])
             let claimed = try await claim(store, ["default"], leaseMs: 600_000)
-            #expect(try await store.reapLostLeases(brokerTimeoutMs: 10_000) == [:])
+            #expect(try await store.reapLostLeases(brokerTimeoutMs: 10_000, now: Date(), limit: 1000) == [:])
             try await client.query("UPDATE gantry.brokers SET heartbeat_at = now() - interval '11 seconds'")
-            #expect(try await store.reapLostLeases(brokerTimeoutMs: 10_000) == ["default": 1])
+            #expect(try await store.reapLostLeases(brokerTimeoutMs: 10_000, now: Date(), limit: 1000) == ["default": 1])
             let job = try #require(try await store.job(id: Int64(claimed[0].id)!))
             #expect(job.state == .available)
             #expect(job.errors.map(\.reason) == ["broker_lost"])
@@ -241,10 +241,10 @@ import Testing
         try await withStore { store, client in
             let held = try await client.withTransaction(logger: Self.logger) { connection in
                 try await connection.query("SELECT pg_advisory_xact_lock(\(JobStore.reaperLockKey))", logger: Self.logger)
-                return try await store.reapLostLeases(brokerTimeoutMs: 10_000)
+                return try await store.reapLostLeases(brokerTimeoutMs: 10_000, now: Date(), limit: 1000)
             }
             #expect(held == nil, "another broker holds the reaper lock")
-            #expect(try await store.reapLostLeases(brokerTimeoutMs: 10_000) == [:])
+            #expect(try await store.reapLostLeases(brokerTimeoutMs: 10_000, now: Date(), limit: 1000) == [:])
         }
     }
 

@@ -7,14 +7,20 @@ struct PeriodicChore: Service {
     let name: String
     let logger: Logger
     /// Does one round and returns how long to sleep before the next.
-    let runOnce: @Sendable () async throws -> Duration
+    let round: @Sendable () async throws -> Duration
     var retryAfterFailure: Duration = .seconds(1)
+
+    init(name: String, logger: Logger, round: @escaping @Sendable () async throws -> Duration) {
+        self.name = name
+        self.logger = logger
+        self.round = round
+    }
 
     func run() async throws {
         while !Task.isCancelled && !Task.isShuttingDownGracefully {
             var pause = retryAfterFailure
             do {
-                pause = try await runOnce()
+                pause = try await round()
             } catch {
                 logger.warning("\(name) failed; will retry", metadata: ["error": "\(error)"])
             }

@@ -1,0 +1,39 @@
+import Foundation
+import Logging
+import GantryProtocol
+import NIOCore
+
+/// Keeps the history bounded: finished jobs past their retention (completed: `completedRetention`; dead,
+/// cancelled and expired: `failedRetention`), per-minute activity, expired unique-key holds and old queue starts
+/// are deleted in short statements, so no round holds a long-running delete.
+struct RetentionCleaner {
+    /// Finished jobs deleted per statement, and statements per kind per round.
+    static let batchSize = 1000
+    static let maxBatchesPerRound = 20
+
+    let broker: Broker
+
+    /// One round as of `now`: how many finished jobs were deleted.
+    @discardableResult
+    func runOnce(now: Date = Date()) async throws -> Int {
+        let configuration = broker.configuration
+        var deleted = 0
+        for (states, retention) in [([JobState.completed], configuration.completedRetention),
+                                    ([.dead, .cancelled, .expired], configuration.failedRetention)] {
+            let olderThanMs = TimeAmount(retention).nanoseconds / 1_000_000
+            for _ in 0..<Self.maxBatchesPerRound {
+                let batch = try await broker.store.pruneFinishedJobs(states: states, olderThanMs: olderThanMs, batch: Self.batchSize, now: now)
+                deleted += batch
+                if batch < Self.batchSize { break }
+            }
+        }
+        if deleted > 0 { broker.logger.info("deleted finished jobs past their retention", metadata: ["jobs": "\(deleted)"]) }
+        try await broker.store.pruneActivity(now: now)
+        return deleted
+    }
+
+    func round() async throws -> Duration {
+        try await runOnce()
+        return broker.configuration.cleanerInterval
+    }
+}

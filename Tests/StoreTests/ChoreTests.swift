@@ -1,0 +1,104 @@
+import Foundation
+@testable import GantryBroker
+import GantryProtocol
+import GantryTesting
+import Logging
+import PostgresNIO
+import Testing
+
+/// Each background chore's round against a real PostgreSQL, with the clock pinned: a round is run "now" and then
+/// "later" (a `now` past the job's time), so nothing sleeps and nothing depends on timing.
+@Suite(.deadline(.seconds(180))) struct ChoreTests {
+    static let logger = Logger(label: "chore-test")
+
+    /// A signed-in broker (its heartbeat written) on a fresh database.
+    func withBroker(_ body: @Sendable @escaping (Broker) async throws -> Void) async throws {
+        try await TestPostgres.withMigratedDatabase { client, _ in
+            let broker = Broker(configuration: BrokerConfiguration(), client: client, logger: Self.logger)
+            #expect(try await BrokerHeartbeat(broker: broker).runOnce() == 0, "no workers to publish yet")
+            try await body(broker)
+        }
+    }
+
+    func enqueue(_ broker: Broker, _ params: Enqueue.Params) async throws -> Int64 {
+        try #require(Int64(try await broker.store.insertJobs([params])[0].id))
+    }
+
+    func claim(_ broker: Broker, leaseMs: Int64) async throws -> ReservedJob {
+        let claimed = try await broker.store.claimJobs(queues: ["default"], max: 1, sessionID: UUID(), leaseMs: leaseMs, defaultLeaseMs: 60_000)
+        return try #require(claimed.jobs.first)
+    }
+
+    @Test func theLeaseReaperPutsAJobBackOnceItsLeaseHasRunOut() async throws {
+        try await withBroker { broker in
+            let id = try await enqueue(broker, Enqueue.Params(type: "slow"))
+            _ = try await claim(broker, leaseMs: 60_000)
+            let reaper = LeaseReaper(broker: broker)
+            #expect(try await reaper.runOnce(now: Date()) == [:], "the lease has a minute left")
+            #expect(try await broker.store.job(id: id)?.state == .reserved)
+            let later = Date().addingTimeInterval(61)
+            #expect(try await reaper.runOnce(now: later) == ["default": 1])
+            let job = try #require(try await broker.store.job(id: id))
+            #expect(job.state == .available)
+            #expect(job.errors.last?.reason == "lease_expired")
+            let at = try #require(job.errors.last?.at)
+            #expect(abs(at.timeIntervalSince(later)) < 0.002, "recorded at the reaper's now (to the millisecond)")
+        }
+    }
+
+    @Test func theLeaseReaperPutsBackJobsOfABrokerThatStoppedHeartbeating() async throws {
+        try await withBroker { broker in
+            let id = try await enqueue(broker, Enqueue.Params(type: "orphan"))
+            _ = try await claim(broker, leaseMs: 600_000)
+            let reaper = LeaseReaper(broker: broker)
+            #expect(try await reaper.runOnce(now: Date().addingTimeInterval(5)) == [:], "within the broker timeout (10 s)")
+            #expect(try await reaper.runOnce(now: Date().addingTimeInterval(30)) == ["default": 1])
+            #expect(try await broker.store.job(id: id)?.errors.last?.reason == "broker_lost")
+        }
+    }
+
+    @Test func theSchedulerMakesADelayedJobAvailableWhenItIsDue() async throws {
+        try await withBroker { broker in
+            let id = try await enqueue(broker, Enqueue.Params(type: "later", delayMs: 3_600_000))
+            let scheduler = Scheduler(broker: broker)
+            let early = try await scheduler.runOnce(now: Date())
+            #expect(early.promoted == [:])
+            #expect(try #require(early.nextDueIn) > .seconds(3500), "it knows when to look again")
+            #expect(try await scheduler.runOnce(now: Date().addingTimeInterval(3601)) == Scheduler.Round(promoted: ["default": 1], nextDueIn: nil))
+            #expect(try await broker.store.job(id: id)?.state == .available)
+        }
+    }
+
+    @Test func theExpirerEndsAJobThatWaitedPastItsQueueTimeout() async throws {
+        try await withBroker { broker in
+            let id = try await enqueue(broker, Enqueue.Params(type: "stale", queueTimeoutMs: 60_000))
+            let expirer = Expirer(broker: broker)
+            #expect(try await expirer.runOnce(now: Date()) == [:])
+            #expect(try await expirer.runOnce(now: Date().addingTimeInterval(61)) == ["default": 1])
+            #expect(try await broker.store.job(id: id)?.state == .expired)
+        }
+    }
+
+    @Test func theRetentionCleanerDeletesFinishedJobsPastTheirRetention() async throws {
+        try await withBroker { broker in
+            let done = try await enqueue(broker, Enqueue.Params(type: "done"))
+            let session = UUID()
+            let claimed = try await broker.store.claimJobs(queues: ["default"], max: 1, sessionID: session, leaseMs: nil, defaultLeaseMs: 60_000)
+            #expect(claimed.jobs.map(\.id) == [String(done)])
+            _ = try await broker.store.completeJobs([JobStore.Completion(id: done, sessionID: session, result: ["ok": true])])
+            let cleaner = RetentionCleaner(broker: broker)
+            #expect(try await cleaner.runOnce(now: Date()) == 0)
+            #expect(try await cleaner.runOnce(now: Date().addingTimeInterval(23 * 3600)) == 0, "completed jobs are kept a day")
+            #expect(try await broker.store.job(id: done)?.result == ["ok": true])
+            #expect(try await cleaner.runOnce(now: Date().addingTimeInterval(25 * 3600)) == 1)
+            #expect(try await broker.store.job(id: done) == nil)
+        }
+    }
+
+    @Test func theWaiterPollLooksOnlyWhenSomeoneWaits() async throws {
+        try await withBroker { broker in
+            _ = try await enqueue(broker, Enqueue.Params(type: "x"))
+            #expect(try await WaiterPoll(broker: broker).runOnce() == [:], "nobody waits, so nothing is read")
+        }
+    }
+}
