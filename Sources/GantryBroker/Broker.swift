@@ -66,7 +66,7 @@ public final class Broker: Sendable {
 
     /// Puts back whatever the session still holds: its connection is gone, so its jobs must run elsewhere.
     public func sessionClosed(_ session: Session) async {
-        let wasWorker = session.close()
+        let wasWorker = session.closeAndReportWhetherWorker()
         sessions.withLock { _ = $0.removeValue(forKey: session.id) }
         counts.withLock {
             $0.connections -= 1

@@ -25,7 +25,7 @@ extension Broker {
         return Enqueue.Params(type: schedule.type, args: schedule.args, queue: schedule.queue, priority: schedule.priority, meta: .object(meta))
     }
 
-    func upsertSchedule(_ params: CronUpsert.Params, source: CronSchedule.Source = .rpc) async throws -> CronUpsert.Result {
+    func upsertSchedule(_ params: CronUpsert.Params, source: SettingSource = .rpc) async throws -> CronUpsert.Result {
         let (expression, zone) = try Self.parseSchedule(cron: params.cron, timezone: params.timezone)
         let next = expression.nextFire(after: Date(), in: zone)
         let (schedule, created) = try await cron.upsert(params, source: source, nextRunAt: next)

@@ -29,7 +29,7 @@ extension Broker {
     }
 
     /// Stores the limit, tells the other brokers, and wakes waiters: a raised limit may free room at once.
-    func applyQueueLimit(_ queue: String, _ limit: QueueLimit, source: CronSchedule.Source) async throws {
+    func applyQueueLimit(_ queue: String, _ limit: QueueLimit, source: SettingSource) async throws {
         try await queues.configure(queue, limit, source: source)
         try await announceQueueLimitsChanged()
         let waiting = try await store.availableCounts(queues: [queue])

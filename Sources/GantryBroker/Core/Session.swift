@@ -145,8 +145,8 @@ public final class Session: Sendable {
         }
     }
 
-    /// Forgets the leases (the broker puts them back); returns whether it was a worker, for the broker's counts.
-    func close() -> Bool {
+    /// Forgets the leases (the broker puts them back); answers whether it was a worker, for the broker's counts.
+    func closeAndReportWhetherWorker() -> Bool {
         state.withLock {
             $0.closing = true
             $0.leases.removeAll()

@@ -27,7 +27,7 @@ public struct CronStore: Sendable {
     private static func schedule(_ row: Row) -> CronSchedule {
         CronSchedule(
             name: row.0, cron: row.1, timezone: row.2, type: row.3, args: row.4, queue: row.5, priority: Int(row.6),
-            description: row.7, source: CronSchedule.Source(rawValue: row.8) ?? .rpc, paused: row.9 != nil, pausedAt: row.9,
+            description: row.7, source: SettingSource(rawValue: row.8) ?? .rpc, paused: row.9 != nil, pausedAt: row.9,
             nextRunAt: row.10, lastRunAt: row.11, lastJobID: row.12.map(String.init), createdAt: row.13, updatedAt: row.14)
     }
 
@@ -55,7 +55,7 @@ public struct CronStore: Sendable {
 
     /// Creates or replaces a definition. Paused state and history stay; the next run stays too unless the
     /// expression or time zone changed, so re-applying a config file on every start neither skips nor repeats a tick.
-    public func upsert(_ params: CronUpsert.Params, source: CronSchedule.Source, nextRunAt: Date?) async throws -> (CronSchedule, created: Bool) {
+    public func upsert(_ params: CronUpsert.Params, source: SettingSource, nextRunAt: Date?) async throws -> (CronSchedule, created: Bool) {
         let logger = logger
         return try await storage.withConnection { connection in
             let rows = try await connection.query("""
@@ -76,7 +76,7 @@ public struct CronStore: Sendable {
                 let schedule = Self.schedule((row.0, row.1, row.2, row.3, row.4, row.5, row.6, row.7, row.8, row.9, row.10, row.11, row.12, row.13, row.14))
                 return (schedule, row.15)
             }
-            throw JobStore.InsertMismatch()
+            throw JobStore.InsertedRowMissing()
         }
     }
 
@@ -166,7 +166,7 @@ public struct CronStore: Sendable {
                 var won = false
                 for try await _ in claimed.decode(String.self) { won = true }
                 guard won else { return nil }
-                guard let inserted = try await jobs.insertRows([job], on: connection).first else { throw JobStore.InsertMismatch() }
+                guard let inserted = try await jobs.insertRows([job], on: connection).first else { throw JobStore.InsertedRowMissing() }
                 try await connection.query(
                     "UPDATE gantry.cron_schedules SET last_job_id = \(inserted.id) WHERE name = \(name)", logger: logger)
                 return (inserted.id, inserted.state)
@@ -182,7 +182,7 @@ public struct CronStore: Sendable {
                 guard let schedule = try await schedules(connection.query(
                     "SELECT \(unescaped: Self.columns) FROM gantry.cron_schedules WHERE name = \(name) FOR UPDATE", logger: logger)).first
                 else { return nil }
-                guard let inserted = try await jobs.insertRows([job(schedule)], on: connection).first else { throw JobStore.InsertMismatch() }
+                guard let inserted = try await jobs.insertRows([job(schedule)], on: connection).first else { throw JobStore.InsertedRowMissing() }
                 let updated = try await schedules(connection.query("""
                     UPDATE gantry.cron_schedules SET last_run_at = now(), last_job_id = \(inserted.id) WHERE name = \(name)
                     RETURNING \(unescaped: Self.columns)

@@ -74,7 +74,7 @@ public struct JobStore: Sendable {
         var taken: [Int] = []
         for (index, job) in jobs.enumerated() {
             guard let key = job.uniqueKey else {
-                guard let row = unkeyed.next() else { throw InsertMismatch() }
+                guard let row = unkeyed.next() else { throw InsertedRowMissing() }
                 results[index] = Enqueue.Result(id: String(row.id), state: row.state)
                 continue
             }
@@ -105,7 +105,7 @@ public struct JobStore: Sendable {
     }
 
     /// The insert found fewer rows than it was given without a unique key to explain it: a bug, not bad input.
-    struct InsertMismatch: Error {}
+    struct InsertedRowMissing: Error {}
 
     struct InsertedRow {
         var id: Int64

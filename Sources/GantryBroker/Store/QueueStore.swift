@@ -56,7 +56,7 @@ public struct QueueStore: Sendable {
 
     /// Sets a queue's limits (removing them when `limit` has none). `source` says who set them, so a config
     /// file's limits can be taken back when they leave the file.
-    public func configure(_ queue: String, _ limit: QueueLimit, source: CronSchedule.Source) async throws {
+    public func configure(_ queue: String, _ limit: QueueLimit, source: SettingSource) async throws {
         let logger = logger
         try await storage.withConnection { connection in
             if limit.isEmpty {

@@ -1,14 +1,14 @@
 import Foundation
 
+/// Where a cron schedule or a queue limit came from: a broker's config file (applied on start, removed when
+/// taken out of the file) or an RPC (`cron.upsert`, `queues.configure`; kept until deleted or cleared).
+public enum SettingSource: String, Codable, Sendable {
+    case config, rpc
+}
+
 /// A recurring job: every time `cron` fires (on the wall clock of `timezone`), one job of `type` with `args` is
 /// enqueued on `queue`, however many brokers run.
 public struct CronSchedule: Codable, Sendable, Hashable {
-    /// Where a schedule came from: a broker's config file (applied on start, removed when taken out of the
-    /// file) or an RPC (`cron.upsert`, kept until `cron.delete`).
-    public enum Source: String, Codable, Sendable {
-        case config, rpc
-    }
-
     public var name: String
     public var cron: String
     public var timezone: String
@@ -17,7 +17,7 @@ public struct CronSchedule: Codable, Sendable, Hashable {
     public var queue: String
     public var priority: Int
     public var description: String?
-    public var source: Source
+    public var source: SettingSource
     public var paused: Bool
     public var pausedAt: Date?
     /// When it fires next; absent while paused or when the expression never fires again.
@@ -28,7 +28,7 @@ public struct CronSchedule: Codable, Sendable, Hashable {
     public var updatedAt: Date
 
     public init(name: String, cron: String, timezone: String, type: String, args: JSONValue, queue: String, priority: Int,
-                description: String?, source: Source, paused: Bool, pausedAt: Date?, nextRunAt: Date?, lastRunAt: Date?,
+                description: String?, source: SettingSource, paused: Bool, pausedAt: Date?, nextRunAt: Date?, lastRunAt: Date?,
                 lastJobID: String?, createdAt: Date, updatedAt: Date) {
         self.name = name
         self.cron = cron
