@@ -118,6 +118,7 @@ class Connection:
         self.sock = socket.create_connection((host, port), timeout=30)
         self.lines = self.sock.makefile("rb")
         self.notifications = []
+        self.last_line = ""
 
     def write(self, line):
         try:
@@ -183,60 +184,69 @@ def check_schema(validator, sent, response):
         raise Mismatch(f"the response breaks the schema: {problems[0][:300]}")
 
 
+def run_step(connection, step, variables, validator=None, settle_s=0.0):
+    """One step of a transcript on `connection`: anything with write(line), read() -> the next message that is
+    not a notification (None once closed), notification(), closed(), and optionally last_line (the raw text of
+    the last message read, for `expect_text`). Clients' replayers pass their own connection (see
+    clients/python/tests/test_conformance.py); `settle_s` pauses after a step that reads nothing."""
+    if "wait_ms" in step:
+        time.sleep(step["wait_ms"] / 1000)
+    if "notification" in step:
+        got = connection.notification()
+        if got is None:
+            raise Mismatch("the connection closed before the broker's notification")
+        match(substitute(step["notification"], variables), got, "notification")
+        return
+    group = step["pipeline"] if "pipeline" in step else [step]
+    sent = []
+    for item in group:
+        connection.write(line_of(item, variables))
+        sent.append(substitute(item.get("send"), variables))
+    awaited = [(item, request) for item, request in zip(group, sent) if "expect" in item]
+    if not awaited and settle_s:
+        time.sleep(settle_s)
+    responses, texts = [], []
+    for _ in awaited:
+        responses.append(connection.read())
+        texts.append(getattr(connection, "last_line", None))
+    if any(response is None for response in responses):
+        raise Mismatch(f"the broker closed the connection instead of answering (got {responses})")
+    if "answered_in" in step:
+        arrival = [r.get("id") if isinstance(r, dict) else None for r in responses]
+        if arrival != substitute(step["answered_in"], variables):
+            raise Mismatch(f"answers came in the order {arrival}, expected {step['answered_in']}")
+    if "pipeline" in step:
+        by_id = {json.dumps(r.get("id")): r for r in responses if isinstance(r, dict)}
+        pairs = []
+        for item, request in awaited:
+            key = json.dumps(substitute(item["expect"], variables).get("id"))
+            if key not in by_id:
+                raise Mismatch(f"no response with id {key} among {responses}")
+            pairs.append((item, request, by_id[key]))
+    else:
+        pairs = [(item, request, response) for (item, request), response in zip(awaited, responses)]
+        for (item, _), text in zip(awaited, texts):
+            wanted = substitute(item.get("expect_text"), variables)
+            if wanted is not None and text is not None and wanted not in text:
+                raise Mismatch(f"the response line does not contain {wanted!r}: {text.strip()}")
+    for item, request, response in pairs:
+        match(substitute(item["expect"], variables), response)
+        check_schema(validator, request, response)
+        for name, dotted in item.get("save", {}).items():
+            variables[name] = pick(response, dotted)
+    if step.get("closes") and not connection.closed():
+        raise Mismatch("the broker should have closed the connection")
+
+
 def run(path, host, port, validator):
     transcript = json.loads(path.read_text())
     variables = {"queue": "conf-" + secrets.token_hex(6)}
     connection = Connection(host, port)
     for number, step in enumerate(transcript["steps"], 1):
-        where = f"{path.name} step {number}"
         try:
-            if "wait_ms" in step:
-                time.sleep(step["wait_ms"] / 1000)
-            if "notification" in step:
-                got = connection.notification()
-                if got is None:
-                    raise Mismatch("the connection closed before the broker's notification")
-                match(substitute(step["notification"], variables), got, "notification")
-                continue
-            group = step["pipeline"] if "pipeline" in step else [step]
-            sent = []
-            for item in group:
-                connection.write(line_of(item, variables))
-                sent.append(substitute(item.get("send"), variables))
-            awaited = [(item, request) for item, request in zip(group, sent) if "expect" in item]
-            responses, texts = [], []
-            for _ in awaited:
-                responses.append(connection.read())
-                texts.append(getattr(connection, "last_line", ""))
-            if any(response is None for response in responses):
-                raise Mismatch("the broker closed the connection instead of answering")
-            if "answered_in" in step:
-                arrival = [r.get("id") if isinstance(r, dict) else None for r in responses]
-                if arrival != substitute(step["answered_in"], variables):
-                    raise Mismatch(f"answers came in the order {arrival}, expected {step['answered_in']}")
-            if "pipeline" in step:
-                by_id = {json.dumps(r.get("id")): r for r in responses if isinstance(r, dict)}
-                pairs = []
-                for item, request in awaited:
-                    key = json.dumps(substitute(item["expect"], variables).get("id"))
-                    if key not in by_id:
-                        raise Mismatch(f"no response with id {key} among {responses}")
-                    pairs.append((item, request, by_id[key]))
-            else:
-                pairs = [(item, request, response) for (item, request), response in zip(awaited, responses)]
-                for (item, _), text in zip(awaited, texts):
-                    wanted = substitute(item.get("expect_text"), variables)
-                    if wanted is not None and wanted not in text:
-                        raise Mismatch(f"the response line does not contain {wanted!r}: {text.strip()}")
-            for item, request, response in pairs:
-                match(substitute(item["expect"], variables), response)
-                check_schema(validator, request, response)
-                for name, dotted in item.get("save", {}).items():
-                    variables[name] = pick(response, dotted)
-            if step.get("closes") and not connection.closed():
-                raise Mismatch("the broker should have closed the connection")
+            run_step(connection, step, variables, validator)
         except Mismatch as error:
-            raise Mismatch(f"{where}: {error}") from None
+            raise Mismatch(f"{path.name} step {number}: {error}") from None
     return transcript["name"]
 
 

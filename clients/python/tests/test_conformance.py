@@ -6,7 +6,6 @@ import json
 import pathlib
 import secrets
 import sys
-import time
 
 import pytest
 
@@ -18,10 +17,10 @@ SETTLE_S = 0.15
 TRANSCRIPTS = sorted(SHARED.glob("*.json")) + sorted((HERE / "transcripts").glob("*.json"))
 
 
-# The transcript rules (substitution, subset matching, saved paths, how a step becomes a line) are the
-# reference replayer's; only the connection is this client's.
+# The replay loop and the transcript rules (substitution, subset matching, saved paths, how a step becomes a
+# line) are the reference replayer's; only the connection is this client's.
 sys.path.insert(0, str(HERE.parents[2] / "proto-json"))
-from conformance import Mismatch, line_of, match, pick, substitute  # noqa: E402
+from conformance import Mismatch, run_step as run_shared_step  # noqa: E402
 
 
 class Replay:
@@ -32,8 +31,13 @@ class Replay:
         self.client = gantry.Client(url, name="gantry-python-conformance", patience=5)
         self.notifications = []
 
-    def send(self, line):
-        self.client._send_line(line)
+    def write(self, line):
+        try:
+            self.client._send_line(line)
+        except gantry.ConnectionLost:
+            # The broker may close (or reset) while a line over its limit is still being written; its answer was
+            # read by the reader thread before that, and a step that did not expect the close fails on reading.
+            pass
 
     @staticmethod
     def is_notification(message):
@@ -81,53 +85,10 @@ def replay(path, url):
 
 
 def run_step(connection, step, variables):
-    if "wait_ms" in step:
-        time.sleep(step["wait_ms"] / 1000)
-    if "notification" in step:
-        got = connection.notification()
-        if got is None:
-            raise Mismatch("the connection closed before the broker's notification")
-        match(substitute(step["notification"], variables), got, "notification")
-        return
-    group = step["pipeline"] if "pipeline" in step else [step]
-    for item in group:
-        try:
-            connection.send(line_of(item, variables))
-        except gantry.ConnectionLost:
-            if not step.get("closes"):
-                raise
-            # The broker may close (or reset) while a line over its limit is still being written; its answer
-            # was read by the reader thread before that.
-    awaited = [item for item in group if "expect" in item]
-    if not awaited:
-        # Nothing to read (a notification). Every line runs concurrently on the broker, so a later request can
-        # overtake it: 04-batches-and-notifications.json counts a notification's enqueue three lines later,
-        # which fails now and then on a loaded machine. A short pause keeps the replay from racing it (it
-        # changes no expectation; the reference replayer has the same race).
-        time.sleep(SETTLE_S)
-    responses = [connection.read() for _ in awaited]
-    if any(response is None for response in responses):
-        raise Mismatch(f"the broker closed the connection instead of answering (got {responses})")
-    if "answered_in" in step:
-        arrival = [r.get("id") if isinstance(r, dict) else None for r in responses]
-        if arrival != substitute(step["answered_in"], variables):
-            raise Mismatch(f"answers came in the order {arrival}, expected {step['answered_in']}")
-    if "pipeline" in step:
-        by_id = {json.dumps(r.get("id")): r for r in responses if isinstance(r, dict)}
-        pairs = []
-        for item in awaited:
-            key = json.dumps(substitute(item["expect"], variables).get("id"))
-            if key not in by_id:
-                raise Mismatch(f"no response with id {key} among {responses}")
-            pairs.append((item, by_id[key]))
-    else:
-        pairs = list(zip(awaited, responses))
-    for item, response in pairs:
-        match(substitute(item["expect"], variables), response)
-        for name, dotted in item.get("save", {}).items():
-            variables[name] = pick(response, dotted)
-    if step.get("closes") and not connection.closed():
-        raise Mismatch("the broker should have closed the connection")
+    # Every line runs concurrently on the broker, so a later request can overtake a notification sent before it
+    # (04-batches-and-notifications.json counts a notification's enqueue three lines later): a short pause after
+    # a step that reads nothing keeps the replay from racing it (it changes no expectation).
+    run_shared_step(connection, step, variables, settle_s=SETTLE_S)
 
 
 @pytest.mark.parametrize("path", TRANSCRIPTS, ids=[f"{p.parent.name}/{p.name}" for p in TRANSCRIPTS])
