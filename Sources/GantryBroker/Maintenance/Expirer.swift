@@ -9,9 +9,9 @@ struct Expirer {
 
     let broker: Broker
 
-    /// One round as of `now`: the jobs that expired, by queue.
+    /// One round as of `now` (the database's clock unless a test pins one): the jobs that expired, by queue.
     @discardableResult
-    func runOnce(now: Date = Date()) async throws -> [String: Int] {
+    func runOnce(now: Date? = nil) async throws -> [String: Int] {
         let expired = try await broker.store.expireStaleJobs(now: now, limit: Self.batchLimit)
         if !expired.isEmpty {
             broker.logger.info("expired jobs that waited past their queue timeout", metadata: ["jobs": "\(expired.values.reduce(0, +))"])

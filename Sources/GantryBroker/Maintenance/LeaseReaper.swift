@@ -10,9 +10,10 @@ struct LeaseReaper {
 
     let broker: Broker
 
-    /// One round as of `now`: the jobs made available again, by queue (none when another broker is reaping).
+    /// One round as of `now` (the database's clock unless a test pins one: brokers' own clocks may differ from it
+    /// and from each other): the jobs made available again, by queue (none when another broker is reaping).
     @discardableResult
-    func runOnce(now: Date = Date()) async throws -> [String: Int] {
+    func runOnce(now: Date? = nil) async throws -> [String: Int] {
         let timeoutMs = TimeAmount(broker.configuration.brokerTimeout).nanoseconds / 1_000_000
         guard let available = try await broker.store.reapLostLeases(brokerTimeoutMs: timeoutMs, now: now, limit: Self.batchLimit),
               !available.isEmpty else { return [:] }

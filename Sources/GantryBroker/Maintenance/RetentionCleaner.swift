@@ -13,9 +13,9 @@ struct RetentionCleaner {
 
     let broker: Broker
 
-    /// One round as of `now`: how many finished jobs were deleted.
+    /// One round as of `now` (the database's clock unless a test pins one): how many finished jobs were deleted.
     @discardableResult
-    func runOnce(now: Date = Date()) async throws -> Int {
+    func runOnce(now: Date? = nil) async throws -> Int {
         let configuration = broker.configuration
         var deleted = 0
         for (states, retention) in [([JobState.completed], configuration.completedRetention),

@@ -15,9 +15,9 @@ struct Scheduler {
         var nextDueIn: Duration?
     }
 
-    /// One round as of `now`.
+    /// One round as of `now` (the database's clock unless a test pins one).
     @discardableResult
-    func runOnce(now: Date = Date()) async throws -> Round {
+    func runOnce(now: Date? = nil) async throws -> Round {
         let (available, nextDueInMs) = try await broker.store.promoteDueJobs(now: now, limit: Self.batchLimit)
         if !available.isEmpty { await broker.announceAvailable(available) }
         return Round(promoted: available, nextDueIn: nextDueInMs.map { .milliseconds(max(1, $0)) })

@@ -324,7 +324,7 @@ public struct JobStore: Sendable {
     /// Puts back, as `releaseSessionJobs` does, jobs whose lease ran out and jobs held through a broker that
     /// stopped heartbeating (it died with its sessions), as of `now`. Only one broker reaps at a time: the others
     /// find the advisory lock taken and return nil. The lock is a transaction's, so a pooler cannot strand it.
-    public func reapLostLeases(brokerTimeoutMs: Int64, now: Date, limit: Int) async throws -> [String: Int]? {
+    public func reapLostLeases(brokerTimeoutMs: Int64, now: Date?, limit: Int) async throws -> [String: Int]? {
         let logger = logger
         return try await storage.withConnection { connection -> [String: Int]? in
             try await connection.withTransaction(logger: logger) { transaction -> [String: Int]? in
@@ -334,17 +334,17 @@ public struct JobStore: Sendable {
                     WITH lost AS (
                         SELECT j.id, j.attempt >= j.max_attempts OR j.cancel_requested_at IS NOT NULL AS exhausted,
                                jsonb_build_object(
-                                   'attempt', j.attempt, 'at', \(GantryJSON.formatTimestamp(now))::text, 'session_id', j.session_id,
-                                   'reason', CASE WHEN j.lease_expires_at < \(now) THEN 'lease_expired' ELSE 'broker_lost' END,
-                                   'message', CASE WHEN j.lease_expires_at < \(now)
+                                   'attempt', j.attempt, 'at', coalesce(\(now.map(GantryJSON.formatTimestamp))::text, \(unescaped: Self.nowText)), 'session_id', j.session_id,
+                                   'reason', CASE WHEN j.lease_expires_at < coalesce(\(now)::timestamptz, now()) THEN 'lease_expired' ELSE 'broker_lost' END,
+                                   'message', CASE WHEN j.lease_expires_at < coalesce(\(now)::timestamptz, now())
                                        THEN 'The lease ran out before the worker acked, nacked or extended it.'
                                        ELSE 'The broker holding the worker''s connection stopped heartbeating.' END) AS error
                         FROM gantry.jobs j
                         WHERE j.state = 'reserved' AND (
-                            j.lease_expires_at < \(now)
+                            j.lease_expires_at < coalesce(\(now)::timestamptz, now())
                             OR NOT EXISTS (
                                 SELECT 1 FROM gantry.brokers b
-                                WHERE b.id = j.broker_id AND b.heartbeat_at > \(now)::timestamptz - \(brokerTimeoutMs) * interval '1 millisecond'))
+                                WHERE b.id = j.broker_id AND b.heartbeat_at > coalesce(\(now)::timestamptz, now()) - \(brokerTimeoutMs) * interval '1 millisecond'))
                         ORDER BY j.lease_expires_at LIMIT \(limit)
                         FOR UPDATE SKIP LOCKED
                     )
@@ -393,19 +393,19 @@ public struct JobStore: Sendable {
 
     /// Makes scheduled jobs whose time has come by `now` available. Returns the queues that gained jobs and how
     /// long until the next scheduled job is due (nil when none is).
-    public func promoteDueJobs(now: Date, limit: Int) async throws -> (available: [String: Int], nextDueInMs: Int64?) {
+    public func promoteDueJobs(now: Date?, limit: Int) async throws -> (available: [String: Int], nextDueInMs: Int64?) {
         return try await storage.withConnection { connection -> (available: [String: Int], nextDueInMs: Int64?) in
             let rows = try await connection.query("""
                 WITH due AS (
-                    SELECT id FROM gantry.jobs WHERE state = 'scheduled' AND run_at <= \(now)
+                    SELECT id FROM gantry.jobs WHERE state = 'scheduled' AND run_at <= coalesce(\(now)::timestamptz, now())
                     ORDER BY run_at LIMIT \(limit) FOR UPDATE SKIP LOCKED
                 ), promoted AS (
                     UPDATE gantry.jobs j SET state = 'available' FROM due WHERE j.id = due.id RETURNING j.queue
                 )
                 SELECT queue, count(*)::int8 FROM promoted GROUP BY queue
                 UNION ALL
-                SELECT NULL, (extract(epoch FROM min(run_at) - \(now)::timestamptz) * 1000)::int8 FROM gantry.jobs
-                WHERE state = 'scheduled' AND run_at > \(now)
+                SELECT NULL, (extract(epoch FROM min(run_at) - coalesce(\(now)::timestamptz, now())) * 1000)::int8 FROM gantry.jobs
+                WHERE state = 'scheduled' AND run_at > coalesce(\(now)::timestamptz, now())
                 """, logger: logger)
             var available: [String: Int] = [:]
             var nextDue: Int64?
@@ -418,12 +418,12 @@ public struct JobStore: Sendable {
 
     /// Jobs still waiting when their queue timeout has passed by `now` become `expired` and are never handed
     /// out. Returns how many expired, by queue.
-    public func expireStaleJobs(now: Date, limit: Int) async throws -> [String: Int] {
+    public func expireStaleJobs(now: Date?, limit: Int) async throws -> [String: Int] {
         return try await storage.withConnection { connection -> [String: Int] in
             let rows = try await connection.query("""
                 WITH stale AS (
                     SELECT id FROM gantry.jobs
-                    WHERE expires_at IS NOT NULL AND expires_at <= \(now) AND state <> 'reserved'
+                    WHERE expires_at IS NOT NULL AND expires_at <= coalesce(\(now)::timestamptz, now()) AND state <> 'reserved'
                     ORDER BY expires_at LIMIT \(limit) FOR UPDATE SKIP LOCKED
                 ), gone AS (
                     DELETE FROM gantry.jobs j USING stale WHERE j.id = stale.id RETURNING j.*
@@ -611,7 +611,7 @@ public struct JobStore: Sendable {
     /// only the broker holding the cleaner lock deletes and the others delete nothing; an operator's cleanup
     /// does not wait for the lock. Returns how many were deleted.
     public func pruneFinishedJobs(states: [JobState], olderThanMs: Int64, queue: String? = nil, batch: Int = 1000,
-                                  exclusive: Bool = true, now: Date = Date()) async throws -> Int {
+                                  exclusive: Bool = true, now: Date? = nil) async throws -> Int {
         let logger = logger
         let names = states.map(\.rawValue)
         return try await storage.withConnection { connection -> Int in
@@ -621,7 +621,7 @@ public struct JobStore: Sendable {
                 ), doomed AS (
                     SELECT id FROM gantry.finished_jobs
                     WHERE (SELECT held FROM lead) AND state = ANY(\(names)::text[])
-                      AND finished_at < \(now)::timestamptz - \(olderThanMs) * interval '1 millisecond'
+                      AND finished_at < coalesce(\(now)::timestamptz, now()) - \(olderThanMs) * interval '1 millisecond'
                       AND (\(queue)::text IS NULL OR queue = \(queue))
                     ORDER BY finished_at LIMIT \(batch)
                     FOR UPDATE SKIP LOCKED
@@ -636,15 +636,15 @@ public struct JobStore: Sendable {
 
     /// Forgets per-minute activity older than the longest window `stats` reports (an hour, with a margin), unique
     /// keys whose window after completion ended, and job starts older than their queue's rate window, as of `now`.
-    public func pruneActivity(now: Date) async throws {
+    public func pruneActivity(now: Date?) async throws {
         let logger = logger
         try await storage.withConnection { connection in
-            try await connection.query("DELETE FROM gantry.queue_activity WHERE minute < \(now)::timestamptz - interval '2 hours'", logger: logger)
-            try await connection.query("DELETE FROM gantry.unique_holds WHERE held_until < \(now)", logger: logger)
+            try await connection.query("DELETE FROM gantry.queue_activity WHERE minute < coalesce(\(now)::timestamptz, now()) - interval '2 hours'", logger: logger)
+            try await connection.query("DELETE FROM gantry.unique_holds WHERE held_until < coalesce(\(now)::timestamptz, now())", logger: logger)
             // Starts older than their queue's rate window count for nothing (all of them, once a queue has no limit).
             try await connection.query("""
                 DELETE FROM gantry.queue_starts s
-                WHERE s.started_at < \(now)::timestamptz - coalesce(
+                WHERE s.started_at < coalesce(\(now)::timestamptz, now()) - coalesce(
                     (SELECT l.rate_period_ms FROM gantry.queue_limits l WHERE l.queue = s.queue), 0) * interval '1 millisecond'
                 """, logger: logger)
             return ()
