@@ -2,7 +2,8 @@ import Foundation
 import OrderedCollections
 
 /// Turns any `Encodable` into a `JSONValue` (Foundation's encoder could not carry a number's spelling through),
-/// with the wire's conventions: RFC 3339 timestamps, members in the order the type encodes them, nil optionals left out.
+/// with the wire's conventions: RFC 3339 timestamps, members in the order the type encodes them (a dictionary's
+/// sorted by key), nil optionals left out.
 public enum JSONValueEncoder {
     public static func encode<Value: Encodable>(_ value: Value) throws -> JSONValue {
         try Node.boxing(value, codingPath: []).resolved
@@ -32,6 +33,14 @@ public enum JSONValueEncoder {
             case let number as Int: return Node(.int(Int64(number)))
             case let number as Int64: return Node(.int(number))
             case let number as Double: return Node(try double(number, codingPath))
+            case let dictionary as [String: any Encodable]:
+                // Sorted, so that a dictionary (stats by queue, say) is written the same way every time.
+                let node = Node()
+                node.members = [:]
+                for key in dictionary.keys.sorted() {
+                    node.members![key] = try boxing(dictionary[key]!, codingPath: codingPath + [IndexKey(name: key)])
+                }
+                return node
             default:
                 let node = Node()
                 try value.encode(to: Writer(node: node, codingPath: codingPath))
