@@ -77,6 +77,7 @@ public final class Broker: Sendable {
         guard session.hasReserved else { return }
         // Retried while PostgreSQL is away (a worker that drops during an outage must not leave its jobs
         // stuck until their leases end); after a minute the reaper's lease expiry remains the fallback.
+        var backoff = Backoff(initial: .seconds(2), maximum: .seconds(2))
         for attempt in 1...30 {
             do {
                 let released = try await store.releaseSessionJobs(
@@ -93,7 +94,7 @@ public final class Broker: Sendable {
                     "session": "\(session.id)", "attempt": "\(attempt)", "error": "\(error)",
                 ])
                 if Task.isCancelled || isDraining { return }
-                try? await Task.sleep(for: .seconds(2))
+                try? await Task.sleep(for: backoff.next())
             }
         }
     }

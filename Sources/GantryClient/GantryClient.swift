@@ -114,15 +114,14 @@ public final class GantryClient: Sendable {
     /// and nothing was applied, so a short database outage is a delay, not an error, for the caller.
     private func send(method: String, params: Data?) async throws -> JSONValue {
         let deadline = ContinuousClock.now + patience
-        var delay = Duration.milliseconds(100)
+        var backoff = Backoff(maximum: .seconds(2))
         while true {
             do {
                 return try await sendOnce(method: method, params: params)
             } catch let error as RPCErrorObject where error.code == GantryErrorCode.storageUnavailable.rawValue
-                        && error.data?["applied"] == false && ContinuousClock.now + delay < deadline {
-                logger.info("the broker cannot reach PostgreSQL; resending", metadata: ["method": "\(method)", "in": "\(delay)"])
-                try await Task.sleep(for: delay)
-                delay = min(delay * 2, .seconds(2))
+                        && error.data?["applied"] == false && ContinuousClock.now + backoff.upcoming < deadline {
+                logger.info("the broker cannot reach PostgreSQL; resending", metadata: ["method": "\(method)", "in": "\(backoff.upcoming)"])
+                try await Task.sleep(for: backoff.next())
             }
         }
     }
@@ -179,7 +178,7 @@ actor Connector {
         let (host, port, tls, patience, logger, onNotification) = (host, port, tls, patience, logger, onNotification)
         let task = Task<ClientConnection, any Error> {
             let deadline = ContinuousClock.now + patience
-            var delay = Duration.milliseconds(100)
+            var backoff = Backoff(maximum: .seconds(5))
             while true {
                 do {
                     let connection = try await ClientConnection.connect(
@@ -192,12 +191,11 @@ actor Connector {
                     // A certificate that is not trusted now will not be trusted in a second either.
                     throw error
                 } catch {
-                    guard ContinuousClock.now + delay < deadline else {
+                    guard ContinuousClock.now + backoff.upcoming < deadline else {
                         throw ConnectionLost(description: "cannot reach the broker at \(host):\(port) (\(error)); is gantryd running there?")
                     }
-                    logger.info("broker unreachable; retrying", metadata: ["address": "\(host):\(port)", "in": "\(delay)"])
-                    try await Task.sleep(for: delay)
-                    delay = min(delay * 2, .seconds(5))
+                    logger.info("broker unreachable; retrying", metadata: ["address": "\(host):\(port)", "in": "\(backoff.upcoming)"])
+                    try await Task.sleep(for: backoff.next())
                 }
             }
         }

@@ -1,4 +1,5 @@
 import Foundation
+import GantryProtocol
 import Logging
 import PostgresNIO
 import ServiceLifecycle
@@ -14,13 +15,13 @@ struct Notifier: Service {
     let onListening: @Sendable () async -> Void
 
     func run() async throws {
-        var backoff = Duration.milliseconds(100)
+        var backoff = Backoff(maximum: .seconds(5))
         while !Task.isCancelled && !Task.isShuttingDownGracefully {
             do {
                 try await client.withConnection { connection in
                     try await connection.listen(on: JobStore.notifyChannel) { notifications in
                         try await connection.listen(on: BrokerStore.controlChannel) { orders in
-                            backoff = .milliseconds(100)
+                            backoff.reset()
                             logger.debug("listening for job notifications and operators' orders")
                             await onListening()
                             try await withThrowingTaskGroup(of: Void.self) { group in
@@ -37,10 +38,9 @@ struct Notifier: Service {
                 }
             } catch {
                 if Task.isCancelled || Task.isShuttingDownGracefully { return }
-                logger.warning("job notifications lost; reconnecting", metadata: ["error": "\(error)", "retry_in": "\(backoff)"])
+                logger.warning("job notifications lost; reconnecting", metadata: ["error": "\(error)", "retry_in": "\(backoff.upcoming)"])
             }
-            try? await Task.sleep(for: backoff)
-            backoff = min(backoff * 2, .seconds(5))
+            try? await Task.sleep(for: backoff.next())
         }
     }
 
