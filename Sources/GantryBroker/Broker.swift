@@ -119,21 +119,32 @@ public final class Broker: Sendable {
 
     typealias Handler = @Sendable (Broker, RPCRequest, Session) async throws -> Data
 
-    /// The whole protocol: method name → handler. Adding a method is adding a row here and its types in GantryProtocol.
-    static let methods: [String: Handler] = [
-        Hello.name: route(Hello.self) { try await $0.hello($1, session: $2) },
-        Enqueue.name: route(Enqueue.self) { broker, params, _ in try await broker.enqueue(params) },
-        EnqueueBatch.name: route(EnqueueBatch.self) { broker, params, _ in try await broker.enqueueBatch(params) },
-        Reserve.name: route(Reserve.self) { try await $0.reserve($1, session: $2) },
-        Ack.name: route(Ack.self) { try await $0.ack($1, session: $2) },
-        Nack.name: route(Nack.self) { try await $0.nack($1, session: $2) },
-        Extend.name: route(Extend.self) { try await $0.extend($1, session: $2) },
-        JobsGet.name: route(JobsGet.self) { try await $0.getJob($1, session: $2) },
+    /// Everything about one method: its params and result types (through `RPCMethod`), who may call it, which
+    /// queues a request names, and what it does.
+    struct MethodEntry: Sendable {
+        /// The roles that may call it when the broker has tokens; `admin` may call every method, anyone `hello`.
+        let roles: Set<Role>
+        let handler: Handler
+    }
+
+    /// The whole protocol: method name → its row. Adding a method is adding a row here and its types in
+    /// GantryProtocol (and its schemas in proto-json).
+    static let methods: [String: MethodEntry] = [
+        Hello.name: route(Hello.self, roles: Set(Role.allCases)) { try await $0.hello($1, session: $2) },
+        Enqueue.name: route(Enqueue.self, roles: [.producer], queues: { [$0.queue] }) { broker, params, _ in try await broker.enqueue(params) },
+        EnqueueBatch.name: route(EnqueueBatch.self, roles: [.producer], queues: { $0.jobs.map(\.queue) }) { broker, params, _ in
+            try await broker.enqueueBatch(params)
+        },
+        Reserve.name: route(Reserve.self, roles: [.worker], queues: { $0.queues }) { try await $0.reserve($1, session: $2) },
+        Ack.name: route(Ack.self, roles: [.worker]) { try await $0.ack($1, session: $2) },
+        Nack.name: route(Nack.self, roles: [.worker]) { try await $0.nack($1, session: $2) },
+        Extend.name: route(Extend.self, roles: [.worker]) { try await $0.extend($1, session: $2) },
+        JobsGet.name: route(JobsGet.self, roles: [.producer]) { try await $0.getJob($1, session: $2) },
         JobsRetry.name: route(JobsRetry.self) { broker, params, _ in try await broker.retryJob(params) },
         JobsList.name: route(JobsList.self) { broker, params, _ in try await broker.listJobs(params) },
         JobsCancel.name: route(JobsCancel.self) { broker, params, _ in try await broker.cancelJob(params) },
         JobsDiscard.name: route(JobsDiscard.self) { broker, params, _ in try await broker.discardJob(params) },
-        Stats.name: route(Stats.self) { broker, _, _ in try await broker.stats() },
+        Stats.name: route(Stats.self, roles: [.producer, .worker]) { broker, _, _ in try await broker.stats() },
         Cleanup.name: route(Cleanup.self) { broker, params, _ in try await broker.cleanup(params) },
         WorkersList.name: route(WorkersList.self) { broker, _, _ in try await broker.listWorkers() },
         WorkersQuiet.name: route(WorkersQuiet.self) { broker, params, _ in try await broker.steerWorkers(params, .quiet) },
@@ -152,13 +163,16 @@ public final class Broker: Sendable {
 
     static let methodNames = methods.keys.sorted()
 
+    /// A row: `roles` beyond admin (none: admin only), and `queues`, the queues a request names, which a token
+    /// limited to some queues must cover.
     private static func route<M: RPCMethod>(
-        _ method: M.Type, _ body: @escaping @Sendable (Broker, M.Params, Session) async throws -> M.Result
-    ) -> Handler where M.Params: KnownFields {
-        { broker, request, session in
+        _ method: M.Type, roles: Set<Role> = [], queues: (@Sendable (M.Params) -> [String])? = nil,
+        _ body: @escaping @Sendable (Broker, M.Params, Session) async throws -> M.Result
+    ) -> MethodEntry where M.Params: KnownFields {
+        MethodEntry(roles: roles.union([.admin])) { broker, request, session in
             let params = try GantryJSON.decodeParams(M.Params.self, of: request)
             if let validated = params as? any ValidatedParams { try validated.validate() }
-            try broker.checkQueues(params, method: M.name, session: session)
+            if let queues { try broker.checkQueues(queues(params), method: M.name, session: session) }
             let result = try await body(broker, params, session)
             return try GantryJSON.makeEncoder().encode(result)
         }
@@ -170,7 +184,7 @@ public final class Broker: Sendable {
             metrics.request(Self.methods[request.method] == nil ? "unknown" : request.method, failed: true)
             return .failure(refusal)
         }
-        guard let handler = Self.methods[request.method] else {
+        guard let handler = Self.methods[request.method]?.handler else {
             metrics.request("unknown", failed: true)
             return .failure(.methodNotFound(request.method, known: Self.methodNames))
         }

@@ -2,15 +2,6 @@ import CoreMetrics
 import GantryProtocol
 import Logging
 
-/// Params that name the queues they touch, checked against a token limited to some queues.
-protocol NamesQueues {
-    var queuesNamed: [String] { get }
-}
-
-extension Enqueue.Params: NamesQueues { var queuesNamed: [String] { [queue] } }
-extension EnqueueBatch.Params: NamesQueues { var queuesNamed: [String] { jobs.map(\.queue) } }
-extension Reserve.Params: NamesQueues { var queuesNamed: [String] { queues } }
-
 /// When the broker has tokens: who may call what. Without tokens every connection may do everything.
 extension Broker {
     /// How many failed `hello`s in a row a connection gets before it is closed.
@@ -31,12 +22,12 @@ extension Broker {
         return nil
     }
 
-    /// Refuses params naming a queue outside the token's queues.
-    func checkQueues(_ params: some Sendable, method: String, session: Session) throws(RPCErrorObject) {
-        // Without tokens (the common case) no request pays for the session's lock or the cast.
-        guard authenticator.isEnabled, let token = session.access, let allowed = token.queues,
-              let named = params as? any NamesQueues else { return }
-        if let refused = named.queuesNamed.first(where: { !allowed.contains($0) }) {
+    /// Refuses a request naming a queue outside the token's queues (the method table says which queues a
+    /// request names).
+    func checkQueues(_ named: @autoclosure () -> [String], method: String, session: Session) throws(RPCErrorObject) {
+        // Without tokens (the common case) no request pays for the session's lock or for listing its queues.
+        guard authenticator.isEnabled, let token = session.access, let allowed = token.queues else { return }
+        if let refused = named().first(where: { !allowed.contains($0) }) {
             throw .forbidden(token: token.name, role: token.role.rawValue, method: method, queue: refused, allowedQueues: allowed.sorted())
         }
     }

@@ -9,14 +9,9 @@ public enum Role: String, Sendable, CaseIterable, Codable {
     case worker
     case admin
 
-    /// Methods each role may call besides `hello`.
-    static let methods: [Role: Set<String>] = [
-        .producer: [Enqueue.name, EnqueueBatch.name, JobsGet.name, Stats.name],
-        .worker: [Reserve.name, Ack.name, Nack.name, Extend.name, Stats.name],
-    ]
-
     public func mayCall(_ method: String) -> Bool {
-        self == .admin || method == Hello.name || Self.methods[self]?.contains(method) == true
+        // The method table says which roles may call each method.
+        self == .admin || method == Hello.name || Broker.methods[method]?.roles.contains(self) == true
     }
 }
 
