@@ -25,27 +25,21 @@ public enum JSONValueEncoder {
         }
 
         static func boxing<Value: Encodable>(_ value: Value, codingPath: [any CodingKey]) throws -> Node {
-            switch value {
-            case let json as JSONValue: return Node(json)
-            case let date as Date: return Node(.string(GantryJSON.formatTimestamp(date)))
-            case let text as String: return Node(.string(text))
-            case let flag as Bool: return Node(.bool(flag))
-            case let number as Int: return Node(.int(Int64(number)))
-            case let number as Int64: return Node(.int(number))
-            case let number as Double: return Node(try double(number, codingPath))
-            case let dictionary as [String: any Encodable]:
+            // Two conformance checks (cached by the runtime), not a cast per candidate type: this runs for every
+            // member of every answer.
+            if let scalar = value as? any WireScalar { return Node(try scalar.wireValue(at: codingPath)) }
+            if let dictionary = value as? any StringKeyedDictionary {
                 // Sorted, so that a dictionary (stats by queue, say) is written the same way every time.
                 let node = Node()
                 node.members = [:]
-                for key in dictionary.keys.sorted() {
-                    node.members![key] = try boxing(dictionary[key]!, codingPath: codingPath + [IndexKey(name: key)])
+                for (key, member) in dictionary.sortedMembers() {
+                    node.members![key] = try boxing(member, codingPath: codingPath + [IndexKey(name: key)])
                 }
                 return node
-            default:
-                let node = Node()
-                try value.encode(to: Writer(node: node, codingPath: codingPath))
-                return node
             }
+            let node = Node()
+            try value.encode(to: Writer(node: node, codingPath: codingPath))
+            return node
         }
 
         static func double(_ number: Double, _ codingPath: [any CodingKey]) throws -> JSONValue {
@@ -235,4 +229,48 @@ struct IndexKey: CodingKey {
 
     init?(stringValue: String) { self.init(name: stringValue) }
     init?(intValue: Int) { self.init(intValue) }
+}
+
+/// Values the encoder writes itself, as one JSON value, with the wire's conventions (dates as RFC 3339 text).
+protocol WireScalar {
+    func wireValue(at codingPath: [any CodingKey]) throws -> JSONValue
+}
+
+extension JSONValue: WireScalar {
+    func wireValue(at codingPath: [any CodingKey]) -> JSONValue { self }
+}
+
+extension Date: WireScalar {
+    func wireValue(at codingPath: [any CodingKey]) -> JSONValue { .string(GantryJSON.formatTimestamp(self)) }
+}
+
+extension String: WireScalar {
+    func wireValue(at codingPath: [any CodingKey]) -> JSONValue { .string(self) }
+}
+
+extension Bool: WireScalar {
+    func wireValue(at codingPath: [any CodingKey]) -> JSONValue { .bool(self) }
+}
+
+extension Int: WireScalar {
+    func wireValue(at codingPath: [any CodingKey]) -> JSONValue { .int(Int64(self)) }
+}
+
+extension Int64: WireScalar {
+    func wireValue(at codingPath: [any CodingKey]) -> JSONValue { .int(self) }
+}
+
+extension Double: WireScalar {
+    func wireValue(at codingPath: [any CodingKey]) throws -> JSONValue { try JSONValueEncoder.Node.double(self, codingPath) }
+}
+
+/// A dictionary with string keys, whose members the encoder writes sorted by key.
+protocol StringKeyedDictionary {
+    func sortedMembers() -> [(String, any Encodable)]
+}
+
+extension Dictionary: StringKeyedDictionary where Key == String, Value: Encodable {
+    func sortedMembers() -> [(String, any Encodable)] {
+        keys.sorted().map { ($0, self[$0]! as any Encodable) }
+    }
 }
