@@ -50,6 +50,8 @@ import threading
 import time
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "Benchmarks"))
+from benchkit import run_threads  # noqa: E402
 PG_BIN = pathlib.Path(os.environ.get("PG_BIN", "/usr/lib/postgresql/15/bin"))
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -279,31 +281,6 @@ def first_error(answers):
 # A drain acking by JSON-RPC batch line
 
 
-def run_together(workers):
-    """Runs each worker in a thread of its own, all released at once; returns when the first was released.
-    A worker's exception is raised here: a dead thread would otherwise only look slow."""
-    gate = threading.Barrier(len(workers) + 1)
-    errors = []
-
-    def run(worker):
-        gate.wait()
-        try:
-            worker()
-        except BaseException as error:
-            errors.append(error)
-
-    threads = [threading.Thread(target=run, args=(worker,), daemon=True) for worker in workers]
-    for thread in threads:
-        thread.start()
-    released = time.perf_counter()
-    gate.wait()
-    for thread in threads:
-        thread.join()
-    if errors:
-        raise errors[0]
-    return released
-
-
 class FinishLine:
     """Jobs done by all workers together, and the moment they reached the total."""
 
@@ -353,7 +330,7 @@ def drain_by_batch_lines(address, total, connections=4, batch=100):
             finish.abandoned = True
             raise
 
-    released = run_together([lambda conn=conn: worker(conn) for conn in conns])
+    released = run_threads([lambda conn=conn: worker(conn) for conn in conns])
     for conn in conns:
         conn.close()
     seconds = finish.reached_at - released

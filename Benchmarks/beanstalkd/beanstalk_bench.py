@@ -48,9 +48,13 @@ import tempfile
 import threading
 import time
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Callable
 
 import greenstalk
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchkit import ms, now, percentile, run_threads  # noqa: E402
 
 TUBE = "bench"
 BODY = '{"n":0}'  # a small payload, like Gantry's one-int args
@@ -59,21 +63,7 @@ SCENARIOS = ["enqueue_single", "drain_backlog", "end_to_end", "wakeup_latency"]
 FULL_JOBS = {"enqueue_single": 100_000, "drain_backlog": 100_000, "end_to_end": 50_000, "wakeup_latency": 1_000}
 
 
-def now() -> float:
-    return time.perf_counter()
 
-
-def percentile(values: list[float], p: float) -> float | None:
-    """Nearest-rank percentile, as peer_bench.py computes it; None for no values."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    rank = max(1, min(len(ordered), int(-(-p * len(ordered) // 100))))
-    return ordered[rank - 1]
-
-
-def ms(seconds: float | None) -> float | None:
-    return None if seconds is None else round(seconds * 1000.0, 3)
 
 
 def result(scenario: str, jobs: int, seconds: float, latencies: list[float] | None, notes: str,
@@ -163,33 +153,6 @@ class Counter:
         return self.value >= self.total or self.abandoned
 
 
-def run_threads(targets: list[Callable[[], None]], counter: Counter | None = None) -> float:
-    """Runs every target in a thread of its own, all released at once; returns the moment they were. When one
-    fails, `counter` is abandoned, so that workers waiting for it to fill stop."""
-    gate = threading.Barrier(len(targets) + 1)
-    errors: list[BaseException] = []
-
-    def run(target: Callable[[], None]) -> None:
-        gate.wait()
-        try:
-            target()
-        except BaseException as error:  # reported below: a silent dead thread would only look slow
-            errors.append(error)
-            if counter:
-                counter.abandoned = True
-
-    threads = [threading.Thread(target=run, args=(target,), daemon=True) for target in targets]
-    for thread in threads:
-        thread.start()
-    started = now()
-    gate.wait()
-    for thread in threads:
-        thread.join()
-    if errors:
-        raise errors[0]
-    return started
-
-
 def share(total: int, part: int, parts: int) -> int:
     """Splits `total` over `parts` as evenly as it goes (as Gantry's bench does)."""
     return total // parts + (1 if part < total % parts else 0)
@@ -237,7 +200,8 @@ def drain_backlog(options, address) -> dict:
     total, connections = options.jobs("drain_backlog"), options.drain_connections
     conns = [client(address) for _ in range(connections)]
     counter = Counter(total)
-    started = run_threads([lambda conn=conn: reserve_and_delete_until(conn, counter) for conn in conns], counter)
+    started = run_threads([lambda conn=conn: reserve_and_delete_until(conn, counter) for conn in conns],
+                          on_failure=lambda: setattr(counter, "abandoned", True))
     seconds = counter.reached_at - started
     for conn in conns:
         conn.close()

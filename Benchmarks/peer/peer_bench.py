@@ -51,6 +51,9 @@ from pgqueuer import Queries, QueueManager
 from pgqueuer.db import AsyncpgDriver
 from pgqueuer.models import Job
 
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from benchkit import ms, now, percentile  # noqa: E402
+
 try:
     import uvloop
 except ImportError:  # pragma: no cover - uvloop is a pgqueuer dependency on Linux
@@ -71,23 +74,6 @@ JOBS = {
     "drain_backlog": (100_000, 10_000),
     "wakeup_latency": (1_000, 200),
 }
-
-
-def now() -> float:
-    return time.perf_counter()
-
-
-def percentile(values: list[float], p: float) -> float | None:
-    """Nearest-rank percentile; None for no values."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    rank = max(1, min(len(ordered), int(-(-p * len(ordered) // 100))))  # ceil(p/100 * n)
-    return ordered[rank - 1]
-
-
-def ms(seconds: float | None) -> float | None:
-    return None if seconds is None else round(seconds * 1000.0, 3)
 
 
 @dataclass
