@@ -135,9 +135,11 @@ let package = Package(
         // A libFuzzer target over the line reader and params decoding (scripts/fuzz.sh builds it with
         // -sanitize=fuzzer); built plainly, it replays a corpus.
         .target(name: "CLibFuzzer"),
+        // The checks each input to the line reader must pass, shared by the fuzz target and the seeded tests.
+        .target(name: "LineReaderChecks", dependencies: ["GantryProtocol"], swiftSettings: strictSettings),
         .executableTarget(
             name: "gantry-fuzz-lines",
-            dependencies: ["CLibFuzzer", "GantryProtocol"],
+            dependencies: ["CLibFuzzer", "LineReaderChecks"],
             path: "Fuzz/LineReader",
             exclude: ["seeds", "json.dict"],
             swiftSettings: strictSettings
@@ -157,7 +159,7 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
-        .testTarget(name: "GantryProtocolTests", dependencies: ["GantryProtocol", "GantryTesting"], swiftSettings: strictSettings),
+        .testTarget(name: "GantryProtocolTests", dependencies: ["GantryProtocol", "GantryTesting", "LineReaderChecks"], swiftSettings: strictSettings),
         .testTarget(name: "GantryBrokerTests", dependencies: ["GantryBroker", "GantryProtocol", "GantryTesting"], swiftSettings: strictSettings),
         .testTarget(name: "ChildProcessTests", dependencies: ["ChildProcesses", "GantryTesting"], swiftSettings: strictSettings),
         .testTarget(

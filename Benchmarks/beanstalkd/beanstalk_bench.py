@@ -63,9 +63,6 @@ SCENARIOS = ["enqueue_single", "drain_backlog", "end_to_end", "wakeup_latency"]
 FULL_JOBS = {"enqueue_single": 100_000, "drain_backlog": 100_000, "end_to_end": 50_000, "wakeup_latency": 1_000}
 
 
-
-
-
 def result(scenario: str, jobs: int, seconds: float, latencies: list[float] | None, notes: str,
            rate: bool = True) -> dict:
     return {"scenario": scenario, "jobs": jobs, "seconds": round(seconds, 3),
