@@ -39,7 +39,7 @@ final class ConnectionRegistry: Sendable {
             $0.perAddress[address] = fromAddress + 1
             return (nil, $0.draining)
         }
-        if closeNow { channel.close(mode: .input, promise: nil) }
+        if closeNow { Self.closeInput(of: channel) }
         return refusal
     }
 
@@ -83,7 +83,7 @@ final class ConnectionRegistry: Sendable {
             $0.entries[id] = entry
             return $0.draining && entry.isIdle ? entry.channel : nil
         }
-        idleWhileDraining?.close(mode: .input, promise: nil)
+        if let idleWhileDraining { Self.closeInput(of: idleWhileDraining) }
     }
 
     /// Closes idle connections now; busy ones close once they have answered everything and hold no job.
@@ -92,7 +92,16 @@ final class ConnectionRegistry: Sendable {
             $0.draining = true
             return $0.entries.values.filter(\.isIdle).map(\.channel)
         }
-        for channel in idle { channel.close(mode: .input, promise: nil) }
+        for channel in idle { Self.closeInput(of: channel) }
+    }
+
+    /// The accept loop can hand over a connection before NIO has registered it on its event loop, and NIO traps
+    /// (in debug builds) when such a connection's input is half-closed; seen when SIGTERM met a burst of
+    /// connections. One not yet active has read nothing, so closing it whole loses nothing.
+    private static func closeInput(of channel: any Channel) {
+        channel.eventLoop.execute {
+            if channel.isActive { channel.close(mode: .input, promise: nil) } else { channel.close(promise: nil) }
+        }
     }
 
     func closeAll() {
