@@ -27,9 +27,9 @@ public struct BrokerService: Service {
             try await Migrator(client: client, logger: logger).migrate()
         }
         let broker = self.broker
-        if let schedules = broker.configuration.cronSchedules { try await broker.applyConfiguredSchedules(schedules) }
-        if let limits = broker.configuration.queueLimits { try await broker.applyConfiguredQueueLimits(limits) }
-        try await broker.refreshQueueLimits()
+        if let schedules = broker.configuration.cronSchedules { try await broker.cron.applyConfigured(schedules) }
+        if let limits = broker.configuration.queueLimits { try await broker.queues.applyConfigured(limits) }
+        try await broker.queues.refreshLimits()
         // Signed in before the first lease is handed out, so no other broker mistakes those leases for orphans.
         try await BrokerHeartbeat(broker: broker).runOnce()
         // One file per chore in Maintenance/; each round returns how long to sleep before the next.
@@ -38,7 +38,7 @@ public struct BrokerService: Service {
             Notifier(client: client, broker: broker, logger: logger, onListening: {
                 // Notices sent while nobody listened are lost: look again at once.
                 _ = try? await WaiterPoll(broker: broker).runOnce()
-                try? await broker.refreshQueueLimits()
+                try? await broker.queues.refreshLimits()
             }),
             PeriodicChore(name: "lease reaper", logger: logger, round: LeaseReaper(broker: broker).round),
             PeriodicChore(name: "scheduler", logger: logger, round: Scheduler(broker: broker).round),
@@ -53,7 +53,7 @@ public struct BrokerService: Service {
             group.addTask { try await RPCListener(broker: broker, logger: logger, onBound: onBound).run() }
             try await group.waitForAll()
         }
-        try? await broker.brokers.signOut(id: broker.id)
+        try? await broker.brokerStore.signOut(id: broker.id)
         logger.info("broker stopped")
     }
 }

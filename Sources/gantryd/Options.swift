@@ -113,7 +113,7 @@ struct FileSettings: Decodable {
                 priority: entry.priority ?? ProtocolDefaults.priority, description: entry.description, timezone: entry.timezone ?? "UTC")
             do {
                 try params.validate()
-                _ = try Broker.parseSchedule(cron: params.cron, timezone: params.timezone)
+                _ = try CronHandlers.parseSchedule(cron: params.cron, timezone: params.timezone)
             } catch {
                 throw ValidationError("The config file's cron schedule \(name) is not valid: \((error as? RPCErrorObject)?.message ?? "\(error)")")
             }

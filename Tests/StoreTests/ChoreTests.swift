@@ -21,11 +21,11 @@ import Testing
     }
 
     func enqueue(_ broker: Broker, _ params: Enqueue.Params) async throws -> Int64 {
-        try #require(Int64(try await broker.store.insertJobs([params])[0].id))
+        try #require(Int64(try await broker.jobStore.insertJobs([params])[0].id))
     }
 
     func claim(_ broker: Broker, leaseMs: Int64) async throws -> ReservedJob {
-        let claimed = try await broker.store.claimJobs(queues: ["default"], max: 1, sessionID: UUID(), leaseMs: leaseMs, defaultLeaseMs: 60_000)
+        let claimed = try await broker.jobStore.claimJobs(queues: ["default"], max: 1, sessionID: UUID(), leaseMs: leaseMs, defaultLeaseMs: 60_000)
         return try #require(claimed.jobs.first)
     }
 
@@ -35,10 +35,10 @@ import Testing
             _ = try await claim(broker, leaseMs: 60_000)
             let reaper = LeaseReaper(broker: broker)
             #expect(try await reaper.runOnce(now: Date()) == [:], "the lease has a minute left")
-            #expect(try await broker.store.job(id: id)?.state == .reserved)
+            #expect(try await broker.jobStore.job(id: id)?.state == .reserved)
             let later = Date().addingTimeInterval(61)
             #expect(try await reaper.runOnce(now: later) == ["default": 1])
-            let job = try #require(try await broker.store.job(id: id))
+            let job = try #require(try await broker.jobStore.job(id: id))
             #expect(job.state == .available)
             #expect(job.errors.last?.reason == "lease_expired")
             let at = try #require(job.errors.last?.at)
@@ -53,7 +53,7 @@ import Testing
             let reaper = LeaseReaper(broker: broker)
             #expect(try await reaper.runOnce(now: Date().addingTimeInterval(5)) == [:], "within the broker timeout (10 s)")
             #expect(try await reaper.runOnce(now: Date().addingTimeInterval(30)) == ["default": 1])
-            #expect(try await broker.store.job(id: id)?.errors.last?.reason == "broker_lost")
+            #expect(try await broker.jobStore.job(id: id)?.errors.last?.reason == "broker_lost")
         }
     }
 
@@ -65,7 +65,7 @@ import Testing
             #expect(early.promoted == [:])
             #expect(try #require(early.nextDueIn) > .seconds(3500), "it knows when to look again")
             #expect(try await scheduler.runOnce(now: Date().addingTimeInterval(3601)) == Scheduler.Round(promoted: ["default": 1], nextDueIn: nil))
-            #expect(try await broker.store.job(id: id)?.state == .available)
+            #expect(try await broker.jobStore.job(id: id)?.state == .available)
         }
     }
 
@@ -75,7 +75,7 @@ import Testing
             let expirer = Expirer(broker: broker)
             #expect(try await expirer.runOnce(now: Date()) == [:])
             #expect(try await expirer.runOnce(now: Date().addingTimeInterval(61)) == ["default": 1])
-            #expect(try await broker.store.job(id: id)?.state == .expired)
+            #expect(try await broker.jobStore.job(id: id)?.state == .expired)
         }
     }
 
@@ -83,15 +83,15 @@ import Testing
         try await withBroker { broker in
             let done = try await enqueue(broker, Enqueue.Params(type: "done"))
             let session = UUID()
-            let claimed = try await broker.store.claimJobs(queues: ["default"], max: 1, sessionID: session, leaseMs: nil, defaultLeaseMs: 60_000)
+            let claimed = try await broker.jobStore.claimJobs(queues: ["default"], max: 1, sessionID: session, leaseMs: nil, defaultLeaseMs: 60_000)
             #expect(claimed.jobs.map(\.id) == [String(done)])
-            _ = try await broker.store.completeJobs([JobStore.Completion(id: done, sessionID: session, result: ["ok": true])])
+            _ = try await broker.jobStore.completeJobs([JobStore.Completion(id: done, sessionID: session, result: ["ok": true])])
             let cleaner = RetentionCleaner(broker: broker)
             #expect(try await cleaner.runOnce(now: Date()) == 0)
             #expect(try await cleaner.runOnce(now: Date().addingTimeInterval(23 * 3600)) == 0, "completed jobs are kept a day")
-            #expect(try await broker.store.job(id: done)?.result == ["ok": true])
+            #expect(try await broker.jobStore.job(id: done)?.result == ["ok": true])
             #expect(try await cleaner.runOnce(now: Date().addingTimeInterval(25 * 3600)) == 1)
-            #expect(try await broker.store.job(id: done) == nil)
+            #expect(try await broker.jobStore.job(id: done) == nil)
         }
     }
 

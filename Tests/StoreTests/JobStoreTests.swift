@@ -139,7 +139,7 @@ import Testing
             let id = Int64(try await store.insertJobs([Enqueue.Params(type: "t", maxAttempts: 2)])[0].id)!
             _ = try await claim(store, ["default"], session: session)
             let recorded = try await store.failJob(
-                id: id, sessionID: session, error: ["message": "boom", "reason": "nack", "at": "2030-01-01T00:00:00.000Z"],
+                id: id, sessionID: session, failure: .nacked(Nack.Failure(message: "boom"), workerID: nil),
                 outcome: .retry(afterMs: 60_000))
             guard case .retry(let queue, let nextRunAt)? = recorded else { Issue.record("not retried: \(String(describing: recorded))"); return }
             #expect(queue == "default")
@@ -153,7 +153,7 @@ import Testing
             _ = try await store.promoteDueJobs(now: Date(), limit: 5000)
             #expect(try await claim(store, ["default"], session: session).first?.attempt == 2)
             #expect(try await store.failJob(
-                id: id, sessionID: session, error: ["message": "again", "reason": "nack", "at": "2030-01-01T00:00:00.000Z"],
+                id: id, sessionID: session, failure: .nacked(Nack.Failure(message: "again"), workerID: nil),
                 outcome: .dead) == .finished(.dead))
             job = try #require(try await store.job(id: id))
             #expect(job.state == .dead)
@@ -197,7 +197,7 @@ import Testing
             _ = try await store.insertJobs([Enqueue.Params(type: "a"), Enqueue.Params(type: "b", maxAttempts: 1)])
             let claimed = try await claim(store, ["default"], session: session)
             #expect(claimed.count == 2)
-            let released = try await store.releaseSessionJobs(sessionID: session, workerID: "w-1", message: "gone")
+            let released = try await store.releaseSessionJobs(sessionID: session, workerID: "w-1")
             #expect(released == ["default": 1])
             let a = try #require(try await store.job(id: Int64(claimed.first { $0.type == "a" }!.id)!))
             #expect(a.state == .available)

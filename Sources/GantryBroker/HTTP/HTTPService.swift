@@ -81,7 +81,7 @@ extension Broker {
         if isDraining { return (false, "draining: shutting down, taking no new work") }
         let needed = Migration.all.last?.version ?? 0
         do {
-            let version = try await brokers.schemaVersion()
+            let version = try await brokerStore.schemaVersion()
             guard version >= needed else {
                 return (false, "migrations pending: the database's schema is at version \(version), this broker needs \(needed) (run gantryd migrate, or start gantryd without --no-migrate)")
             }
@@ -93,6 +93,6 @@ extension Broker {
 
     /// The queue gauges come from the database's counters, read when Prometheus scrapes.
     func refreshQueueMetrics() async {
-        if let queues = try? await queueStats() { metrics.record(queues) }
+        if let queues = try? await queues.stats() { metrics.record(queues) }
     }
 }

@@ -13,9 +13,9 @@ struct BrokerHeartbeat {
     /// One beat: how many workers it published.
     @discardableResult
     func runOnce() async throws -> Int {
-        let workers = Array(broker.localWorkers().prefix(Self.maxWorkersPublished))
+        let workers = Array(broker.workers.local().prefix(Self.maxWorkersPublished))
         let published = String(decoding: try GantryJSON.makeEncoder().encode(workers), as: UTF8.self)
-        try await broker.brokers.heartbeat(
+        try await broker.brokerStore.heartbeat(
             id: broker.id, host: ProcessInfo.processInfo.hostName, version: broker.configuration.version, workers: published)
         return workers.count
     }

@@ -22,7 +22,7 @@ struct CronEnqueuer {
 
     @discardableResult
     func runOnce() async throws -> Round {
-        let cron = broker.cron
+        let cron = broker.cronStore
         let logger = broker.logger
         let round = try await cron.due(limit: Self.batchLimit)
         var nextDue = round.nextDueAt
@@ -31,7 +31,7 @@ struct CronEnqueuer {
             guard let tick = schedule.nextRunAt else { continue }
             let next: Date?
             do {
-                let (expression, zone) = try Broker.parseSchedule(cron: schedule.cron, timezone: schedule.timezone)
+                let (expression, zone) = try CronHandlers.parseSchedule(cron: schedule.cron, timezone: schedule.timezone)
                 next = expression.nextFire(after: max(round.now, tick), in: zone)
                 if let next { nextDue = min(nextDue ?? next, next) }
             } catch {
@@ -39,11 +39,11 @@ struct CronEnqueuer {
                 _ = try await cron.pause(schedule.name)
                 continue
             }
-            guard let (jobID, state) = try await cron.fire(schedule.name, tick: tick, next: next, job: Broker.runJob(of: schedule, tick: tick)) else {
+            guard let (jobID, state) = try await cron.fire(schedule.name, tick: tick, next: next, job: CronHandlers.runJob(of: schedule, tick: tick)) else {
                 continue
             }
             fired += 1
-            broker.jobEnqueuedBySchedule(schedule, state: state)
+            broker.cron.enqueued(by: schedule, state: state)
             logger.info("cron schedule fired", metadata: [
                 "schedule": "\(schedule.name)", "tick": "\(GantryJSON.formatTimestamp(tick))", "job": "\(jobID)",
                 "next": "\(next.map(GantryJSON.formatTimestamp) ?? "never")",

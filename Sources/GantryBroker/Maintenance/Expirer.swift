@@ -12,7 +12,7 @@ struct Expirer {
     /// One round as of `now` (the database's clock unless a test pins one): the jobs that expired, by queue.
     @discardableResult
     func runOnce(now: Date? = nil) async throws -> [String: Int] {
-        let expired = try await broker.store.expireStaleJobs(now: now, limit: Self.batchLimit)
+        let expired = try await broker.jobStore.expireStaleJobs(now: now, limit: Self.batchLimit)
         if !expired.isEmpty {
             broker.logger.info("expired jobs that waited past their queue timeout", metadata: ["jobs": "\(expired.values.reduce(0, +))"])
             for (queue, count) in expired { broker.metrics.expired(queue: queue, count: count) }

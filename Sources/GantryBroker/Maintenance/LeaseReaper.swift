@@ -15,7 +15,7 @@ struct LeaseReaper {
     @discardableResult
     func runOnce(now: Date? = nil) async throws -> [String: Int] {
         let timeoutMs = TimeAmount(broker.configuration.brokerTimeout).nanoseconds / 1_000_000
-        guard let available = try await broker.store.reapLostLeases(brokerTimeoutMs: timeoutMs, now: now, limit: Self.batchLimit),
+        guard let available = try await broker.jobStore.reapLostLeases(brokerTimeoutMs: timeoutMs, now: now, limit: Self.batchLimit),
               !available.isEmpty else { return [:] }
         broker.logger.info("put back jobs whose lease ran out or whose broker died", metadata: ["jobs": "\(available.values.reduce(0, +))"])
         for (queue, count) in available { broker.metrics.leasesLost(queue: queue, reason: "reaped", count: count) }

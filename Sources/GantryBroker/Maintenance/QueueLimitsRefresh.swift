@@ -4,7 +4,7 @@ struct QueueLimitsRefresh {
     let broker: Broker
 
     func round() async throws -> Duration {
-        try await broker.refreshQueueLimits()
+        try await broker.queues.refreshLimits()
         return broker.configuration.safetyPollInterval
     }
 }

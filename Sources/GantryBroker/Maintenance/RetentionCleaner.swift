@@ -22,13 +22,13 @@ struct RetentionCleaner {
                                     ([.dead, .cancelled, .expired], configuration.failedRetention)] {
             let olderThanMs = TimeAmount(retention).nanoseconds / 1_000_000
             for _ in 0..<Self.maxBatchesPerRound {
-                let batch = try await broker.store.pruneFinishedJobs(states: states, olderThanMs: olderThanMs, batch: Self.batchSize, now: now)
+                let batch = try await broker.jobStore.pruneFinishedJobs(states: states, olderThanMs: olderThanMs, batch: Self.batchSize, now: now)
                 deleted += batch
                 if batch < Self.batchSize { break }
             }
         }
         if deleted > 0 { broker.logger.info("deleted finished jobs past their retention", metadata: ["jobs": "\(deleted)"]) }
-        try await broker.store.pruneActivity(now: now)
+        try await broker.jobStore.pruneActivity(now: now)
         return deleted
     }
 

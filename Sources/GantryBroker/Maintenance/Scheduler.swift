@@ -18,7 +18,7 @@ struct Scheduler {
     /// One round as of `now` (the database's clock unless a test pins one).
     @discardableResult
     func runOnce(now: Date? = nil) async throws -> Round {
-        let (available, nextDueInMs) = try await broker.store.promoteDueJobs(now: now, limit: Self.batchLimit)
+        let (available, nextDueInMs) = try await broker.jobStore.promoteDueJobs(now: now, limit: Self.batchLimit)
         if !available.isEmpty { await broker.announceAvailable(available) }
         return Round(promoted: available, nextDueIn: nextDueInMs.map { .milliseconds(max(1, $0)) })
     }

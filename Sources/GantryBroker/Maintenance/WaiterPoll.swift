@@ -6,10 +6,10 @@ struct WaiterPoll {
     /// One look: the queues that have jobs for their waiters, with how many (up to a cap).
     @discardableResult
     func runOnce() async throws -> [String: Int] {
-        let queues = broker.waitBoard.waitedQueues
+        let queues = broker.parkedReserves.waitedQueues
         guard !queues.isEmpty else { return [:] }
-        let available = try await broker.store.availableCounts(queues: queues)
-        if !available.isEmpty { broker.waitBoard.jobsAvailable(available) }
+        let available = try await broker.jobStore.availableCounts(queues: queues)
+        if !available.isEmpty { broker.parkedReserves.jobsAvailable(available) }
         return available
     }
 

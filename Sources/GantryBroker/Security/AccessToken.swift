@@ -11,7 +11,7 @@ public enum Role: String, Sendable, CaseIterable, Codable {
 
     public func mayCall(_ method: String) -> Bool {
         // The method table says which roles may call each method.
-        self == .admin || method == Hello.name || Broker.methods[method]?.roles.contains(self) == true
+        self == .admin || method == Hello.name || MethodTable.rows[method]?.roles.contains(self) == true
     }
 }
 

@@ -90,7 +90,7 @@ struct RPCConnection {
                 logger.debug("read failed", metadata: ["session": "\(session.id)", "error": "\(error)"])
             }
             // The client is gone or done sending: no reserve should keep waiting for it.
-            for ticket in session.beginClosing() { broker.waitBoard.remove(ticket) }
+            for ticket in session.beginClosing() { broker.parkedReserves.remove(ticket) }
             await requests.waitForAll()
         }
     }

@@ -26,7 +26,7 @@ struct Notifier: Service {
                             await onListening()
                             try await withThrowingTaskGroup(of: Void.self) { group in
                                 group.addTask { [broker] in
-                                    for try await order in orders { await broker.receiveControl(order.payload) }
+                                    for try await order in orders { await broker.workers.receiveControl(order.payload) }
                                 }
                                 for try await notification in notifications.cancelOnGracefulShutdown() {
                                     handle(notification.payload)
@@ -49,6 +49,6 @@ struct Notifier: Service {
         let parts = payload.split(separator: " ")
         guard parts.count == 3, let count = Int(parts[2]) else { return }
         guard parts[0] != broker.id.wireString else { return }
-        broker.waitBoard.jobsAvailable([String(parts[1]): count])
+        broker.parkedReserves.jobsAvailable([String(parts[1]): count])
     }
 }

@@ -1,7 +1,8 @@
 import Synchronization
 
-/// Parks long-polling `reserve` calls and resumes them when jobs arrive, following `Waitlist`'s decisions.
-final class WaitBoard: Sendable {
+/// The long-polling `reserve` calls parked on this broker: holds their continuations and resumes them as
+/// `Waitlist` (the pure rules of who waits for what) decides.
+final class ParkedReserves: Sendable {
     private struct State {
         var list = Waitlist()
         var continuations: [Waitlist.Ticket: CheckedContinuation<Void, Never>] = [:]

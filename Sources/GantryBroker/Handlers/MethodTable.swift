@@ -1,0 +1,71 @@
+import Foundation
+import GantryProtocol
+import Logging
+
+/// The whole protocol, one row per method: its params and result types (through `RPCMethod`), who may call it,
+/// which queues a request names, and the handler group that answers it. Adding a method is adding a row here,
+/// its types in GantryProtocol and its schemas in proto-json.
+enum MethodTable {
+    typealias Handler = @Sendable (Broker, RPCRequest, Session) async throws -> Data
+
+    struct Row: Sendable {
+        /// The roles that may call it when the broker has tokens; `admin` may call every method, anyone `hello`.
+        let roles: Set<Role>
+        let handler: Handler
+    }
+
+    static let rows: [String: Row] = [
+        Hello.name: route(Hello.self, roles: Set(Role.allCases)) { try await $0.workers.hello($1, session: $2) },
+
+        Enqueue.name: route(Enqueue.self, roles: [.producer], queues: { [$0.queue] }) { broker, params, _ in try await broker.jobs.enqueue(params) },
+        EnqueueBatch.name: route(EnqueueBatch.self, roles: [.producer], queues: { $0.jobs.map(\.queue) }) { broker, params, _ in
+            try await broker.jobs.enqueueBatch(params)
+        },
+        JobsGet.name: route(JobsGet.self, roles: [.producer]) { try await $0.jobs.get($1, session: $2) },
+
+        Reserve.name: route(Reserve.self, roles: [.worker], queues: { $0.queues }) { try await $0.leases.reserve($1, session: $2) },
+        Ack.name: route(Ack.self, roles: [.worker]) { try await $0.leases.ack($1, session: $2) },
+        Nack.name: route(Nack.self, roles: [.worker]) { try await $0.leases.nack($1, session: $2) },
+        Extend.name: route(Extend.self, roles: [.worker]) { try await $0.leases.extend($1, session: $2) },
+
+        JobsList.name: route(JobsList.self) { broker, params, _ in try await broker.operators.list(params) },
+        JobsRetry.name: route(JobsRetry.self) { broker, params, _ in try await broker.operators.retry(params) },
+        JobsCancel.name: route(JobsCancel.self) { broker, params, _ in try await broker.operators.cancel(params) },
+        JobsDiscard.name: route(JobsDiscard.self) { broker, params, _ in try await broker.operators.discard(params) },
+        Cleanup.name: route(Cleanup.self) { broker, params, _ in try await broker.operators.cleanup(params) },
+        Stats.name: route(Stats.self, roles: [.producer, .worker]) { broker, _, _ in try await broker.operators.stats() },
+
+        QueuesList.name: route(QueuesList.self) { broker, _, _ in QueuesList.Result(queues: try await broker.queues.stats()) },
+        QueuesPause.name: route(QueuesPause.self) { broker, params, _ in try await broker.queues.pause(params) },
+        QueuesResume.name: route(QueuesResume.self) { broker, params, _ in try await broker.queues.resume(params) },
+        QueuesConfigure.name: route(QueuesConfigure.self) { broker, params, _ in try await broker.queues.configure(params) },
+
+        WorkersList.name: route(WorkersList.self) { broker, _, _ in try await broker.workers.list() },
+        WorkersQuiet.name: route(WorkersQuiet.self) { broker, params, _ in try await broker.workers.steer(params, .quiet) },
+        WorkersStop.name: route(WorkersStop.self) { broker, params, _ in try await broker.workers.steer(params, .stop) },
+
+        CronList.name: route(CronList.self) { broker, _, _ in CronList.Result(schedules: try await broker.cronStore.list()) },
+        CronUpsert.name: route(CronUpsert.self) { broker, params, _ in try await broker.cron.upsert(params) },
+        CronDelete.name: route(CronDelete.self) { broker, params, _ in try await broker.cron.delete(params) },
+        CronPause.name: route(CronPause.self) { broker, params, _ in try await broker.cron.pause(params) },
+        CronResume.name: route(CronResume.self) { broker, params, _ in try await broker.cron.resume(params) },
+        CronTrigger.name: route(CronTrigger.self) { broker, params, _ in try await broker.cron.trigger(params) },
+    ]
+
+    static let names = rows.keys.sorted()
+
+    /// A row: `roles` beyond admin (none: admin only), and `queues`, the queues a request names, which a token
+    /// limited to some queues must cover.
+    private static func route<M: RPCMethod>(
+        _ method: M.Type, roles: Set<Role> = [], queues: (@Sendable (M.Params) -> [String])? = nil,
+        _ body: @escaping @Sendable (Broker, M.Params, Session) async throws -> M.Result
+    ) -> Row where M.Params: KnownFields {
+        Row(roles: roles.union([.admin])) { broker, request, session in
+            let params = try GantryJSON.decodeParams(M.Params.self, of: request)
+            if let validated = params as? any ValidatedParams { try validated.validate() }
+            if let queues { try broker.checkQueues(queues(params), method: M.name, session: session) }
+            let result = try await body(broker, params, session)
+            return try GantryJSON.makeEncoder().encode(result)
+        }
+    }
+}
