@@ -77,7 +77,8 @@ public final class Broker: Sendable {
 
     /// Puts back whatever the session still holds: its connection is gone, so its jobs must run elsewhere.
     public func sessionClosed(_ session: Session) async {
-        let wasWorker = session.closeAndReportWhetherWorker()
+        let closed = session.update { $0.closed() }
+        let wasWorker = closed.wasWorker
         sessions.withLock { _ = $0.removeValue(forKey: session.id) }
         counts.withLock {
             $0.connections -= 1
@@ -85,7 +86,7 @@ public final class Broker: Sendable {
         }
         metrics.connections.decrement()
         if wasWorker { metrics.workers.decrement() }
-        guard session.hasReserved else { return }
+        guard closed.putBackJobs else { return }
         // Retried while PostgreSQL is away (a worker that drops during an outage must not leave its jobs
         // stuck until their leases end); after a minute the reaper's lease expiry remains the fallback.
         var backoff = Backoff(initial: .seconds(2), maximum: .seconds(2))
@@ -138,7 +139,7 @@ public final class Broker: Sendable {
         }
         metrics.requestsInFlight.increment()
         defer { metrics.requestsInFlight.decrement() }
-        session.sawRequest()
+        session.update { $0.sawRequest() }
         let outcome: Result<Data, RPCErrorObject>
         do {
             outcome = .success(try await handler(self, request, session))

@@ -19,11 +19,4 @@ import Testing
         #expect(leases.lease(for: "1") == nil)
         #expect(leases.count == 1)
     }
-
-    @Test func aClosingSessionEndsItsWaits() {
-        let session = Session(peer: "test")
-        #expect(session.waiting(7))
-        #expect(session.beginClosing() == [7])
-        #expect(!session.waiting(8))
-    }
 }

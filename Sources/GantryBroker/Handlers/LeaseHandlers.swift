@@ -15,7 +15,7 @@ struct LeaseHandlers {
         let started = ContinuousClock.now
         let deadline = started + .milliseconds(params.waitMs)
         defer { broker.metrics.reserveWaitTime.recordNanoseconds((ContinuousClock.now - started).nanoseconds) }
-        session.willReserve()
+        session.update { $0.willReserve() }
         let parked = broker.parkedReserves
         while true {
             if broker.isDraining || session.isClosing { return Reserve.Result(jobs: []) }
@@ -43,7 +43,7 @@ struct LeaseHandlers {
             }
             if !claim.jobs.isEmpty || ContinuousClock.now >= deadline {
                 parked.remove(ticket)
-                session.reserved(claim.jobs)
+                session.update { $0.reserved(claim.jobs) }
                 return Reserve.Result(jobs: claim.jobs)
             }
             // A full rate window frees up at a known time; nobody announces it.
@@ -54,9 +54,9 @@ struct LeaseHandlers {
 
     /// Parks a reserve until jobs are announced, the deadline passes, or the session closes.
     private func wait(for ticket: Waitlist.Ticket, session: Session, until deadline: ContinuousClock.Instant) async {
-        if session.waiting(ticket) {
+        if session.update({ $0.startWaiting(ticket) }) {
             await broker.parkedReserves.wait(ticket, until: deadline)
-            session.doneWaiting(ticket)
+            session.update { $0.stopWaiting(ticket) }
         }
         broker.parkedReserves.remove(ticket)
     }
@@ -96,7 +96,7 @@ struct LeaseHandlers {
 
     /// The session's bookkeeping and the metrics of an acked job; returns its queue.
     private func acked(_ wireID: String, session: Session) -> String? {
-        guard let lease = session.finished(wireID) else { return nil }
+        guard let lease = session.update({ $0.finished(wireID) }) else { return nil }
         broker.metrics.count(.completed, queue: lease.queue, type: lease.type)
         broker.metrics.jobRan(queue: lease.queue, type: lease.type, for: ContinuousClock.now - lease.reservedAt)
         return lease.queue
@@ -104,7 +104,7 @@ struct LeaseHandlers {
 
     func nack(_ params: Nack.Params, session: Session) async throws -> Nack.Result {
         guard let id = Int64(params.id) else { throw RPCErrorObject.notFound(jobID: params.id) }
-        guard let lease = session.lease(for: params.id) else { throw try await leaseProblem(id: id, wireID: params.id) }
+        guard let lease = session.update({ $0.leases.lease(for: params.id) }) else { throw try await leaseProblem(id: id, wireID: params.id) }
         let decision = broker.retryPolicy.decide(
             attempt: lease.attempt, maxAttempts: lease.maxAttempts, retryRequested: params.retry, retryInMs: params.retryInMs)
         let failure = FailedAttempt.nacked(params.error, workerID: session.workerID)
@@ -115,7 +115,7 @@ struct LeaseHandlers {
         guard let recorded = try await broker.jobStore.failJob(id: id, sessionID: session.id, failure: failure, outcome: outcome) else {
             throw try await leaseProblem(id: id, wireID: params.id)
         }
-        session.finished(params.id)
+        session.update { $0.finished(params.id) }
         await broker.queues.slotFreed(queue: lease.queue)
         let metrics = broker.metrics
         metrics.count(.failed, queue: lease.queue, type: lease.type)

@@ -12,10 +12,10 @@ struct WorkerHandlers {
 
     func hello(_ params: Hello.Params, session: Session) async throws -> Hello.Result {
         try broker.authenticate(params, session: session)
-        let (wasWorker, isWorker) = session.greeted(params)
-        if wasWorker != isWorker {
-            broker.counts.withLock { $0.workers += isWorker ? 1 : -1 }
-            if isWorker { broker.metrics.workers.increment() } else { broker.metrics.workers.decrement() }
+        let change = session.update { $0.greeted(params) }
+        if change.wasWorker != change.isWorker {
+            broker.counts.withLock { $0.workers += change.isWorker ? 1 : -1 }
+            if change.isWorker { broker.metrics.workers.increment() } else { broker.metrics.workers.decrement() }
         }
         broker.logger.info("hello", metadata: [
             "session": "\(session.id)", "peer": "\(session.peer)", "client": "\(params.client ?? "-")",

@@ -4,9 +4,6 @@ import Logging
 
 /// When the broker has tokens: who may call what. Without tokens every connection may do everything.
 extension Broker {
-    /// How many failed `hello`s in a row a connection gets before it is closed.
-    static let helloAttempts = 3
-
     /// Refuses a request the connection's token does not cover (before its params are read).
     func admit(_ request: RPCRequest, session: Session) -> RPCErrorObject? {
         guard authenticator.isEnabled, request.method != Hello.name else { return nil }
@@ -33,20 +30,19 @@ extension Broker {
     }
 
     /// `hello`'s token check: on success the session takes the token's role; a connection that fails
-    /// `helloAttempts` times in a row is closed after the answer.
+    /// `SessionState.helloAttempts` times in a row is closed after the answer.
     func authenticate(_ params: Hello.Params, session: Session) throws(RPCErrorObject) {
         guard authenticator.isEnabled else { return }
         if let presented = params.token, let token = authenticator.authenticate(presented) {
-            session.authenticated(token)
+            session.update { $0.authenticated(token) }
             return
         }
-        let failures = session.failedToAuthenticate()
+        let failures = session.update { $0.failedToAuthenticate() }
         metrics.authenticationFailures.increment()
         logger.warning("hello with a missing or unknown token", metadata: [
             "session": "\(session.id)", "peer": "\(session.peer)", "failures": "\(failures)",
         ])
-        if failures >= Self.helloAttempts {
-            session.closeAfterAnswer()
+        if failures >= SessionState.helloAttempts {
             throw .unauthorized("Unknown token; \(failures) failed attempts, so the connection is closed.")
         }
         throw .unauthorized(params.token == nil ? "hello carried no token." : "Unknown token.")

@@ -90,7 +90,7 @@ struct RPCConnection {
                 logger.debug("read failed", metadata: ["session": "\(session.id)", "error": "\(error)"])
             }
             // The client is gone or done sending: no reserve should keep waiting for it.
-            for ticket in session.beginClosing() { broker.parkedReserves.remove(ticket) }
+            for ticket in session.update({ $0.beginClosing() }) { broker.parkedReserves.remove(ticket) }
             await requests.waitForAll()
         }
     }
@@ -106,7 +106,7 @@ struct RPCConnection {
         case .batch(let requests):
             if let line = ResponseLine.batch(await answerTogether(requests)) { await answers.write(line) }
         }
-        if session.mustCloseAfterAnswer {
+        if session.update({ $0.mustCloseAfterAnswer }) {
             // As after an oversize line: our side first, so the answer is read before the connection goes.
             try? await channel.channel.close(mode: .output)
             try? await Task.sleep(for: .milliseconds(200))
