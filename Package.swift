@@ -42,6 +42,12 @@ let package = Package(
             dependencies: [.product(name: "OrderedCollections", package: "swift-collections")],
             swiftSettings: strictSettings
         ),
+        // A program's settings declared once: flag, environment variable, YAML key, default and check.
+        .target(
+            name: "GantrySettings",
+            dependencies: [.product(name: "Yams", package: "Yams")],
+            swiftSettings: strictSettings
+        ),
         // Starting, watching, signalling and reaping child processes: the one way Gantry runs programs.
         .target(name: "CSpawnExtras"),
         .target(name: "ChildProcesses", dependencies: ["CSpawnExtras"], swiftSettings: strictSettings),
@@ -50,6 +56,7 @@ let package = Package(
             dependencies: [
                 "ChildProcesses",
                 "GantryProtocol",
+                "GantrySettings",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOFoundationCompat", package: "swift-nio"),
@@ -72,6 +79,7 @@ let package = Package(
             dependencies: [
                 "GantryBroker",
                 "GantryProtocol",
+                "GantrySettings",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -160,7 +168,7 @@ let package = Package(
             swiftSettings: strictSettings
         ),
         .testTarget(name: "GantryProtocolTests", dependencies: ["GantryProtocol", "GantryTesting", "LineReaderChecks"], swiftSettings: strictSettings),
-        .testTarget(name: "GantryBrokerTests", dependencies: ["GantryBroker", "GantryProtocol", "GantryTesting"], swiftSettings: strictSettings),
+        .testTarget(name: "GantryBrokerTests", dependencies: ["GantryBroker", "GantryProtocol", "GantrySettings", "GantryTesting"], swiftSettings: strictSettings),
         .testTarget(name: "ChildProcessTests", dependencies: ["ChildProcesses", "GantryTesting"], swiftSettings: strictSettings),
         .testTarget(
             name: "StoreTests",

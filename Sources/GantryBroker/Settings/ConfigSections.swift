@@ -1,0 +1,110 @@
+import Foundation
+import GantryProtocol
+import GantrySettings
+
+/// The config file's sections: `cron:` (schedules by name), `queues:` (limits by queue) and `tokens:` (a list),
+/// each entry checked as the matching RPC would check it, and tokens from the environment.
+enum ConfigSections {
+    /// YAML's scalars read as numbers, booleans and strings before anything else, as JSON would spell them.
+    static var yamlScalars: [CodingUserInfoKey: Any] { [JSONValue.scalarsFirst: true] }
+
+    /// The `cron:` section as schedules; nil when the file has none (then schedules from files stay as they are).
+    static func cronSchedules(_ file: SettingsFile) throws(SettingProblem) -> [CronUpsert.Params]? {
+        guard let cron = try file.section("cron", as: [String: CronEntry].self, userInfo: yamlScalars) else { return nil }
+        var schedules: [CronUpsert.Params] = []
+        for (name, entry) in cron.sorted(by: { $0.key < $1.key }) {
+            let params = CronUpsert.Params(
+                name: name, cron: entry.cron, type: entry.type, args: entry.args ?? .emptyArray, queue: entry.queue ?? ProtocolDefaults.queue,
+                priority: entry.priority ?? ProtocolDefaults.priority, description: entry.description, timezone: entry.timezone ?? "UTC")
+            do {
+                try params.validate()
+                _ = try CronHandlers.parseSchedule(cron: params.cron, timezone: params.timezone)
+            } catch {
+                throw SettingProblem("The config file's cron schedule \(name) is not valid: \((error as? RPCErrorObject)?.message ?? "\(error)")")
+            }
+            schedules.append(params)
+        }
+        return schedules
+    }
+
+    /// The `queues:` section as limits; nil when the file has none.
+    static func queueLimits(_ file: SettingsFile) throws(SettingProblem) -> [String: QueueLimit]? {
+        guard let queues = try file.section("queues", as: [String: QueueEntry].self, userInfo: yamlScalars) else { return nil }
+        var limits: [String: QueueLimit] = [:]
+        for (queue, entry) in queues {
+            let params = QueuesConfigure.Params(queue: queue, concurrency: entry.concurrency, rateLimit: entry.rateLimit)
+            do { try params.validate() } catch {
+                throw SettingProblem("The config file's limits for queue \(queue) are not valid: \(error.message)")
+            }
+            limits[queue] = QueueLimit(concurrency: entry.concurrency, rateLimit: entry.rateLimit)
+        }
+        return limits
+    }
+
+    /// Plain tokens from the environment, one per role (for containers whose secrets arrive as variables).
+    static let environmentTokens: [(variable: String, role: Role)] = [
+        ("GANTRY_ADMIN_TOKEN", .admin), ("GANTRY_WORKER_TOKEN", .worker), ("GANTRY_PRODUCER_TOKEN", .producer),
+    ]
+
+    /// The file's `tokens:` and the environment's, each checked; names are unique.
+    static func tokens(_ file: SettingsFile, environment: [String: String]) throws(SettingProblem) -> [AccessToken] {
+        var tokens: [AccessToken] = []
+        for (index, entry) in (try file.section("tokens", as: [TokenEntry].self, userInfo: yamlScalars) ?? []).enumerated() {
+            let label = entry.name.map { "\"\($0)\"" } ?? "number \(index + 1)"
+            guard let name = entry.name, !name.isEmpty else { throw SettingProblem("The config file's token \(label) needs a name (it names the token in logs).") }
+            guard let role = Role(rawValue: entry.role ?? "") else {
+                throw SettingProblem("The config file's token \(label) needs a role: producer, worker or admin.")
+            }
+            guard let hex = entry.sha256, let digest = AccessToken.parseDigest(hex) else {
+                throw SettingProblem("The config file's token \(label) needs sha256: the token's SHA-256 as 64 hex digits (`gantry token new` prints it). The token itself never goes in the file.")
+            }
+            if role == .admin && entry.queues != nil {
+                throw SettingProblem("The config file's token \(label) is an admin token limited to queues; admin tokens cover every queue. Give it the role producer or worker, or drop queues.")
+            }
+            if let queues = entry.queues, queues.isEmpty {
+                throw SettingProblem("The config file's token \(label) has an empty queues list; leave queues out for every queue.")
+            }
+            tokens.append(AccessToken(name: name, digest: digest, role: role, queues: entry.queues.map(Set.init)))
+        }
+        for (variable, role) in environmentTokens {
+            guard let plain = environment[variable], !plain.isEmpty else { continue }
+            guard plain.count >= 16 else { throw SettingProblem("\(variable) is shorter than 16 characters; use `gantry token new` for a strong one.") }
+            tokens.append(AccessToken(name: variable.lowercased(), plain: plain, role: role))
+        }
+        var seen: Set<String> = []
+        for token in tokens where !seen.insert(token.name).inserted {
+            throw SettingProblem("Two tokens are named \"\(token.name)\"; names must be unique (they name tokens in logs).")
+        }
+        return tokens
+    }
+
+    /// One schedule under `cron:`, keyed by its name.
+    struct CronEntry: Decodable {
+        var cron: String
+        var type: String
+        var args: JSONValue?
+        var queue: String?
+        var priority: Int?
+        var description: String?
+        var timezone: String?
+    }
+
+    /// One queue under `queues:`.
+    struct QueueEntry: Decodable {
+        var concurrency: Int?
+        var rateLimit: RateLimit?
+
+        enum CodingKeys: String, CodingKey {
+            case concurrency
+            case rateLimit = "rate_limit"
+        }
+    }
+
+    /// One entry of the `tokens:` list.
+    struct TokenEntry: Decodable {
+        var name: String?
+        var sha256: String?
+        var role: String?
+        var queues: [String]?
+    }
+}
