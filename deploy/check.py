@@ -11,7 +11,7 @@
   GANTRY_* variable is one the sources mention, and every gantry_* metric named is one the broker exports;
 - the broker's HTTP side (/live, /ready, /metrics on 7441) is where the probes, health checks and
   Prometheus annotations look for it, and nothing still says it does not exist;
-- security (the rules of Sources/gantryd/SecurityOptions.swift, read from there): every broker that listens
+- security (the rules of Sources/GantryBroker/Settings/, read from there): every broker that listens
   beyond loopback (compose, Kubernetes, systemd, the Dockerfile's CMD) surely gets a token, none passes
   --allow-unauthenticated, tokens come from outside (required compose variables, Secrets, the systemd env file),
   every worker's GANTRY_TOKEN is the token the brokers take as the worker one, example tokens are too short to
@@ -146,6 +146,11 @@ def read_sources(folder: str) -> str:
 
 gantryd_text = read_sources("gantryd")
 gantryd_structs = struct_bodies(gantryd_text)
+# gantryd's settings are declared once, in GantrydSettings.table (Entry("key", ...)), with their checks beside it.
+settings_text = "\n".join(p.read_text() for p in sorted((SOURCES / "GantryBroker" / "Settings").glob("*.swift")))
+SETTING_KEYS = set(re.findall(r'\bEntry\("([a-z_]+)"', settings_text))
+sections = re.search(r"fileSections: Set<String> = \[([^\]]*)\]", settings_text)
+SECTION_KEYS = set(re.findall(r'"(\w+)"', sections.group(1))) if sections else set()
 worker_structs = struct_bodies(read_sources("gantry-worker"))
 cli_text = read_sources("gantry")
 cli_structs = struct_bodies(cli_text)
@@ -160,9 +165,10 @@ def command_flags(structs: dict[str, str], name: str) -> set[str]:
     return flags | {"--help", "-h"}
 
 
+SETTING_FLAGS = {"--" + key.replace("_", "-") for key in SETTING_KEYS}
 FLAGS = {
-    "gantryd serve": command_flags(gantryd_structs, "Serve"),
-    "gantryd migrate": command_flags(gantryd_structs, "Migrate"),
+    "gantryd serve": command_flags(gantryd_structs, "Serve") | SETTING_FLAGS,
+    "gantryd migrate": command_flags(gantryd_structs, "Migrate") | SETTING_FLAGS,
     "gantry-worker": command_flags(worker_structs, "GantryWorkerCommand"),
 }
 
@@ -199,7 +205,7 @@ def cli_flags(node: dict) -> set[str]:
 
 
 ALL_GANTRY_FLAGS = set().union(*FLAGS.values()) | cli_flags(CLI)
-GANTRYD_KEYS = coding_keys(gantryd_structs.get("FileSettings", ""))
+GANTRYD_KEYS = SETTING_KEYS | SECTION_KEYS
 WORKER_KEYS = coding_keys(worker_structs.get("FileSettings", ""))
 SOURCE_ENV = set(re.findall(r"\bGANTRY_[A-Z0-9_]*[A-Z0-9]", "\n".join(
     p.read_text() for p in SOURCES.rglob("*.swift"))))
@@ -246,26 +252,28 @@ check({"workers", "cleanup"} <= set(CLI["sub"]) and "--all" in cli_flags(CLI["su
 check("drain_grace_ms" in GANTRYD_KEYS and "handlers" in WORKER_KEYS,
       f"could not read the YAML keys from the sources (gantryd {sorted(GANTRYD_KEYS)}, worker {sorted(WORKER_KEYS)})")
 
-# Security (Sources/gantryd/SecurityOptions.swift, an @OptionGroup of Serve): its flags and keys, the token
+# Security (Sources/GantryBroker/Settings/): its flags and keys, the token
 # variables and their roles, the shortest token accepted from the environment, and what counts as loopback.
 check({"--allow-unauthenticated", "--tls-cert", "--tls-key", "--tls-client-ca", "--max-connections"} <= FLAGS["gantryd serve"]
       and {"tokens", "allow_unauthenticated", "tls_cert", "tls_key"} <= GANTRYD_KEYS,
-      "could not read gantryd's security flags and keys (SecurityOptions, an @OptionGroup of Serve) from "
-      f"Sources/gantryd (found {sorted(FLAGS['gantryd serve'])} and {sorted(GANTRYD_KEYS)})")
-TOKEN_ENV = dict(re.findall(r'\(\s*"(GANTRY_[A-Z0-9_]+)"\s*,\s*\.(producer|worker|admin)\s*\)', gantryd_text))
+      "could not read gantryd's security flags and keys (GantrydSettings.table) from "
+      f"Sources/GantryBroker/Settings (found {sorted(FLAGS['gantryd serve'])} and {sorted(GANTRYD_KEYS)})")
+TOKEN_ENV = dict(re.findall(r'\(\s*"(GANTRY_[A-Z0-9_]+)"\s*,\s*\.(producer|worker|admin)\s*\)', settings_text))
 check(set(TOKEN_ENV.values()) == {"producer", "worker", "admin"},
-      f"could not read the token variables (SecurityOptions.environmentTokens) from Sources/gantryd (found {TOKEN_ENV})")
-minimum = re.search(r"\bplain\.count\s*>=\s*(\d+)", gantryd_text)
-check(bool(minimum), "could not read the shortest token gantryd accepts (plain.count >= N) from Sources/gantryd")
+      f"could not read the token variables (ConfigSections.environmentTokens) from Sources/GantryBroker/Settings (found {TOKEN_ENV})")
+minimum = re.search(r"\bplain\.count\s*>=\s*(\d+)", settings_text)
+check(bool(minimum), "could not read the shortest token gantryd accepts (plain.count >= N) from Sources/GantryBroker/Settings")
 MIN_TOKEN_LENGTH = int(minimum.group(1)) if minimum else 16
-loopback = re.search(r"func\s+isLoopback\b[^{]*\{(.*?)\n\s*\}", gantryd_text, re.S)
+loopback = re.search(r"func\s+isLoopback\b[^{]*\{(.*?)\n\s*\}", settings_text, re.S)
 LOOPBACK_NAMES = set(re.findall(r'==\s*"([^"]+)"', loopback.group(1))) if loopback else set()
 LOOPBACK_PREFIXES = tuple(re.findall(r'hasPrefix\("([^"]+)"\)', loopback.group(1))) if loopback else ()
 check(bool(LOOPBACK_NAMES and LOOPBACK_PREFIXES), "could not read isLoopback (what gantryd serves without tokens) "
-                                                  "from Sources/gantryd")
-default_listen = re.search(r'parseListenAddress\(\s*listen\s*\?\?\s*file\.listen\s*\?\?\s*"([^"]+)"', gantryd_text)
-check(bool(default_listen), "could not read gantryd's default --listen from Sources/gantryd/Gantryd.swift")
-DEFAULT_LISTEN = default_listen.group(1) if default_listen else "127.0.0.1:7440"
+                                                  "from Sources/GantryBroker/Settings")
+configuration_text = (SOURCES / "GantryBroker" / "BrokerConfiguration.swift").read_text()
+default_host = re.search(r'public var host = "([^"]+)"', configuration_text)
+default_port = re.search(r'public var port = (\d+)', configuration_text)
+check(bool(default_host and default_port), "could not read gantryd's default listen address from BrokerConfiguration.swift")
+DEFAULT_LISTEN = f"{default_host.group(1)}:{default_port.group(1)}" if default_host and default_port else "127.0.0.1:7440"
 
 # ---------------------------------------------------------------------------------------------------------
 # Flags used in deploy/
@@ -370,7 +378,7 @@ for path in TEXT_FILES:
                              r"|\b(?:authentication|tokens?|TLS)\b(?:[^.\n]|\n[ \t]*#?[ \t]*){0,20}?\bcomes? later\b"
                              r"|\baccepts and ignores\b", text, re.I):
         check(False, f"{rel(path)}: still says the broker has no authentication or TLS ({stale.group(0)!r}); it has "
-                     "tokens and optional TLS (Sources/gantryd/SecurityOptions.swift)")
+                     "tokens and optional TLS (Sources/GantryBroker/Settings/)")
     for line in text.splitlines():
         if re.search(r"\bcurl\b.*/metrics\b", line):
             check("Authorization: Bearer" in line,
@@ -434,7 +442,7 @@ def check_config(where: str, text: str, keys: set[str], kind: str) -> dict:
 
 
 def check_tokens(where: str, tokens) -> None:
-    """gantryd's tokens: list, checked as SecurityOptions.tokens checks it (the broker refuses to start otherwise)."""
+    """gantryd's tokens: list, checked as ConfigSections.tokens checks it (the broker refuses to start otherwise)."""
     if tokens is None:
         return
     if not check(isinstance(tokens, list) and all(isinstance(t, dict) for t in tokens),

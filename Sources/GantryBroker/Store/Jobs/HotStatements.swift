@@ -5,7 +5,7 @@ import PostgresNIO
 // The statements behind enqueue, ack and jobs.get, prepared once per connection: they run on nearly every
 // request, and a prepared statement spares PostgreSQL parsing them (each run is still planned afresh: see
 // `withGantrySessionSettings`). Args and results go in and out as `json`, not `jsonb`, so they keep the spelling
-// the client sent. The claim is in JobClaimsTogether.swift.
+// the client sent. The claim is in JobStore+Claim.swift.
 
 /// Inserts new jobs (`[NewJobRecord]` as JSON) and notifies every broker of the queues that gained available
 /// jobs, in one statement; rows come back in input order, minus those whose unique key was taken.
