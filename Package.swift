@@ -113,6 +113,7 @@ let package = Package(
                 "ChildProcesses",
                 "GantryClient",
                 "GantryProtocol",
+                "GantrySettings",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
@@ -168,7 +169,7 @@ let package = Package(
             swiftSettings: strictSettings
         ),
         .testTarget(name: "GantryProtocolTests", dependencies: ["GantryProtocol", "GantryTesting", "LineReaderChecks"], swiftSettings: strictSettings),
-        .testTarget(name: "GantryBrokerTests", dependencies: ["GantryBroker", "GantryProtocol", "GantrySettings", "GantryTesting"], swiftSettings: strictSettings),
+        .testTarget(name: "GantryBrokerTests", dependencies: ["GantryBroker", "GantryProtocol", "GantrySettings", "GantryTesting", "gantry-worker"], swiftSettings: strictSettings),
         .testTarget(name: "ChildProcessTests", dependencies: ["ChildProcesses", "GantryTesting"], swiftSettings: strictSettings),
         .testTarget(
             name: "StoreTests",

@@ -151,7 +151,10 @@ settings_text = "\n".join(p.read_text() for p in sorted((SOURCES / "GantryBroker
 SETTING_KEYS = set(re.findall(r'\bEntry\("([a-z_]+)"', settings_text))
 sections = re.search(r"fileSections: Set<String> = \[([^\]]*)\]", settings_text)
 SECTION_KEYS = set(re.findall(r'"(\w+)"', sections.group(1))) if sections else set()
-worker_structs = struct_bodies(read_sources("gantry-worker"))
+worker_text = read_sources("gantry-worker")
+worker_structs = struct_bodies(worker_text)
+# gantry-worker's settings: WorkerSettings.table, Entry("key", ...) or Entry(list: "key", flag: "--flag", ...).
+WORKER_SETTINGS = re.findall(r'\bEntry\((?:list:\s*)?"([a-z_]+)"(?:,\s*flag:\s*"(--[a-z-]+)")?', worker_text)
 cli_text = read_sources("gantry")
 cli_structs = struct_bodies(cli_text)
 cli_types = struct_bodies(cli_text, "struct|enum|class")
@@ -169,7 +172,8 @@ SETTING_FLAGS = {"--" + key.replace("_", "-") for key in SETTING_KEYS}
 FLAGS = {
     "gantryd serve": command_flags(gantryd_structs, "Serve") | SETTING_FLAGS,
     "gantryd migrate": command_flags(gantryd_structs, "Migrate") | SETTING_FLAGS,
-    "gantry-worker": command_flags(worker_structs, "GantryWorkerCommand"),
+    "gantry-worker": command_flags(worker_structs, "GantryWorkerCommand")
+    | {flag or "--" + key.replace("_", "-") for key, flag in WORKER_SETTINGS},
 }
 
 
@@ -206,7 +210,7 @@ def cli_flags(node: dict) -> set[str]:
 
 ALL_GANTRY_FLAGS = set().union(*FLAGS.values()) | cli_flags(CLI)
 GANTRYD_KEYS = SETTING_KEYS | SECTION_KEYS
-WORKER_KEYS = coding_keys(worker_structs.get("FileSettings", ""))
+WORKER_KEYS = {key for key, _ in WORKER_SETTINGS}
 SOURCE_ENV = set(re.findall(r"\bGANTRY_[A-Z0-9_]*[A-Z0-9]", "\n".join(
     p.read_text() for p in SOURCES.rglob("*.swift"))))
 

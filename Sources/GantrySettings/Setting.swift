@@ -5,13 +5,23 @@ import Foundation
 /// program's settings value. Its default is whatever that value holds before anything is applied, so help
 /// and the README show the same default the code uses.
 public struct Setting<Target>: Sendable {
+    /// How a setting takes its text: one value, or a list (a flag given again, a YAML list or mapping, a
+    /// comma-separated environment variable).
+    public enum Values: Sendable {
+        case one(@Sendable (inout Target, String) throws(SettingProblem) -> Void)
+        /// `merged`: the file's items, then the environment's, then the flags' are all applied, so a later item
+        /// overrides an earlier one of the same name (gantry-worker's handlers); otherwise the first source wins.
+        case list(merged: Bool, @Sendable (inout Target, [String]) throws(SettingProblem) -> Void)
+    }
+
     public let key: String
     /// What its value looks like in help (`MS`, `N`, `HOST:PORT`, `PATH`); nil for a switch that takes none.
     public let valueName: String?
     public let help: String
     /// Its current value in `Target` as text, for help and the README; nil when unset.
     let show: @Sendable (Target) -> String?
-    let apply: @Sendable (inout Target, String) throws(SettingProblem) -> Void
+    let values: Values
+    private let flagName: String?
 
     public init(_ key: String, _ valueName: String?, _ help: String,
                 show: @escaping @Sendable (Target) -> String?,
@@ -20,10 +30,24 @@ public struct Setting<Target>: Sendable {
         self.valueName = valueName
         self.help = help
         self.show = show
-        self.apply = apply
+        self.values = .one(apply)
+        self.flagName = nil
     }
 
-    public var flag: String { "--" + key.replacingOccurrences(of: "_", with: "-") }
+    /// A list setting; `flag` names its (repeatable) flag when that is not the key (`--queue` for `queues`).
+    public init(list key: String, flag: String? = nil, _ valueName: String, _ help: String, merged: Bool = false,
+                show: @escaping @Sendable (Target) -> String?,
+                apply: @escaping @Sendable (inout Target, [String]) throws(SettingProblem) -> Void) {
+        self.key = key
+        self.valueName = valueName
+        self.help = help
+        self.show = show
+        self.values = .list(merged: merged, apply)
+        self.flagName = flag
+    }
+
+    public var flag: String { flagName ?? "--" + key.replacingOccurrences(of: "_", with: "-") }
+    public var isList: Bool { if case .list = values { true } else { false } }
     public var isSwitch: Bool { valueName == nil }
     public func defaultText(_ defaults: Target) -> String? { show(defaults) }
 }
@@ -67,9 +91,13 @@ public struct SettingTable<Target>: Sendable {
         [environmentPrefix + setting.key.uppercased()] + (environmentAliases[setting.key] ?? [])
     }
 
-    /// Splits command-line words into setting texts by key: `--name value`, `--name=value`, `--switch`.
-    public func parseFlags(_ words: [String]) throws(SettingProblem) -> [String: String] {
-        var texts: [String: String] = [:]
+    /// Splits command-line words into setting texts by key: `--name value`, `--name=value`, `--switch`; a list
+    /// setting's flag may come again, the others' last value counts.
+    public func parseFlags(_ words: [String]) throws(SettingProblem) -> [String: [String]] {
+        var texts: [String: [String]] = [:]
+        func add(_ setting: Setting<Target>, _ text: String) {
+            if setting.isList { texts[setting.key, default: []].append(text) } else { texts[setting.key] = [text] }
+        }
         var index = 0
         while index < words.count {
             let word = words[index]
@@ -83,37 +111,45 @@ public struct SettingTable<Target>: Sendable {
                 throw SettingProblem("Unknown flag --\(name); the settings are \(settings.map(\.flag).joined(separator: ", ")) (see --help).")
             }
             if setting.isSwitch {
-                texts[setting.key] = inline ?? "true"
+                add(setting, inline ?? "true")
             } else if let inline {
-                texts[setting.key] = inline
+                add(setting, inline)
             } else {
                 guard index < words.count else { throw SettingProblem("\(setting.flag) needs a value (\(setting.valueName ?? "")).") }
-                texts[setting.key] = words[index]
+                add(setting, words[index])
                 index += 1
             }
         }
         return texts
     }
 
-    /// Applies every setting given, each from the first of flag, environment and file that has it. A file key
-    /// no setting has is refused, so a misspelt one is not silently ignored.
-    public func apply(to target: inout Target, flags: [String: String], environment: [String: String],
-                      file: [String: String], fileSections: Set<String> = []) throws(SettingProblem) {
+    /// Applies every setting given, each from the first of flag, environment and file that has it (a merged list
+    /// from all three). A file key no setting has is refused, so a misspelt one is not silently ignored.
+    public func apply(to target: inout Target, flags: [String: [String]], environment: [String: String],
+                      file: SettingsFile, fileSections: Set<String> = []) throws(SettingProblem) {
         for key in file.keys.sorted() where setting(key) == nil && !fileSections.contains(key) {
             let known = (settings.map(\.key) + fileSections.sorted()).joined(separator: ", ")
             throw SettingProblem("The config file has an unknown key \(key); the keys are \(known).")
         }
         for setting in settings {
-            let fromEnvironment = environmentVariables(for: setting).lazy.compactMap { name in
-                environment[name].flatMap { $0.isEmpty ? nil : (name, $0) }
+            let fromEnvironment: (SettingOrigin, [String])? = environmentVariables(for: setting).lazy.compactMap { name in
+                environment[name].flatMap { text in
+                    text.isEmpty ? nil : (SettingOrigin.environment(name), setting.isList ? text.split(separator: ",").map(String.init) : [text])
+                }
             }.first
-            let given: (SettingOrigin, String)? =
-                flags[setting.key].map { (.flag, $0) }
-                ?? fromEnvironment.map { (.environment($0.0), $0.1) }
-                ?? file[setting.key].map { (.file, $0) }
-            guard let (origin, text) = given else { continue }
-            do { try setting.apply(&target, text) } catch {
-                throw SettingProblem("\(origin.name(of: setting)) \(error.description)")
+            let sources: [(SettingOrigin, [String])] = [
+                flags[setting.key].map { (.flag, $0) }, fromEnvironment, file.values[setting.key].map { (.file, $0) },
+            ].compactMap { $0 }
+            guard let first = sources.first else { continue }
+            do {
+                switch setting.values {
+                case .one(let apply):
+                    try apply(&target, first.1.last ?? "")
+                case .list(let merged, let apply):
+                    try apply(&target, merged ? sources.reversed().flatMap(\.1) : first.1)
+                }
+            } catch {
+                throw SettingProblem("\(first.0.name(of: setting)) \(error.description)")
             }
         }
     }

@@ -5,14 +5,16 @@ import Yams
 /// `tokens:` …) decoded on demand into their own types.
 public struct SettingsFile {
     public let path: String?
-    public let scalars: [String: String]
+    /// Each key's value as text: a single value, or the items of a list of values, or a mapping of values as
+    /// `name=value` items (how a list setting reads them). Keys holding anything deeper are sections.
+    public let values: [String: [String]]
     private let text: String
     private let sectionKeys: Set<String>
 
     /// No file: nothing set.
     public init() {
         path = nil
-        scalars = [:]
+        values = [:]
         text = ""
         sectionKeys = []
     }
@@ -26,17 +28,27 @@ public struct SettingsFile {
         do { root = try Yams.compose(yaml: text) } catch {
             throw SettingProblem("The config file \(path) is not valid YAML: \(error)")
         }
-        var scalars: [String: String] = [:]
+        var values: [String: [String]] = [:]
         var sections: Set<String> = []
         if let root {
             guard let mapping = root.mapping else { throw SettingProblem("The config file \(path) must be a mapping of keys to values, such as listen: 127.0.0.1:7440.") }
             for (key, value) in mapping {
                 guard let name = key.string else { continue }
-                if let scalar = value.scalar { scalars[name] = scalar.string } else { sections.insert(name) }
+                if let scalar = value.scalar {
+                    values[name] = [scalar.string]
+                } else if let items = value.sequence, items.allSatisfy({ $0.scalar != nil }) {
+                    values[name] = items.compactMap { $0.scalar?.string }
+                    sections.insert(name)
+                } else if let pairs = value.mapping, pairs.allSatisfy({ $0.key.scalar != nil && $0.value.scalar != nil }) {
+                    values[name] = pairs.compactMap { pair in pair.key.scalar.flatMap { key in pair.value.scalar.map { "\(key.string)=\($0.string)" } } }
+                    sections.insert(name)
+                } else {
+                    sections.insert(name)
+                }
             }
         }
         self.path = path
-        self.scalars = scalars
+        self.values = values
         self.text = text
         self.sectionKeys = sections
     }
@@ -44,9 +56,12 @@ public struct SettingsFile {
     /// Keys whose value is a list or mapping rather than a single value.
     public var sections: Set<String> { sectionKeys }
 
+    /// Every top-level key of the file.
+    public var keys: Set<String> { sectionKeys.union(values.keys) }
+
     /// Decodes the section at `key` (nil when the file has none), naming the key in the error.
     public func section<Section: Decodable>(_ key: String, as type: Section.Type, userInfo: [CodingUserInfoKey: Any] = [:]) throws(SettingProblem) -> Section? {
-        guard sectionKeys.contains(key) || scalars[key] != nil else { return nil }
+        guard sectionKeys.contains(key) || values[key] != nil else { return nil }
         var info = userInfo
         info[Self.sectionKey] = key
         do { return try YAMLDecoder().decode(SectionOf<Section>.self, from: text, userInfo: info).value } catch {

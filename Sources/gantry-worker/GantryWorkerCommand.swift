@@ -3,10 +3,10 @@ import ChildProcesses
 import Foundation
 import GantryClient
 import GantryProtocol
+import GantrySettings
 import Logging
 import ServiceLifecycle
 import UnixSignals
-import Yams
 
 @main
 struct GantryWorkerCommand: AsyncParsableCommand {
@@ -43,72 +43,35 @@ struct GantryWorkerCommand: AsyncParsableCommand {
                 email.send: python3 send.py
 
             SIGTERM or SIGINT: stop taking jobs, let running commands finish, exit.
+
+            Settings: each a flag, an environment variable (in brackets) and a config file key (the flag's name \
+            with underscores; queues: and handlers: for --queue and --handler); flags win over the environment, \
+            which wins over the file.
+
+            \(WorkerSettings.table.helpText(defaults: WorkerSettings()))
             """)
 
-    @Option(help: "The broker, as host:port or gantry://host:port (default 127.0.0.1:7440, or GANTRY_URL).")
-    var broker: String?
-
-    @Option(name: .customLong("queue"), help: "A queue to work, in priority order; repeat for several (default: default).")
-    var queues: [String] = []
-
-    @Option(help: "How many commands may run at once (default 4).")
-    var concurrency: Int?
-
-    @Option(name: .customLong("handler"), help: "TYPE=COMMAND: run COMMAND for jobs of TYPE; repeat for several types.")
-    var handlers: [String] = []
-
-    @Option(help: "Kill a command that runs longer than this, in ms (default 1800000, 30 minutes).")
-    var timeoutMs: Int64?
-
-    @Option(help: "A YAML file with broker, queues, concurrency, timeout_ms and handlers (a map of type to command); flags override it.")
+    @Option(help: "A YAML file of settings: the keys are the flags' names with underscores (broker, queues, concurrency, timeout_ms, log_level) and handlers: (a map of type to command); flags override it.")
     var config: String?
 
-    @Option(help: "trace, debug, info (default), warning or error.")
-    var logLevel: String = "info"
-
-    struct FileSettings: Decodable {
-        var broker: String?
-        var queues: [String]?
-        var concurrency: Int?
-        var timeoutMs: Int64?
-        var handlers: [String: String]?
-
-        enum CodingKeys: String, CodingKey {
-            case broker, queues, concurrency, handlers
-            case timeoutMs = "timeout_ms"
-        }
-    }
+    @Argument(parsing: .allUnrecognized, help: .hidden)
+    var settingFlags: [String] = []
 
     func run() async throws {
-        let level = Logger.Level(rawValue: logLevel) ?? .info
+        let settings: WorkerSettings
+        do {
+            settings = try WorkerSettings.resolve(flags: settingFlags, configFile: config, environment: ProcessInfo.processInfo.environment)
+        } catch {
+            throw ValidationError(error.description)
+        }
+        let level = Logger.Level(rawValue: settings.logLevel) ?? .info
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
             handler.logLevel = level
             return handler
         }
         let logger = Logger(label: "gantry-worker")
-        var file = FileSettings()
-        if let config {
-            do { file = try YAMLDecoder().decode(
-                FileSettings.self, from: String(contentsOfFile: config, encoding: .utf8), userInfo: [JSONValue.scalarsFirst: true]) } catch {
-                throw ValidationError("Cannot read the config file \(config): \(error)")
-            }
-        }
-        var commands = file.handlers ?? [:]
-        for handler in handlers {
-            guard let equals = handler.firstIndex(of: "="), equals != handler.startIndex else {
-                throw ValidationError("--handler takes TYPE=COMMAND, such as --handler email.send='python3 send.py' (got \(handler)).")
-            }
-            commands[String(handler[..<equals])] = String(handler[handler.index(after: equals)...])
-        }
-        guard !commands.isEmpty else {
-            throw ValidationError("Give at least one --handler TYPE=COMMAND (or handlers: in --config), so the worker knows what to run.")
-        }
-        let url = broker ?? file.broker ?? ProcessInfo.processInfo.environment["GANTRY_URL"] ?? "127.0.0.1:7440"
-        let queues = !self.queues.isEmpty ? self.queues : (file.queues ?? [ProtocolDefaults.queue])
-        let concurrency = concurrency ?? file.concurrency ?? 4
-        guard concurrency >= 1 else { throw ValidationError("--concurrency must be at least 1.") }
-        let timeout = Duration.milliseconds(timeoutMs ?? file.timeoutMs ?? 30 * 60 * 1000)
+        let (url, queues, concurrency, timeout) = (settings.broker, settings.queues, settings.concurrency, settings.timeout)
 
         let worker: Worker
         do {
@@ -118,7 +81,7 @@ struct GantryWorkerCommand: AsyncParsableCommand {
         } catch {
             throw ValidationError("\(error)")
         }
-        for (type, command) in commands.sorted(by: { $0.key < $1.key }) {
+        for (type, command) in settings.handlers.sorted(by: { $0.key < $1.key }) {
             let runner = CommandRunner(command: command, timeout: timeout)
             worker.register(type, raw: { job in try await Self.perform(job, with: runner, logger: logger) })
             logger.info("handler", metadata: ["type": "\(type)", "command": "\(command)"])

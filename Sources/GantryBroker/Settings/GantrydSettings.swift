@@ -29,7 +29,7 @@ public struct GantrydSettings: Sendable {
         let file = try path.map { path throws(SettingProblem) in try SettingsFile(path: path) } ?? SettingsFile()
         var settings = GantrydSettings()
         try table.apply(to: &settings, flags: try table.parseFlags(words), environment: environment,
-                        file: file.scalars, fileSections: fileSections)
+                        file: file, fileSections: fileSections)
         settings.broker.cronSchedules = try ConfigSections.cronSchedules(file)
         settings.broker.queueLimits = try ConfigSections.queueLimits(file)
         settings.broker.tokens = try ConfigSections.tokens(file, environment: environment)
