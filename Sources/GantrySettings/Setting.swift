@@ -103,7 +103,7 @@ public struct SettingTable<Target>: Sendable {
             let word = words[index]
             index += 1
             guard word.hasPrefix("--") else {
-                throw SettingProblem("Unexpected \"\(word)\": settings are flags such as --listen 127.0.0.1:7440 (see --help).")
+                throw SettingProblem("Unexpected \"\(word)\": settings are flags such as \(settings.first.map { "\($0.flag) \($0.valueName ?? "")" } ?? "--name VALUE") (see --help).")
             }
             let body = word.dropFirst(2)
             let (name, inline) = body.firstIndex(of: "=").map { (String(body[..<$0]), String(body[body.index(after: $0)...])) } ?? (String(body), nil)
