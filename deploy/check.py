@@ -146,15 +146,15 @@ def read_sources(folder: str) -> str:
 
 gantryd_text = read_sources("gantryd")
 gantryd_structs = struct_bodies(gantryd_text)
-# gantryd's settings are declared once, in GantrydSettings.table (Entry("key", ...)), with their checks beside it.
+# gantryd's settings are declared once, in GantrydSettings.table (Entry("key", ...) or .integer("key", ...)), with their checks beside it.
 settings_text = "\n".join(p.read_text() for p in sorted((SOURCES / "GantryBroker" / "Settings").glob("*.swift")))
-SETTING_KEYS = set(re.findall(r'\bEntry\("([a-z_]+)"', settings_text))
+SETTING_KEYS = set(re.findall(r'(?:\bEntry|^\s*\.[a-z]+)\("([a-z_]+)"', settings_text, re.M))
 sections = re.search(r"fileSections: Set<String> = \[([^\]]*)\]", settings_text)
 SECTION_KEYS = set(re.findall(r'"(\w+)"', sections.group(1))) if sections else set()
 worker_text = read_sources("gantry-worker")
 worker_structs = struct_bodies(worker_text)
-# gantry-worker's settings: WorkerSettings.table, Entry("key", ...) or Entry(list: "key", flag: "--flag", ...).
-WORKER_SETTINGS = re.findall(r'\bEntry\((?:list:\s*)?"([a-z_]+)"(?:,\s*flag:\s*"(--[a-z-]+)")?', worker_text)
+# gantry-worker's settings: WorkerSettings.table, Entry("key", ...), .integer("key", ...) or Entry(list: "key", flag: "--flag", ...).
+WORKER_SETTINGS = re.findall(r'(?:\bEntry|^\s*\.[a-z]+)\((?:list:\s*)?"([a-z_]+)"(?:,\s*flag:\s*"(--[a-z-]+)")?', worker_text, re.M)
 cli_text = read_sources("gantry")
 cli_structs = struct_bodies(cli_text)
 cli_types = struct_bodies(cli_text, "struct|enum|class")

@@ -1,5 +1,8 @@
 /// Readers for setting texts; each throws the rest of a sentence that starts with the setting's name.
 public enum SettingValue {
+    /// swift-log's levels, for a `log_level` setting.
+    public static let logLevels = ["trace", "debug", "info", "notice", "warning", "error", "critical"]
+
     public static func integer<Value: FixedWidthInteger>(_ text: String, _: Value.Type = Value.self, atLeast minimum: Value) throws(SettingProblem) -> Value {
         guard let value = Value(text.trimmingSpaces) else { throw SettingProblem("must be a whole number, got \"\(text.prefix(40))\".") }
         guard value >= minimum else { throw SettingProblem("must be at least \(minimum), got \(value).") }
@@ -51,5 +54,50 @@ extension String {
         while text.first == " " { text = text.dropFirst() }
         while text.last == " " { text = text.dropLast() }
         return text
+    }
+}
+
+/// The common kinds of setting, each stored at a key path of the program's settings value.
+extension Setting {
+    /// A whole number of at least `minimum`.
+    public static func integer<Value: FixedWidthInteger & Sendable>(
+        _ key: String, value valueName: String = "N", _ help: String, _ path: WritableKeyPath<Target, Value> & Sendable, atLeast minimum: Value
+    ) -> Setting {
+        Setting(key, valueName, help, show: { "\($0[keyPath: path])" }) { target, text throws(SettingProblem) in
+            target[keyPath: path] = try SettingValue.integer(text, atLeast: minimum)
+        }
+    }
+
+    /// A whole number within `allowed`.
+    public static func integer<Value: FixedWidthInteger & Sendable>(
+        _ key: String, value valueName: String = "N", _ help: String, _ path: WritableKeyPath<Target, Value> & Sendable, within allowed: ClosedRange<Value>
+    ) -> Setting {
+        Setting(key, valueName, help, show: { "\($0[keyPath: path])" }) { target, text throws(SettingProblem) in
+            target[keyPath: path] = try SettingValue.integer(text, within: allowed)
+        }
+    }
+
+    /// A duration given in milliseconds, of at least `minimum`.
+    public static func milliseconds(_ key: String, _ help: String, _ path: WritableKeyPath<Target, Duration> & Sendable, atLeast minimum: Int64) -> Setting {
+        Setting(key, "MS", help, show: { SettingValue.showMilliseconds($0[keyPath: path]) }) { target, text throws(SettingProblem) in
+            target[keyPath: path] = try SettingValue.milliseconds(text, atLeast: minimum)
+        }
+    }
+
+    /// Free text, such as a path.
+    public static func text(_ key: String, _ valueName: String, _ help: String, _ path: WritableKeyPath<Target, String> & Sendable) -> Setting {
+        Setting(key, valueName, help, show: { $0[keyPath: path] }) { target, text in target[keyPath: path] = text }
+    }
+
+    /// Free text that has no default.
+    public static func text(_ key: String, _ valueName: String, _ help: String, _ path: WritableKeyPath<Target, String?> & Sendable) -> Setting {
+        Setting(key, valueName, help, show: { $0[keyPath: path] }) { target, text in target[keyPath: path] = text }
+    }
+
+    /// One of `choices`.
+    public static func choice(_ key: String, _ valueName: String, _ help: String, _ path: WritableKeyPath<Target, String> & Sendable, _ choices: [String]) -> Setting {
+        Setting(key, valueName, help, show: { $0[keyPath: path] }) { target, text throws(SettingProblem) in
+            target[keyPath: path] = try SettingValue.oneOf(text, choices)
+        }
     }
 }

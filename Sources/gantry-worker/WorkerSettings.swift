@@ -15,17 +15,13 @@ struct WorkerSettings: Sendable {
     typealias Entry = Setting<WorkerSettings>
 
     static let table = SettingTable<WorkerSettings>([
-        Entry("broker", "URL", "The broker, as host:port or gantry://host:port (gantrys:// for TLS).", show: { $0.broker }) { settings, text in
-            settings.broker = text
-        },
+        .text("broker", "URL", "The broker, as host:port or gantry://host:port (gantrys:// for TLS).", \.broker),
         Entry(list: "queues", flag: "--queue", "NAME", "A queue to work, in priority order; repeat the flag for several.",
               show: { $0.queues.joined(separator: ",") }) { settings, names throws(SettingProblem) in
             guard !names.isEmpty, !names.contains(where: \.isEmpty) else { throw SettingProblem("must name at least one queue, and no empty one.") }
             settings.queues = names
         },
-        Entry("concurrency", "N", "How many commands may run at once.", show: { "\($0.concurrency)" }) { settings, text throws(SettingProblem) in
-            settings.concurrency = try SettingValue.integer(text, atLeast: 1)
-        },
+        .integer("concurrency", "How many commands may run at once.", \.concurrency, atLeast: 1),
         Entry(list: "handlers", flag: "--handler", "TYPE=COMMAND",
               "Run COMMAND (with /bin/sh -c) for jobs of TYPE; repeat for several types. The file's handlers: maps TYPE to COMMAND; a flag for the same type wins.",
               merged: true, show: { _ in nil }) { settings, items throws(SettingProblem) in
@@ -36,13 +32,9 @@ struct WorkerSettings: Sendable {
                 settings.handlers[String(item[..<equals])] = String(item[item.index(after: equals)...])
             }
         },
-        Entry("timeout_ms", "MS", "Kill a command that runs longer than this (SIGTERM to its process group, SIGKILL 5 s later).",
-              show: { SettingValue.showMilliseconds($0.timeout) }) { settings, text throws(SettingProblem) in
-            settings.timeout = try SettingValue.milliseconds(text, atLeast: 1)
-        },
-        Entry("log_level", "LEVEL", "trace, debug, info, notice, warning, error or critical.", show: { $0.logLevel }) { settings, text throws(SettingProblem) in
-            settings.logLevel = try SettingValue.oneOf(text, ["trace", "debug", "info", "notice", "warning", "error", "critical"])
-        },
+        .milliseconds("timeout_ms", "Kill a command that runs longer than this (SIGTERM to its process group, SIGKILL 5 s later).",
+                      \.timeout, atLeast: 1),
+        .choice("log_level", "LEVEL", "trace, debug, info, notice, warning, error or critical.", \.logLevel, SettingValue.logLevels),
     ], environmentPrefix: "GANTRY_WORKER_", environmentAliases: ["broker": ["GANTRY_URL"]])
 
     /// Flags over environment over file over defaults (handlers merged from all three), every value checked.

@@ -36,9 +36,6 @@ public struct JobStore: Sendable {
     static let movedColumns =
         "id, queue, type, args, priority, run_at, attempt, max_attempts, timeout_ms, expires_at, unique_key, tags, meta, enqueued_at, reserved_at, cancel_requested_at"
 
-    /// `now()` as the RFC 3339 text the wire uses, for timestamps stored inside jsonb.
-    static let nowText = #"to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')"#
-
     /// Tells every broker (this one too) that jobs became available.
     public func notifyAvailable(_ counts: [String: Int]) async throws {
         guard !counts.isEmpty else { return }
