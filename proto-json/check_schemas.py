@@ -10,7 +10,7 @@
    - each client line is a valid request (envelope.request.json) with valid params, unless the broker's
      answer says it is not: then the schema must refuse it too (-32700 not JSON, -32600 envelope,
      -32602 params, -32601 unknown method), except for the few values only the broker can judge
-     (BROKER_CHECKED: a cron expression's field ranges, its time zone database);
+     (BROKER_CHECKED: a cron expression's field ranges, its time zone database, args against a job type's schema);
    - each server line is a valid response (envelope.response.json) answering a request of the block by id
      (or id null for lines that had none); results validate against <method>.result.json, error codes are
      in errors.json and -32602 errors name data.field;
@@ -39,11 +39,20 @@ SCHEMAS = HERE / "schemas"
 BASE = "https://gantry.dev/proto/v1/"
 DRAFT = "https://json-schema.org/draft/2020-12/schema"
 METHODS = ["hello", "enqueue", "enqueue_batch", "reserve", "ack", "nack", "extend", "jobs.get", "jobs.list", "jobs.retry", "jobs.cancel", "jobs.discard", "cleanup", "stats", "queues.pause", "queues.resume", "queues.list", "queues.configure", "workers.list", "workers.quiet", "workers.stop",
-           "cron.list", "cron.upsert", "cron.delete", "cron.pause", "cron.resume", "cron.trigger"]
+           "cron.list", "cron.upsert", "cron.delete", "cron.pause", "cron.resume", "cron.trigger",
+           "types.register", "types.list", "types.get", "types.delete"]
 
 # -32602 refusals that no schema can foresee: values only the broker can judge. A transcript may show the broker
 # refusing params the schema accepts when data.field is one of these.
-BROKER_CHECKED = {"cron.upsert": {"cron", "timezone"}}
+# A field ending in "." covers every path under it: args checked against the job type's registered args_schema
+# (only the broker knows it), and a schema's own keywords beyond what a JSON Schema of schemas can say.
+BROKER_CHECKED = {"cron.upsert": {"cron", "timezone", "args."}, "enqueue": {"args."}, "enqueue_batch": {"jobs["},
+                  "types.register": {"args_schema."}}
+
+
+def broker_checked(method, field):
+    return isinstance(field, str) and any(
+        field == known or (known[-1] in ".[" and field.startswith(known)) for known in BROKER_CHECKED.get(method, ()))
 
 problems = []
 
@@ -348,7 +357,7 @@ class Checker:
                 problem(where, f"-32602 for unknown method {method!r}")
             elif params_problem is None:
                 field = error.get("data", {}).get("field") if isinstance(error.get("data"), dict) else None
-                if field in BROKER_CHECKED.get(method, ()):
+                if broker_checked(method, field):
                     self.counts["broker-checked refusals"] += 1
                 else:
                     problem(where, f"-32602 for {method} params that methods/{method}.params.json accepts")

@@ -17,6 +17,8 @@ public final class Broker: Sendable {
     let brokerStore: BrokerStore
     let queueStore: QueueStore
     let cronStore: CronStore
+    let typeStore: TypeStore
+    let dashboardStore: DashboardStore
     let logger: Logger
     let parkedReserves = ParkedReserves()
     let retryPolicy: RetryPolicy
@@ -32,6 +34,8 @@ public final class Broker: Sendable {
     let claims: ClaimCoalescers
     /// Every queue's limits, as last read from Postgres.
     let knownQueueLimits = KnownQueueLimits()
+    /// Every job type's args schema, as last read from Postgres.
+    let knownTypeSchemas = KnownTypeSchemas()
 
     struct Counts {
         var connections = 0
@@ -53,6 +57,8 @@ public final class Broker: Sendable {
         self.brokerStore = BrokerStore(storage: storage, logger: logger)
         self.queueStore = QueueStore(storage: storage, logger: logger)
         self.cronStore = CronStore(storage: storage, jobs: store, logger: logger)
+        self.typeStore = TypeStore(storage: storage, logger: logger)
+        self.dashboardStore = DashboardStore(storage: storage, logger: logger)
         self.logger = logger
         self.retryPolicy = retryPolicy
         self.authenticator = Authenticator(tokens: configuration.tokens)
@@ -66,6 +72,7 @@ public final class Broker: Sendable {
     var queues: QueueHandlers { QueueHandlers(broker: self) }
     var workers: WorkerHandlers { WorkerHandlers(broker: self) }
     var cron: CronHandlers { CronHandlers(broker: self) }
+    var types: TypeHandlers { TypeHandlers(broker: self) }
 
     // MARK: sessions
 

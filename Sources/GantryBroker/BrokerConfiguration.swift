@@ -52,6 +52,10 @@ public struct BrokerConfiguration: Sendable {
     public var maxBatchJobs = ProtocolDefaults.maxBatchJobs
     /// The largest `args` a job may carry, in bytes of JSON.
     public var maxArgsBytes = 1 << 20
+    /// Whether viewer tokens see job args, results and meta on the dashboard.
+    public var dashboardViewersSeeArgs = false
+    /// How long a dashboard sign-in lasts.
+    public var dashboardSessionLifetime: Duration = .seconds(12 * 3600)
     /// Cron schedules from the config file, applied on start; nil when the file has no `cron:` section (then
     /// schedules from files are left as they are).
     public var cronSchedules: [CronUpsert.Params]?

@@ -27,6 +27,8 @@ public struct BrokerService: Service {
             try await Migrator(client: client, logger: logger).migrate()
         }
         let broker = self.broker
+        // Schemas first: the config file's cron schedules are checked against them too.
+        try await broker.types.refreshSchemas()
         if let schedules = broker.configuration.cronSchedules { try await broker.cron.applyConfigured(schedules) }
         if let limits = broker.configuration.queueLimits { try await broker.queues.applyConfigured(limits) }
         try await broker.queues.refreshLimits()
@@ -45,6 +47,7 @@ public struct BrokerService: Service {
             PeriodicChore(name: "expirer", logger: logger, round: Expirer(broker: broker).round),
             PeriodicChore(name: "waiter poll", logger: logger, round: WaiterPoll(broker: broker).round),
             PeriodicChore(name: "queue limits refresh", logger: logger, round: QueueLimitsRefresh(broker: broker).round),
+            PeriodicChore(name: "type schemas refresh", logger: logger, round: TypeSchemasRefresh(broker: broker).round),
             PeriodicChore(name: "retention cleaner", logger: logger, round: RetentionCleaner(broker: broker).round),
             PeriodicChore(name: "cron enqueuer", logger: logger, round: CronEnqueuer(broker: broker).round),
         ]

@@ -8,6 +8,8 @@ public struct JobError: Codable, Sendable, Hashable {
     public var backtrace: JSONValue?
     /// Why the attempt ended: `nack`, `lease_expired` or `connection_closed`.
     public var reason: String
+    /// When the attempt began (its reservation); absent in records older than the dashboard.
+    public var startedAt: Date?
     public var at: Date
     public var sessionID: String?
     /// The worker id the session announced in `hello`, when it did.
@@ -27,6 +29,7 @@ public struct JobError: Codable, Sendable, Hashable {
 
     enum CodingKeys: String, CodingKey {
         case attempt, message, kind, backtrace, reason, at, worker
+        case startedAt = "started_at"
         case sessionID = "session_id"
     }
 }

@@ -130,7 +130,7 @@ import Testing
 
         for (entry, complaint) in [("name: a\n    role: admin\n    queues: [x]\n    sha256: \(String(repeating: "a", count: 64))", "admin token limited to queues"),
                                    ("name: b\n    role: producer\n    sha256: 1234", "64 hex digits"),
-                                   ("name: c\n    role: boss\n    sha256: \(String(repeating: "b", count: 64))", "producer, worker or admin")] {
+                                   ("name: c\n    role: boss\n    sha256: \(String(repeating: "b", count: 64))", "producer, worker, viewer or admin")] {
             let config = FileManager.default.temporaryDirectory.appendingPathComponent("gantryd-\(UUID().uuidString).yml")
             try Data("tokens:\n  - \(entry)\n".utf8).write(to: config)
             let refused = try await runGantryd(["--database-url", url, "--config", config.path])

@@ -32,7 +32,7 @@ import Testing
         shapes(QueuesPause.self), shapes(QueuesResume.self), shapes(QueuesList.self), shapes(QueuesConfigure.self),
         shapes(WorkersList.self), shapes(WorkersQuiet.self), shapes(WorkersStop.self), shapes(CronList.self),
         shapes(CronUpsert.self), shapes(CronDelete.self), shapes(CronPause.self), shapes(CronResume.self),
-        shapes(CronTrigger.self),
+        shapes(CronTrigger.self), shapes(TypesRegister.self), shapes(TypesList.self), shapes(TypesGet.self), shapes(TypesDelete.self),
     ])
 
     static let readme = URL(fileURLWithPath: #filePath)

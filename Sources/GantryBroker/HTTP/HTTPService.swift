@@ -6,9 +6,9 @@ import Logging
 import NIOCore
 import ServiceLifecycle
 
-/// The broker's HTTP side, for probes and Prometheus: `/live` (the process serves), `/ready` (the database
-/// answers and its schema is current; not while draining) and `/metrics` (an admin token as a bearer token,
-/// when the broker has tokens). Answers are one line of text. TLS as on the JSON-RPC port.
+/// The broker's HTTP side: the dashboard (`Dashboard/`), and for probes and Prometheus `/live` (the process
+/// serves), `/ready` (the database answers and its schema is current; not while draining) and `/metrics` (an
+/// admin token as a bearer token, when the broker has tokens), each one line of text. TLS as on the JSON-RPC port.
 public struct HTTPService: Service {
     let broker: Broker
     let host: String
@@ -39,6 +39,7 @@ public struct HTTPService: Service {
                 status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
                 body: ResponseBody(byteBuffer: ByteBuffer(string: broker.metrics.render())))
         }
+        Dashboard(broker: broker).register(on: router)
         let (logger, onBound) = (logger, onBound)
         let server: HTTPServerBuilder = try broker.configuration.tls.map { try .tls(.http1(), tlsConfiguration: $0.serverConfiguration()) } ?? .http1()
         let app = Application(

@@ -30,6 +30,7 @@ public struct CronHandlers {
 
     func upsert(_ params: CronUpsert.Params, source: SettingSource = .rpc) async throws -> CronUpsert.Result {
         let (expression, zone) = try Self.parseSchedule(cron: params.cron, timezone: params.timezone)
+        try broker.knownTypeSchemas.check([Enqueue.Params(type: params.type, args: params.args)])
         let next = expression.nextFire(after: Date(), in: zone)
         let (schedule, created) = try await broker.cronStore.upsert(params, source: source, nextRunAt: next)
         broker.logger.info(created ? "cron schedule created" : "cron schedule updated", metadata: [

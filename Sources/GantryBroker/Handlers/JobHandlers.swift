@@ -21,6 +21,7 @@ struct JobHandlers {
 
     private func insert(_ jobs: [Enqueue.Params]) async throws -> [Enqueue.Result] {
         try broker.checkArgs(jobs)
+        try broker.knownTypeSchemas.check(jobs)
         let results = jobs.count == 1 ? [try await broker.enqueues.submit(jobs[0])] : try await broker.jobStore.insertJobs(jobs)
         // The store already notified every broker in the enqueue's transaction; wake our own waiters without
         // waiting for the notification's round trip.

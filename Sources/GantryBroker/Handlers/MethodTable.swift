@@ -21,35 +21,40 @@ enum MethodTable {
         EnqueueBatch.name: route(EnqueueBatch.self, roles: [.producer], queues: { $0.jobs.map(\.queue) }) { broker, params, _ in
             try await broker.jobs.enqueueBatch(params)
         },
-        JobsGet.name: route(JobsGet.self, roles: [.producer]) { try await $0.jobs.get($1, session: $2) },
+        JobsGet.name: route(JobsGet.self, roles: [.producer, .viewer]) { try await $0.jobs.get($1, session: $2) },
 
         Reserve.name: route(Reserve.self, roles: [.worker], queues: { $0.queues }) { try await $0.leases.reserve($1, session: $2) },
         Ack.name: route(Ack.self, roles: [.worker]) { try await $0.leases.ack($1, session: $2) },
         Nack.name: route(Nack.self, roles: [.worker]) { try await $0.leases.nack($1, session: $2) },
         Extend.name: route(Extend.self, roles: [.worker]) { try await $0.leases.extend($1, session: $2) },
 
-        JobsList.name: route(JobsList.self) { broker, params, _ in try await broker.operators.list(params) },
+        JobsList.name: route(JobsList.self, roles: [.viewer]) { broker, params, _ in try await broker.operators.list(params) },
         JobsRetry.name: route(JobsRetry.self) { broker, params, _ in try await broker.operators.retry(params) },
         JobsCancel.name: route(JobsCancel.self) { broker, params, _ in try await broker.operators.cancel(params) },
         JobsDiscard.name: route(JobsDiscard.self) { broker, params, _ in try await broker.operators.discard(params) },
         Cleanup.name: route(Cleanup.self) { broker, params, _ in try await broker.operators.cleanup(params) },
-        Stats.name: route(Stats.self, roles: [.producer, .worker]) { broker, _, _ in try await broker.operators.stats() },
+        Stats.name: route(Stats.self, roles: [.producer, .worker, .viewer]) { broker, _, _ in try await broker.operators.stats() },
 
-        QueuesList.name: route(QueuesList.self) { broker, _, _ in QueuesList.Result(queues: try await broker.queues.stats()) },
+        QueuesList.name: route(QueuesList.self, roles: [.viewer]) { broker, _, _ in QueuesList.Result(queues: try await broker.queues.stats()) },
         QueuesPause.name: route(QueuesPause.self) { broker, params, _ in try await broker.queues.pause(params) },
         QueuesResume.name: route(QueuesResume.self) { broker, params, _ in try await broker.queues.resume(params) },
         QueuesConfigure.name: route(QueuesConfigure.self) { broker, params, _ in try await broker.queues.configure(params) },
 
-        WorkersList.name: route(WorkersList.self) { broker, _, _ in try await broker.workers.list() },
+        WorkersList.name: route(WorkersList.self, roles: [.viewer]) { broker, _, _ in try await broker.workers.list() },
         WorkersQuiet.name: route(WorkersQuiet.self) { broker, params, _ in try await broker.workers.steer(params, .quiet) },
         WorkersStop.name: route(WorkersStop.self) { broker, params, _ in try await broker.workers.steer(params, .stop) },
 
-        CronList.name: route(CronList.self) { broker, _, _ in CronList.Result(schedules: try await broker.cronStore.list()) },
+        CronList.name: route(CronList.self, roles: [.viewer]) { broker, _, _ in CronList.Result(schedules: try await broker.cronStore.list()) },
         CronUpsert.name: route(CronUpsert.self) { broker, params, _ in try await broker.cron.upsert(params) },
         CronDelete.name: route(CronDelete.self) { broker, params, _ in try await broker.cron.delete(params) },
         CronPause.name: route(CronPause.self) { broker, params, _ in try await broker.cron.pause(params) },
         CronResume.name: route(CronResume.self) { broker, params, _ in try await broker.cron.resume(params) },
         CronTrigger.name: route(CronTrigger.self) { broker, params, _ in try await broker.cron.trigger(params) },
+
+        TypesRegister.name: route(TypesRegister.self) { broker, params, _ in try await broker.types.register(params) },
+        TypesList.name: route(TypesList.self, roles: [.viewer]) { broker, _, _ in TypesList.Result(types: try await broker.typeStore.list()) },
+        TypesGet.name: route(TypesGet.self, roles: [.viewer]) { broker, params, _ in try await broker.types.get(params) },
+        TypesDelete.name: route(TypesDelete.self) { broker, params, _ in try await broker.types.delete(params) },
     ]
 
     static let names = rows.keys.sorted()

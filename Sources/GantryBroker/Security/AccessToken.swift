@@ -2,11 +2,13 @@ import Crypto
 import Foundation
 import GantryProtocol
 
-/// What a token may do. Producers put work in and look at it, workers take it and report back, admins do
-/// everything (operators' methods and cron included).
+/// What a token may do. Producers put work in and look at it, workers take it and report back, viewers look at
+/// everything and change nothing (the dashboard's read-only role), admins do everything (operators' methods and
+/// cron included).
 public enum Role: String, Sendable, CaseIterable, Codable {
     case producer
     case worker
+    case viewer
     case admin
 
     public func mayCall(_ method: String) -> Bool {

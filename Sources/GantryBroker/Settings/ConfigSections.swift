@@ -44,6 +44,7 @@ enum ConfigSections {
     /// Plain tokens from the environment, one per role (for containers whose secrets arrive as variables).
     static let environmentTokens: [(variable: String, role: Role)] = [
         ("GANTRY_ADMIN_TOKEN", .admin), ("GANTRY_WORKER_TOKEN", .worker), ("GANTRY_PRODUCER_TOKEN", .producer),
+        ("GANTRY_VIEWER_TOKEN", .viewer),
     ]
 
     /// The file's `tokens:` and the environment's, each checked; names are unique.
@@ -53,7 +54,7 @@ enum ConfigSections {
             let label = entry.name.map { "\"\($0)\"" } ?? "number \(index + 1)"
             guard let name = entry.name, !name.isEmpty else { throw SettingProblem("The config file's token \(label) needs a name (it names the token in logs).") }
             guard let role = Role(rawValue: entry.role ?? "") else {
-                throw SettingProblem("The config file's token \(label) needs a role: producer, worker or admin.")
+                throw SettingProblem("The config file's token \(label) needs a role: producer, worker, viewer or admin.")
             }
             guard let hex = entry.sha256, let digest = AccessToken.parseDigest(hex) else {
                 throw SettingProblem("The config file's token \(label) needs sha256: the token's SHA-256 as 64 hex digits (`gantry token new` prints it). The token itself never goes in the file.")

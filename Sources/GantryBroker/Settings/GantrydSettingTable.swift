@@ -11,7 +11,7 @@ extension GantrydSettings {
               show: { "\($0.broker.host):\($0.broker.port)" }) { settings, text throws(SettingProblem) in
             (settings.broker.host, settings.broker.port) = try SettingValue.address(text, example: "127.0.0.1:7440")
         },
-        Entry("http", "HOST:PORT", "Address for HTTP: /live, /ready, /metrics; port 0 picks a free one.",
+        Entry("http", "HOST:PORT", "Address for HTTP: the dashboard, /live, /ready, /metrics; port 0 picks a free one.",
               show: { "\($0.httpHost):\($0.httpPort)" }) { settings, text throws(SettingProblem) in
             (settings.httpHost, settings.httpPort) = try SettingValue.address(text, example: "127.0.0.1:7441")
         },
@@ -43,6 +43,11 @@ extension GantrydSettings {
               show: { "\($0.allowUnauthenticated)" }) { settings, text throws(SettingProblem) in
             settings.allowUnauthenticated = try SettingValue.boolean(text)
         },
+        Entry("dashboard_viewers_see_args", nil, "Show job args, results and meta to viewer tokens on the dashboard (admins always see them).",
+              show: { "\($0.broker.dashboardViewersSeeArgs)" }) { settings, text throws(SettingProblem) in
+            settings.broker.dashboardViewersSeeArgs = try SettingValue.boolean(text)
+        },
+        .milliseconds("dashboard_session_ms", "How long a dashboard sign-in lasts.", \.broker.dashboardSessionLifetime, atLeast: 60_000),
         .integer("max_connections", "Open connections at most.", \.broker.maxConnections, atLeast: 1),
         .integer("max_connections_per_address", "Open connections at most from one IP address.", \.broker.maxConnectionsPerAddress, atLeast: 1),
         Entry("idle_timeout_ms", "MS", "Close a connection with nothing running that sent nothing for this long; 0 never.",

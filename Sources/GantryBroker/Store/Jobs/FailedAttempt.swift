@@ -3,7 +3,7 @@ import GantryProtocol
 
 /// What a job's `errors` records about one failed attempt, built here for every way an attempt fails: a nack,
 /// a closed connection, a lease that ran out, a broker that stopped heartbeating. The statement that records it
-/// adds what only the row knows (`rowFields`): the attempt's number, the session that held it, and when.
+/// adds what only the row knows (`rowFields`): the attempt's number, the session that held it, when it started and when it failed.
 public struct FailedAttempt: Sendable, Equatable {
     /// The record without the row's fields; bound as a parameter.
     let fields: JSONValue
@@ -38,6 +38,7 @@ public struct FailedAttempt: Sendable, Equatable {
     static func rowFields(of alias: String, at: String = "now()") -> String {
         """
         jsonb_build_object('attempt', \(alias).attempt, 'session_id', \(alias).session_id,
+                           'started_at', to_char(\(alias).reserved_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'),
                            'at', to_char((\(at)) AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'))
         """
     }

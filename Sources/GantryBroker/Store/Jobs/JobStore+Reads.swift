@@ -21,14 +21,22 @@ extension JobStore {
         public var state: JobState?
         public var type: String?
         public var tag: String?
+        /// Jobs whose args contain this (JSON containment, `{"user_id": 7}`), found through a GIN index.
+        public var args: JSONValue?
+        public var enqueuedAfter: Date?
+        public var enqueuedBefore: Date?
         /// Only jobs with a smaller id (older): the cursor of the previous page.
         public var beforeID: Int64?
 
-        public init(queue: String? = nil, state: JobState? = nil, type: String? = nil, tag: String? = nil, beforeID: Int64? = nil) {
+        public init(queue: String? = nil, state: JobState? = nil, type: String? = nil, tag: String? = nil, args: JSONValue? = nil,
+                    enqueuedAfter: Date? = nil, enqueuedBefore: Date? = nil, beforeID: Int64? = nil) {
             self.queue = queue
             self.state = state
             self.type = type
             self.tag = tag
+            self.args = args
+            self.enqueuedAfter = enqueuedAfter
+            self.enqueuedBefore = enqueuedBefore
             self.beforeID = beforeID
         }
     }
@@ -48,6 +56,12 @@ extension JobStore {
         if let queue = filter.queue { condition({ "queue = \($0)::text" }, queue) }
         if let type = filter.type { condition({ "type = \($0)::text" }, type) }
         if let tag = filter.tag { condition({ "\($0)::text = ANY(tags)" }, tag) }
+        if let args = filter.args {
+            try bindings.append(args)
+            conditions.append("args::jsonb @> $\(bindings.count)::jsonb")
+        }
+        if let after = filter.enqueuedAfter { condition({ "enqueued_at >= \($0)::timestamptz" }, after) }
+        if let before = filter.enqueuedBefore { condition({ "enqueued_at < \($0)::timestamptz" }, before) }
         if let beforeID = filter.beforeID { condition({ "id < \($0)::bigint" }, beforeID) }
         bindings.append(limit)
         let sql = """

@@ -1,0 +1,106 @@
+import Crypto
+import Foundation
+import GantryProtocol
+import Hummingbird
+
+/// Who is looking at the dashboard, and what they may do. Without tokens (a broker on loopback) everyone is an
+/// admin and the pages say so; with tokens, an admin or viewer token signs in (a session cookie) or comes as
+/// `Authorization: Bearer` (scripts). Producer and worker tokens open nothing here.
+struct DashboardUser: Sendable {
+    enum Credential: Sendable {
+        /// No tokens configured: the CSRF token is a cookie the form must repeat.
+        case open
+        case session(id: String)
+        /// Sent with every request by a script, never by a browser on its own: no CSRF token needed.
+        case bearer
+    }
+
+    var name: String
+    var role: Role
+    var csrf: String
+    var credential: Credential
+
+    var mayAct: Bool { role == .admin }
+    var isOpen: Bool { if case .open = credential { true } else { false } }
+}
+
+struct DashboardAccess: Sendable {
+    let broker: Broker
+    static let sessionCookie = "gantry_session"
+    static let csrfCookie = "gantry_csrf"
+
+    enum Outcome: Sendable {
+        case user(DashboardUser)
+        /// The answer to send instead: a sign-in page, a redirect, a refusal.
+        case refused(Response)
+    }
+
+    /// The user behind a request, or why there is none.
+    func resolve(_ request: Request) async throws -> Outcome {
+        guard broker.authenticator.isEnabled else {
+            let csrf = request.cookies[Self.csrfCookie]?.value ?? ""
+            return .user(DashboardUser(name: "anyone (no tokens)", role: .admin, csrf: csrf, credential: .open))
+        }
+        if let header = request.headers[.authorization] {
+            guard header.hasPrefix("Bearer "), let token = broker.authenticator.authenticate(String(header.dropFirst("Bearer ".count))) else {
+                return .refused(DashboardView.plain("unauthorized: the bearer token is not one this broker knows", status: .unauthorized))
+            }
+            guard token.role == .admin || token.role == .viewer else {
+                return .refused(DashboardView.plain(
+                    "forbidden: the token \(token.name) has the role \(token.role.rawValue); the dashboard takes admin and viewer tokens",
+                    status: .forbidden))
+            }
+            return .user(DashboardUser(name: token.name, role: token.role, csrf: "", credential: .bearer))
+        }
+        if let sessionID = request.cookies[Self.sessionCookie]?.value, let signedIn = try await broker.dashboardStore.session(id: sessionID) {
+            return .user(DashboardUser(name: signedIn.tokenName, role: signedIn.role, csrf: signedIn.csrf, credential: .session(id: sessionID)))
+        }
+        if request.method == .get {
+            let next = FormFields.encode(request.uri.path + (request.uri.query.map { "?" + $0 } ?? ""))
+            return .refused(Response(status: .seeOther, headers: [.location: "/login?next=\(next)"]))
+        }
+        return .refused(DashboardView.plain("unauthorized: sign in at /login, or send Authorization: Bearer <admin token>", status: .unauthorized))
+    }
+
+    /// A state-changing request from a browser must carry the CSRF token its page was rendered with.
+    func checkCSRF(_ user: DashboardUser, form: FormFields) -> Response? {
+        if case .bearer = user.credential { return nil }
+        guard let sent = form["csrf"], !user.csrf.isEmpty, Self.constantTimeEqual(sent, user.csrf) else {
+            return DashboardView.plain(
+                "forbidden: this form's CSRF token is missing or stale; reload the page and submit again", status: .forbidden)
+        }
+        return nil
+    }
+
+    static func constantTimeEqual(_ left: String, _ right: String) -> Bool {
+        let (a, b) = (Array(left.utf8), Array(right.utf8))
+        guard a.count == b.count else { return false }
+        var difference: UInt8 = 0
+        for (x, y) in zip(a, b) { difference |= x ^ y }
+        return difference == 0
+    }
+
+    static func randomToken() -> String {
+        var generator = SystemRandomNumberGenerator()
+        return (0..<32).map { _ in String(format: "%02x", UInt8.random(in: 0...255, using: &generator)) }.joined()
+    }
+
+    /// Signs a token in: a session row, an HttpOnly SameSite=Strict cookie.
+    enum SignIn: Sendable {
+        case signedIn(cookie: Cookie, user: DashboardUser)
+        case refused(String)
+    }
+
+    func signIn(token presented: String) async throws -> SignIn {
+        guard let token = broker.authenticator.authenticate(presented) else { return .refused("That token is not one this broker knows.") }
+        guard token.role == .admin || token.role == .viewer else {
+            return .refused("The token \(token.name) has the role \(token.role.rawValue); the dashboard takes admin and viewer tokens.")
+        }
+        let (id, csrf) = (Self.randomToken(), Self.randomToken())
+        let lifetime = broker.configuration.dashboardSessionLifetime
+        try await broker.dashboardStore.createSession(id: id, tokenName: token.name, role: token.role, csrf: csrf, lifetime: lifetime)
+        let cookie = Cookie(name: Self.sessionCookie, value: id, maxAge: Int(lifetime.components.seconds), path: "/",
+                            secure: broker.configuration.tls != nil, httpOnly: true, sameSite: .strict)
+        return .signedIn(cookie: cookie, user: DashboardUser(name: token.name, role: token.role, csrf: csrf, credential: .session(id: id)))
+    }
+}

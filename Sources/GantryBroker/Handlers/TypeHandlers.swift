@@ -1,0 +1,56 @@
+import Foundation
+import GantryProtocol
+import Logging
+
+/// Job types: `types.register`, `types.get`, `types.delete`, the types workers announce in `hello`, and the
+/// schemas every enqueue is checked against.
+struct TypeHandlers {
+    let broker: Broker
+
+    func register(_ params: TypesRegister.Params, source: String = "rpc") async throws -> TypesRegister.Result {
+        let compiled = try params.argsSchema.map { schema throws(RPCErrorObject) in try JSONSchema.checked(schema, field: "args_schema") }
+        let (type, created) = try await broker.typeStore.register(params, source: source)
+        broker.knownTypeSchemas.set(params.type, compiled)
+        broker.logger.info(created ? "job type registered" : "job type updated", metadata: [
+            "type": "\(params.type)", "schema": "\(params.argsSchema != nil)", "runnable": "\(params.runnable)",
+        ])
+        return TypesRegister.Result(type: type, created: created)
+    }
+
+    func get(_ params: TypeNameParams) async throws -> JobType {
+        guard let type = try await broker.typeStore.get(params.type) else { throw RPCErrorObject.noSuchType(params.type) }
+        return type
+    }
+
+    func delete(_ params: TypeNameParams) async throws -> TypesDelete.Result {
+        guard try await broker.typeStore.delete(params.type) else { throw RPCErrorObject.noSuchType(params.type) }
+        broker.knownTypeSchemas.set(params.type, nil)
+        broker.logger.info("job type deleted", metadata: ["type": "\(params.type)"])
+        return TypesDelete.Result(deleted: true)
+    }
+
+    /// A worker's handlers, checked (a schema Gantry cannot check is refused in `hello`, where its author sees
+    /// it at once) and recorded.
+    func announce(_ handlers: [Hello.Handler]) async throws {
+        guard !handlers.isEmpty else { return }
+        for (index, handler) in handlers.enumerated() {
+            if let schema = handler.argsSchema { _ = try JSONSchema.checked(schema, field: "worker.handlers[\(index)].args_schema") }
+        }
+        let inForce = try await broker.typeStore.announce(handlers)
+        for (type, schema) in inForce {
+            broker.knownTypeSchemas.set(type, schema.flatMap { try? JSONSchema($0) })
+        }
+    }
+
+    func refreshSchemas() async throws {
+        var compiled: [String: JSONSchema] = [:]
+        for (type, schema) in try await broker.typeStore.schemas() {
+            do { compiled[type] = try JSONSchema(schema) } catch {
+                broker.logger.warning("a stored args_schema cannot be checked; its type's args are not checked", metadata: [
+                    "type": "\(type)", "problem": "\(error)",
+                ])
+            }
+        }
+        broker.knownTypeSchemas.replace(with: compiled)
+    }
+}
