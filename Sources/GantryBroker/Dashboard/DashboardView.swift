@@ -17,7 +17,24 @@ enum DashboardView {
     }()
 
     static func render(_ template: String, _ model: [String: Any]) -> String {
-        library.render(model, withTemplate: template) ?? "template \(template) is missing"
+        library.render(pruned(model) ?? [:], withTemplate: template) ?? "template \(template) is missing"
+    }
+
+    /// Mustache takes every present value as true, an empty string and a nil inside `Any` too (and prints the
+    /// nil as "nil"), so what is empty is left out: `{{#lastJobID}}…{{/lastJobID}}` then shows only for a job.
+    static func pruned(_ value: Any) -> Any? {
+        let mirror = Mirror(reflecting: value)
+        if mirror.displayStyle == .optional {
+            guard let wrapped = mirror.children.first?.value else { return nil }
+            return pruned(wrapped)
+        }
+        switch value {
+        case let text as String: return text.isEmpty ? nil : text
+        case let object as [String: Any]: return object.compactMapValues(pruned)
+        case let list as [[String: Any]]: return list.map { $0.compactMapValues(pruned) }
+        case let list as [Any]: return list.compactMap(pruned)
+        default: return value
+        }
     }
 
     static let sections: [(path: String, title: String)] = [
@@ -34,9 +51,9 @@ enum DashboardView {
         context["user"] = ["name": user.name, "role": user.role.rawValue, "open": user.isOpen, "signedIn": !user.isOpen] as [String: Any]
         context["mayAct"] = user.mayAct
         context["csrf"] = user.csrf
-        context["notice"] = query["notice"] as Any
-        context["problem"] = (model["problem"] as? String) ?? query["problem"] as Any
-        let html = library.render(context, withTemplate: template) ?? "template \(template) is missing"
+        context["notice"] = query["notice"]
+        context["problem"] = (model["problem"] as? String) ?? query["problem"]
+        let html = render(template, context)
         var response = Response(status: status, headers: [.contentType: "text/html; charset=utf-8"], body: ResponseBody(byteBuffer: ByteBuffer(string: html)))
         response.headers[.cacheControl] = "no-store"
         response.headers[.init("X-Frame-Options")!] = "DENY"

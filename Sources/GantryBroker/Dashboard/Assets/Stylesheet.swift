@@ -67,5 +67,9 @@ extension DashboardAssets {
     .array-field { border:1px solid var(--line); border-radius:6px; padding:.5rem .75rem; margin:0 0 .6rem; }
     .array-items { list-style:none; padding:0; }
     #args-errors { margin:0; padding-left:1.2rem; }
+    .stack .field > label.field-label { display:block; }
+    .stack label.small { flex-direction:row; align-items:center; gap:.4rem; }
+    .chart svg { max-width:720px; display:block; }
+    #audit td:first-child, #jobs td:nth-last-child(-n+2) { white-space:nowrap; }
     """#
 }

@@ -38,10 +38,17 @@ extension DashboardPages {
 
     func audit(user: DashboardUser, query: FormFields) async throws -> Response {
         let entries = try await broker.dashboardStore.audit(before: query["before"].flatMap { Int64($0) }, limit: Self.pageSize)
+        let showArgs = seesArgs(user)
         let rows: [[String: Any]] = entries.map { entry in
-            [
+            var details = entry.details
+            // What was run, and with which args, is for those who may see args.
+            if !showArgs, case .object(var members)? = details, members["args"] != nil {
+                members["args"] = "hidden"
+                details = .object(members)
+            }
+            return [
                 "at": DashboardView.timestamp(entry.at), "actor": entry.actor, "action": entry.action, "target": entry.target,
-                "details": DashboardView.compact(entry.details, limit: 300), "outcome": entry.outcome,
+                "details": DashboardView.compact(details, limit: 300), "outcome": entry.outcome,
             ]
         }
         let model: [String: Any] = ["entries": rows, "nextPage": entries.count == Self.pageSize ? String(entries.last!.id) : ""]

@@ -47,7 +47,7 @@ extension DashboardPages {
         let rows: [[String: Any]] = workers.map { worker in
             [
                 "id": worker.id, "client": worker.client ?? "", "peer": worker.peer, "queues": worker.queues.joined(separator: ", "),
-                "handlers": worker.handlers.joined(separator: ", "), "jobsHeld": worker.jobsHeld, "concurrency": worker.concurrency,
+                "handlers": worker.handlers.joined(separator: ", "), "jobsHeld": worker.jobsHeld > 0 ? worker.jobsHeld as Any : "", "concurrency": worker.concurrency,
                 "state": worker.state.rawValue, "connected": DashboardView.ago(worker.connectedAt), "lastSeen": DashboardView.ago(worker.lastSeenAt),
                 "csrf": user.csrf,
             ]
