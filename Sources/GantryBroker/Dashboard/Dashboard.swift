@@ -50,29 +50,29 @@ struct Dashboard: Sendable {
 
         page(router, "/") { pages, _, _, user, query in try await pages.overview(user: user, query: query) }
         page(router, "/jobs") { pages, _, _, user, query in try await pages.jobs(user: user, query: query) }
-        page(router, "/jobs/:id") { pages, _, context, user, query in try await pages.job(id: context.parameters.get("id") ?? "", user: user, query: query) }
-        page(router, "/bulk/:id") { pages, _, context, user, query in try await pages.bulk(id: context.parameters.get("id") ?? "", user: user, query: query) }
+        page(router, "/jobs/:id") { pages, _, context, user, query in try await pages.job(id: Self.parameter(context, "id"), user: user, query: query) }
+        page(router, "/bulk/:id") { pages, _, context, user, query in try await pages.bulk(id: Self.parameter(context, "id"), user: user, query: query) }
         page(router, "/queues") { pages, _, _, user, query in try await pages.queues(user: user, query: query) }
         page(router, "/workers") { pages, _, _, user, query in try await pages.workers(user: user, query: query) }
         page(router, "/cron") { pages, _, _, user, query in try await pages.cron(user: user, query: query) }
         page(router, "/types") { pages, _, _, user, query in try await pages.types(user: user, query: query) }
-        page(router, "/types/:type") { pages, _, context, user, query in try await pages.type(named: context.parameters.get("type") ?? "", user: user, query: query) }
+        page(router, "/types/:type") { pages, _, context, user, query in try await pages.type(named: Self.parameter(context, "type"), user: user, query: query) }
         page(router, "/audit") { pages, _, _, user, query in try await pages.audit(user: user, query: query) }
 
-        action(router, "/jobs/:id/retry", "jobs.retry") { pages, context, _, _ in try await pages.jobAction(.retry, id: context.parameters.get("id") ?? "") }
-        action(router, "/jobs/:id/cancel", "jobs.cancel") { pages, context, _, _ in try await pages.jobAction(.cancel, id: context.parameters.get("id") ?? "") }
-        action(router, "/jobs/:id/discard", "jobs.discard") { pages, context, _, _ in try await pages.jobAction(.discard, id: context.parameters.get("id") ?? "") }
+        action(router, "/jobs/:id/retry", "jobs.retry") { pages, context, _, _ in try await pages.jobAction(.retry, id: Self.parameter(context, "id")) }
+        action(router, "/jobs/:id/cancel", "jobs.cancel") { pages, context, _, _ in try await pages.jobAction(.cancel, id: Self.parameter(context, "id")) }
+        action(router, "/jobs/:id/discard", "jobs.discard") { pages, context, _, _ in try await pages.jobAction(.discard, id: Self.parameter(context, "id")) }
         action(router, "/jobs/bulk", "jobs.bulk") { pages, _, user, form in try await pages.bulkAction(form: form, user: user) }
         action(router, "/queues/limits", "queues.configure") { pages, _, _, form in try await pages.configureQueue(form: form) }
-        action(router, "/queues/:queue/pause", "queues.pause") { pages, context, _, _ in try await pages.pauseQueue(context.parameters.get("queue") ?? "", pause: true) }
-        action(router, "/queues/:queue/resume", "queues.resume") { pages, context, _, _ in try await pages.pauseQueue(context.parameters.get("queue") ?? "", pause: false) }
+        action(router, "/queues/:queue/pause", "queues.pause") { pages, context, _, _ in try await pages.pauseQueue(Self.parameter(context, "queue"), pause: true) }
+        action(router, "/queues/:queue/resume", "queues.resume") { pages, context, _, _ in try await pages.pauseQueue(Self.parameter(context, "queue"), pause: false) }
         action(router, "/workers/quiet", "workers.quiet") { pages, _, _, form in try await pages.steerWorkers(form: form, order: .quiet) }
         action(router, "/workers/stop", "workers.stop") { pages, _, _, form in try await pages.steerWorkers(form: form, order: .stop) }
         for verb in ["trigger", "pause", "resume", "delete"] {
-            action(router, "/cron/:name/\(verb)", "cron.\(verb)") { pages, context, _, _ in try await pages.cronAction(verb, name: context.parameters.get("name") ?? "") }
+            action(router, "/cron/:name/\(verb)", "cron.\(verb)") { pages, context, _, _ in try await pages.cronAction(verb, name: Self.parameter(context, "name")) }
         }
         action(router, "/types/:type/run", "types.run") { pages, context, user, form in
-            try await pages.run(type: context.parameters.get("type") ?? "", form: form, user: user)
+            try await pages.run(type: Self.parameter(context, "type"), form: form, user: user)
         }
     }
 
@@ -149,6 +149,12 @@ struct Dashboard: Sendable {
         guard let url = URL(string: referer), !url.path.isEmpty else { return nil }
         let path = url.path + (url.query.map { "?" + $0 } ?? "")
         return path.hasPrefix("/") && !path.hasPrefix("//") ? path : nil
+    }
+
+    /// A path segment as it was meant (`/types/report%3Adaily` names `report:daily`).
+    static func parameter(_ context: Context, _ name: String) -> String {
+        let raw = context.parameters.get(name) ?? ""
+        return raw.removingPercentEncoding ?? raw
     }
 
     static let maxFormBytes = 1 << 20

@@ -11,7 +11,8 @@ struct OperatorHandlers {
 
     func list(_ params: JobsList.Params) async throws -> JobsList.Result {
         let filter = JobStore.JobFilter(
-            queue: params.queue, state: params.state, type: params.type, tag: params.tag, beforeID: params.cursor.flatMap { Int64($0) })
+            queue: params.queue, state: params.state, type: params.type, tag: params.tag, args: params.args,
+            enqueuedAfter: params.enqueuedAfter, enqueuedBefore: params.enqueuedBefore, beforeID: params.cursor.flatMap { Int64($0) })
         let jobs = try await broker.jobStore.listJobs(filter, limit: params.limit)
         return JobsList.Result(jobs: jobs, nextCursor: jobs.count == params.limit ? jobs.last?.id : nil)
     }

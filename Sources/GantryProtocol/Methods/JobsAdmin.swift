@@ -1,3 +1,5 @@
+import Foundation
+
 /// `jobs.retry`: brings a dead, expired or cancelled job back to `available`, its error history kept. A job that
 /// used all its attempts gets one more.
 /// `{"jsonrpc":"2.0","id":9,"method":"jobs.retry","params":{"id":"42"}}`
@@ -20,6 +22,10 @@ public enum JobsList: RPCMethod {
         public var state: JobState?
         public var type: String?
         public var tag: String?
+        /// Jobs whose args contain this (JSON containment: `{"user_id": 7}`).
+        public var args: JSONValue?
+        public var enqueuedAfter: Date?
+        public var enqueuedBefore: Date?
         public var limit: Int
         /// The `next_cursor` of the previous page.
         public var cursor: String?
@@ -27,14 +33,20 @@ public enum JobsList: RPCMethod {
         public static let fieldNames = Set(CodingKeys.allCases.map(\.rawValue))
 
         enum CodingKeys: String, CodingKey, CaseIterable {
-            case queue, state, type, tag, limit, cursor
+            case queue, state, type, tag, args, limit, cursor
+            case enqueuedAfter = "enqueued_after"
+            case enqueuedBefore = "enqueued_before"
         }
 
-        public init(queue: String? = nil, state: JobState? = nil, type: String? = nil, tag: String? = nil, limit: Int = 50, cursor: String? = nil) {
+        public init(queue: String? = nil, state: JobState? = nil, type: String? = nil, tag: String? = nil, args: JSONValue? = nil,
+                    enqueuedAfter: Date? = nil, enqueuedBefore: Date? = nil, limit: Int = 50, cursor: String? = nil) {
             self.queue = queue
             self.state = state
             self.type = type
             self.tag = tag
+            self.args = args
+            self.enqueuedAfter = enqueuedAfter
+            self.enqueuedBefore = enqueuedBefore
             self.limit = limit
             self.cursor = cursor
         }
@@ -45,6 +57,9 @@ public enum JobsList: RPCMethod {
             state = try c.decodeIfPresent(JobState.self, forKey: .state)
             type = try c.decodeIfPresent(String.self, forKey: .type)
             tag = try c.decodeIfPresent(String.self, forKey: .tag)
+            args = try c.decodeIfPresent(JSONValue.self, forKey: .args)
+            enqueuedAfter = try c.decodeIfPresent(Date.self, forKey: .enqueuedAfter)
+            enqueuedBefore = try c.decodeIfPresent(Date.self, forKey: .enqueuedBefore)
             limit = try c.decodeInteger(Int.self, forKey: .limit) ?? 50
             cursor = try c.decodeIfPresent(String.self, forKey: .cursor)
         }
@@ -55,6 +70,12 @@ public enum JobsList: RPCMethod {
                 throw .invalidParams(field: "limit", "must be between 1 and \(JobsList.maxLimit), got \(limit)")
             }
             if let cursor, Int64(cursor) == nil { throw .invalidParams(field: "cursor", "must be a next_cursor from a previous page") }
+            switch args {
+            case nil, .object?, .array?: break
+            case let other?:
+                throw .invalidParams(field: "args", "must be an object or an array to look for inside jobs' args (like {\"user_id\": 7}), got \(other.typeName)")
+            }
+            if let path = args?.nulCharacterPath("args") { throw .invalidParams(field: path, "holds U+0000, which no stored args can hold") }
         }
     }
 

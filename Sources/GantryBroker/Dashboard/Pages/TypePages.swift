@@ -48,8 +48,9 @@ extension DashboardPages {
             "type": type.type, "typePath": Self.pathSegment(type.type), "description": type.description ?? "",
             "queueOrDefault": form?.queue ?? type.queue ?? ProtocolDefaults.queue, "source": type.source,
             "announced": type.announcedAt.map { DashboardView.ago($0) } ?? "never", "runnable": type.runnable,
-            // Inside <script>, "</" would end the element early; "<\/" is the same JSON.
-            "schemaJSON": schemaJSON.replacingOccurrences(of: "</", with: "<\\/"),
+            // Inside <script>, "</script" or "<!--" would change how the page parses; "<" only occurs inside JSON
+            // strings, where \u003c is the same character.
+            "schemaJSON": schemaJSON.replacingOccurrences(of: "<", with: "\\u003c"),
             "schemaPretty": DashboardView.pretty(type.argsSchema),
             "argsJSON": args ?? "{}",
             "errors": form?.errors ?? [],
