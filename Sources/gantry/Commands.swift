@@ -115,10 +115,18 @@ struct JobsCommand: AsyncParsableCommand {
     @Option(help: "Only this queue.") var queue: String?
     @Option(help: "Only this state: scheduled, available, reserved, completed, dead, cancelled or expired.") var state: String?
     @Option(help: "Only this job type.") var type: String?
+    @Option(help: "Only jobs whose args contain this JSON, such as '{\"user_id\": 7}'.") var args: String?
     @Option(help: "How many (1 to 1000, default 50).") var limit: Int = 50
     @Option(help: "Continue after a previous page (its next_cursor).") var cursor: String?
 
     func run() async throws {
+        var contained: JSONValue?
+        if let args {
+            guard let parsed = try? JSONReader.read(Data(args.utf8)) else {
+                throw ValidationError("--args must be JSON, such as '{\"user_id\": 7}' (got \(args)).")
+            }
+            contained = parsed
+        }
         let parsedState: JobState?
         if let state {
             guard let known = JobState(rawValue: state) else {
@@ -128,7 +136,7 @@ struct JobsCommand: AsyncParsableCommand {
         } else {
             parsedState = nil
         }
-        let params = JobsList.Params(queue: queue, state: parsedState, type: type, limit: limit, cursor: cursor)
+        let params = JobsList.Params(queue: queue, state: parsedState, type: type, args: contained, limit: limit, cursor: cursor)
         try await connection.perform({ try await $0.call(JobsList.self, params) }) { page in
             guard !page.jobs.isEmpty else { return "no jobs\n" }
             var rows = [["ID", "TYPE", "QUEUE", "STATE", "ATTEMPT", "ENQUEUED", "LAST ERROR"]]
