@@ -484,6 +484,7 @@ class DashboardTest:
         c.expect(shown == wanted, f'filtering by args {{"user_id": 7}} shows {shown}, not {wanted}')
         c.expect(self.find("#job-filters input[name=args]").get_attribute("value") == '{"user_id": 7}',
                  "the args filter box lost what was typed after filtering")
+        c.expect(self.text("#matching") == "2", f'the bulk bar says all {self.text("#matching")!r} jobs match {{"user_id": 7}}, not 2')
         shown = filtered({"args": "{bad"})
         c.expect("not valid JSON" in (self.text("#problem") or ""),
                  f"an invalid args filter {{bad showed the problem {self.text('#problem')!r}; the page shows {self.body_text()!r}")

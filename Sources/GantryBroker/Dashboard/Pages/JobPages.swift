@@ -4,6 +4,8 @@ import Hummingbird
 
 extension DashboardPages {
     static let pageSize = 50
+    /// "All N matching" counts this far, and says "10,000+" beyond: never a count over the whole table.
+    static let countLimit = 10_000
 
     /// The jobs page's filters from its query string; a problem when one cannot be read.
     static func jobFilter(_ query: FormFields) -> (JobStore.JobFilter, problem: String?) {
@@ -44,6 +46,9 @@ extension DashboardPages {
     func jobs(user: DashboardUser, query: FormFields) async throws -> Response {
         let (filter, problem) = Self.jobFilter(query)
         let jobs = problem == nil ? try await broker.jobStore.listJobs(filter, limit: Self.pageSize) : []
+        var everyPage = filter
+        everyPage.beforeID = nil
+        let matching = problem == nil && user.mayAct ? try await broker.jobStore.countJobs(everyPage, atMost: Self.countLimit) : 0
         let showArgs = seesArgs(user)
         let now = Date()
         let rows: [[String: Any]] = jobs.map { job in
@@ -64,6 +69,7 @@ extension DashboardPages {
             "jobs": rows,
             "problem": problem as Any,
             "filterQuery": filterQuery,
+            "matching": matching > Self.countLimit ? "\(Self.countLimit.formatted())+" : matching.formatted(),
             "firstPage": filter.beforeID != nil ? filterQuery : "",
             "nextPage": jobs.count == Self.pageSize ? query.encoded(replacing: "before", with: jobs.last?.id) : "",
         ]

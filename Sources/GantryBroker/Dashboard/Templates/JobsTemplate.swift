@@ -21,10 +21,10 @@ extension DashboardTemplates {
         <button type="submit" name="action" value="retry">Retry</button>
         <button type="submit" name="action" value="cancel">Cancel</button>
         <button type="submit" name="action" value="discard" class="danger" data-confirm="Delete the selected jobs for good?">Discard</button>
-        <span class="muted small">· Every job matching the filter, in the background:</span>
-        <button type="submit" name="action" value="retry-all" data-confirm="Retry every job matching this filter?">Retry all matching</button>
-        <button type="submit" name="action" value="cancel-all" data-confirm="Cancel every job matching this filter?">Cancel all matching</button>
-        <button type="submit" name="action" value="discard-all" class="danger" data-confirm="Delete every job matching this filter for good?">Discard all matching</button>
+        <span class="muted small">· All <span id="matching">{{matching}}</span> jobs matching the filter, in the background:</span>
+        <button type="submit" name="action" value="retry-all" data-confirm="Retry all {{matching}} jobs matching this filter?">Retry all matching</button>
+        <button type="submit" name="action" value="cancel-all" data-confirm="Cancel all {{matching}} jobs matching this filter?">Cancel all matching</button>
+        <button type="submit" name="action" value="discard-all" class="danger" data-confirm="Delete all {{matching}} jobs matching this filter for good?">Discard all matching</button>
       </div>
       {{/mayAct}}
       <div data-live="5">

@@ -45,9 +45,55 @@ extension JobStore {
     /// first). PostgreSQL pushes the filters into both tables and merges their primary-key scans.
     public func listJobs(_ filter: JobFilter, limit: Int) async throws -> [Job] {
         let logger = logger
+        var (conditions, bindings) = try Self.conditions(filter)
+        bindings.append(limit)
+        let sql = """
+            SELECT * FROM (
+                SELECT \(Self.liveJobColumns) FROM gantry.jobs
+                UNION ALL
+                SELECT \(Self.finishedJobColumns) FROM gantry.finished_jobs
+            ) AS every_job
+            \(conditions)
+            ORDER BY id DESC LIMIT $\(bindings.count)::bigint
+            """
+        let query = PostgresQuery(unsafeSQL: sql, binds: bindings)
+        return try await storage.withConnection { connection -> [Job] in
+            var jobs: [Job] = []
+            for try await row in try await connection.query(query, logger: logger) { jobs.append(try Self.decodeJob(row)) }
+            return jobs
+        }
+    }
+
+    /// How many jobs match, counting no further than `atMost` (so a filter matching millions costs no more than
+    /// reading `atMost` index entries): the dashboard's "all 1,234 matching" or "all 10,000+ matching". Ordered by
+    /// id like the list, so the plan walks the same indexes and stops, instead of a bitmap scan of every match.
+    public func countJobs(_ filter: JobFilter, atMost: Int) async throws -> Int {
+        let logger = logger
+        var (conditions, bindings) = try Self.conditions(filter)
+        bindings.append(atMost + 1)
+        let sql = """
+            SELECT count(*)::int8 FROM (
+                SELECT 1 FROM (
+                    SELECT id, queue, type, state, tags, args, enqueued_at FROM gantry.jobs
+                    UNION ALL
+                    SELECT id, queue, type, state, tags, args, enqueued_at FROM gantry.finished_jobs
+                ) AS every_job
+                \(conditions)
+                ORDER BY id DESC LIMIT $\(bindings.count)::bigint
+            ) AS matching
+            """
+        let query = PostgresQuery(unsafeSQL: sql, binds: bindings)
+        return try await storage.withConnection { connection -> Int in
+            for try await count in try await connection.query(query, logger: logger).decode(Int64.self) { return Int(count) }
+            return 0
+        }
+    }
+
+    /// The WHERE clause of a filter: only the filters given become conditions (each value a bind), so the plan
+    /// can use the indexes they need.
+    private static func conditions(_ filter: JobFilter) throws -> (String, PostgresBindings) {
         var bindings = PostgresBindings()
         var conditions: [String] = []
-        // Only the filters given become conditions (each value a bind), so the plan can use the indexes they need.
         func condition(_ sql: (String) -> String, _ value: some PostgresDynamicTypeEncodable) {
             bindings.append(value)
             conditions.append(sql("$\(bindings.count)"))
@@ -63,22 +109,7 @@ extension JobStore {
         if let after = filter.enqueuedAfter { condition({ "enqueued_at >= \($0)::timestamptz" }, after) }
         if let before = filter.enqueuedBefore { condition({ "enqueued_at < \($0)::timestamptz" }, before) }
         if let beforeID = filter.beforeID { condition({ "id < \($0)::bigint" }, beforeID) }
-        bindings.append(limit)
-        let sql = """
-            SELECT * FROM (
-                SELECT \(Self.liveJobColumns) FROM gantry.jobs
-                UNION ALL
-                SELECT \(Self.finishedJobColumns) FROM gantry.finished_jobs
-            ) AS every_job
-            \(conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND "))
-            ORDER BY id DESC LIMIT $\(bindings.count)::bigint
-            """
-        let query = PostgresQuery(unsafeSQL: sql, binds: bindings)
-        return try await storage.withConnection { connection -> [Job] in
-            var jobs: [Job] = []
-            for try await row in try await connection.query(query, logger: logger) { jobs.append(try Self.decodeJob(row)) }
-            return jobs
-        }
+        return (conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND "), bindings)
     }
 
     /// The columns `decodeJob` reads, from each table (each lacks a few the other has).
