@@ -30,21 +30,32 @@ struct TypeHandlers {
     }
 
     /// A worker's handlers, checked (a schema Gantry cannot check is refused in `hello`, where its author sees
-    /// it at once) and recorded.
+    /// it at once) and recorded. Recording is best effort: a worker can still connect while PostgreSQL is away
+    /// (it could not work anyway), and its next `hello` records them.
     func announce(_ handlers: [Hello.Handler]) async throws {
         guard !handlers.isEmpty else { return }
         for (index, handler) in handlers.enumerated() {
             if let schema = handler.argsSchema { _ = try JSONSchema.checked(schema, field: "worker.handlers[\(index)].args_schema") }
         }
-        let inForce = try await broker.typeStore.announce(handlers)
-        for (type, schema) in inForce {
-            broker.knownTypeSchemas.set(type, schema.flatMap { try? JSONSchema($0) })
+        do {
+            for (type, schema) in try await broker.typeStore.announce(handlers) {
+                broker.knownTypeSchemas.set(type, schema.flatMap { try? JSONSchema($0) })
+            }
+        } catch {
+            broker.logger.warning("could not record the job types a worker announced; its next hello will", metadata: [
+                "types": "\(handlers.map(\.type).joined(separator: ","))", "error": "\(error)",
+            ])
         }
     }
 
+    /// Schemas unchanged since the last read keep their compiled form: a refresh costs a query, not a recompile.
     func refreshSchemas() async throws {
         var compiled: [String: JSONSchema] = [:]
         for (type, schema) in try await broker.typeStore.schemas() {
+            if let known = broker.knownTypeSchemas.schema(of: type), known.value == schema {
+                compiled[type] = known
+                continue
+            }
             do { compiled[type] = try JSONSchema(schema) } catch {
                 broker.logger.warning("a stored args_schema cannot be checked; its type's args are not checked", metadata: [
                     "type": "\(type)", "problem": "\(error)",

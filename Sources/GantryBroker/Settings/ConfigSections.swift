@@ -59,6 +59,9 @@ enum ConfigSections {
             guard let hex = entry.sha256, let digest = AccessToken.parseDigest(hex) else {
                 throw SettingProblem("The config file's token \(label) needs sha256: the token's SHA-256 as 64 hex digits (`gantry token new` prints it). The token itself never goes in the file.")
             }
+            if role == .viewer && entry.queues != nil {
+                throw SettingProblem("The config file's token \(label) is a viewer token limited to queues; viewers see every queue on the dashboard. Drop queues, or give it the role producer.")
+            }
             if role == .admin && entry.queues != nil {
                 throw SettingProblem("The config file's token \(label) is an admin token limited to queues; admin tokens cover every queue. Give it the role producer or worker, or drop queues.")
             }
