@@ -47,7 +47,7 @@ METHODS = ["hello", "enqueue", "enqueue_batch", "reserve", "ack", "nack", "exten
 # A field ending in "." covers every path under it: args checked against the job type's registered args_schema
 # (only the broker knows it), and a schema's own keywords beyond what a JSON Schema of schemas can say.
 BROKER_CHECKED = {"cron.upsert": {"cron", "timezone", "args."}, "enqueue": {"args."}, "enqueue_batch": {"jobs["},
-                  "types.register": {"args_schema."}}
+                  "types.register": {"args_schema."}, "hello": {"worker.handlers["}}
 
 
 def broker_checked(method, field):

@@ -752,6 +752,9 @@ class DashboardTest:
         c.expect(not self.present("button.pause") and not self.present("#limits-form"), "the viewer's /queues has Pause or limits")
         self.open_page("/types/invoice.pay")
         c.expect(not self.present("#run-form"), "the viewer's type page has the run form")
+        self.open_page('/jobs?args={"user_id":7}')
+        c.expect("needs a token that may see args" in (self.text("#problem") or "") and not self.job_ids_shown(),
+                 f"a viewer searching by args saw {self.job_ids_shown()} and the problem {self.text('#problem')!r}")
         self.open_page("/audit")
         leaked = [row[4] for row in self.rows("#audit tbody tr") if "invoice_id" in row[4]]
         c.expect(not leaked, f"the viewer's /audit shows job args in its details column: {leaked[:2]}")
@@ -811,6 +814,12 @@ class DashboardTest:
         c.expect(self.queue_paused("open-q", rpc) is True, "queues.list on the open broker says open-q is not paused")
         status, _, _ = http("POST", self.open_base + "/queues/open-q/resume", {})
         c.expect(status == 403, f"a POST without the CSRF cookie and field on the open broker got {status}, not 403")
+        # A page of another site whose name was rebound to 127.0.0.1 arrives with its own Host: refused.
+        status, _, body = http("GET", self.open_base + "/jobs", headers={"Host": "rebound.example:7441"})
+        c.expect(status == 403 and "only on this machine" in body,
+                 f"the open broker answered a request for Host rebound.example with {status}: {body.strip()[:200]!r}")
+        status, _, _ = http("GET", self.open_base + "/live", headers={"Host": "rebound.example:7441"})
+        c.expect(status == 200, f"/live for another Host got {status}; probes must keep working")
 
 
 def start_brokers(gantryd, directory):

@@ -20,7 +20,7 @@ import Testing
 
     @Test func signInSendsYouOnlyToAPathOfThisSite() {
         #expect(DashboardPages.safeNext("/jobs?state=dead") == "/jobs?state=dead")
-        for elsewhere in ["//evil.example/x", "https://evil.example", "/\\evil.example", "jobs", nil] {
+        for elsewhere in ["//evil.example/x", "https://evil.example", "/\\evil.example", "/\t/evil.example", "/\n/evil.example", "jobs", nil] {
             #expect(DashboardPages.safeNext(elsewhere) == "/", "\(String(describing: elsewhere))")
         }
     }
@@ -44,6 +44,15 @@ import Testing
         #expect(DashboardPages.jobFilter(FormFields("state=lost")).problem?.contains("not a job state") == true)
         #expect(DashboardPages.jobFilter(FormFields("args=%7Bbad")).problem?.contains("not valid JSON") == true)
         #expect(DashboardPages.jobFilter(FormFields("args=7")).problem?.contains("object or array") == true)
+    }
+
+    @Test func onlyLoopbackNamesPassTheOpenDashboardsHostCheck() {
+        for host in ["localhost", "localhost:7441", "127.0.0.1:7441", "127.1.2.3", "[::1]:7441"] {
+            #expect(DashboardAccess.isLoopbackHost(host), "\(host)")
+        }
+        for host in ["rebound.example:7441", "127.evil.example", "127.0.0.1.evil.example", "10.0.0.5:7441", "[::2]", ""] {
+            #expect(!DashboardAccess.isLoopbackHost(host), "\(host)")
+        }
     }
 
     @Test func csrfTokensCompareWholly() {

@@ -53,3 +53,16 @@ import Testing
         #expect(throws: DecodingError.self) { try GantryJSON.makeDecoder().decode(Sample.self, from: Data(#"{"at":"soon"}"#.utf8)) }
     }
 }
+
+@Suite(.deadline(.seconds(60))) struct UnstorableValueTests {
+    @Test func numbersBeyondPostgresNumericAreNamedByPath() throws {
+        let fits = ["1e131071", "-1.5e300", "1e-16383", "0.000e-999999", "0", "123456789012345678901234567890", "1e999"]
+        for text in fits { #expect(!JSONValue.beyondNumeric(text), "\(text)") }
+        let beyond = ["1e131072", "1e1000000", "-1e-16384", "1.5e-16383", "1e99999999999999999999999", "1e-99999999999999999999999"]
+        for text in beyond { #expect(JSONValue.beyondNumeric(text), "\(text)") }
+        let args: JSONValue = ["a": [1, .number("1e1000000")]]
+        #expect(args.unstorable("args")?.path == "args.a[1]")
+        #expect(JSONValue.object(["x\u{0}": 1]).unstorable()?.path == "x\u{0}")
+        #expect(JSONValue.array([.number("2.50")]).unstorable() == nil)
+    }
+}

@@ -13,7 +13,7 @@ struct Dashboard: Sendable {
 
     typealias PageBody = @Sendable (DashboardPages, Request, Context, DashboardUser, FormFields) async throws -> Response
     typealias ActionBody = @Sendable (DashboardPages, Context, DashboardUser, FormFields) async throws -> ActionOutcome
-    typealias Context = BasicRequestContext
+    typealias Context = PeerRequestContext
 
     /// What an action did: where to go next, what to tell the user, and what the audit log keeps.
     struct ActionOutcome: Sendable {
@@ -42,10 +42,18 @@ struct Dashboard: Sendable {
             return response
         }
         router.get("login") { request, _ in pages.login(query: FormFields(request.uri.query.map { Substring($0) } ?? "")) }
-        router.post("login") { request, _ in try await pages.signIn(form: try await Self.form(request)) }
-        router.post("logout") { request, _ in
-            guard case .user(let user) = try await access.resolve(request) else { return DashboardView.redirect("/login") }
-            return try await pages.signOut(user: user, form: try await Self.form(request))
+        router.post("login") { request, _ in
+            do { return try await pages.signIn(form: try await Self.form(request)) } catch {
+                return Self.failure(error, broker: pages.broker, path: request.uri.path)
+            }
+        }
+        router.post("logout") { request, context in
+            do {
+                guard case .user(let user) = try await access.resolve(request, context: context) else { return DashboardView.redirect("/login") }
+                return try await pages.signOut(user: user, form: try await Self.form(request))
+            } catch {
+                return Self.failure(error, broker: pages.broker, path: request.uri.path)
+            }
         }
 
         page(router, "/") { pages, _, _, user, query in try await pages.overview(user: user, query: query) }
@@ -80,7 +88,11 @@ struct Dashboard: Sendable {
     private func page(_ router: Router<Context>, _ path: RouterPath, _ body: @escaping PageBody) {
         let (access, pages) = (access, pages)
         router.get(path) { request, context in
-            switch try await access.resolve(request) {
+            let outcome: DashboardAccess.Outcome
+            do { outcome = try await access.resolve(request, context: context) } catch {
+                return Self.failure(error, broker: pages.broker, path: request.uri.path)
+            }
+            switch outcome {
             case .refused(let response): return response
             case .user(var user):
                 // Without tokens the CSRF token is a cookie the forms repeat (double submit): set on first visit.
@@ -105,11 +117,16 @@ struct Dashboard: Sendable {
         let (access, pages, broker) = (access, pages, broker)
         router.post(path) { request, context in
             let user: DashboardUser
-            switch try await access.resolve(request) {
-            case .refused(let response): return response
-            case .user(let resolved): user = resolved
+            let form: FormFields
+            do {
+                switch try await access.resolve(request, context: context) {
+                case .refused(let response): return response
+                case .user(let resolved): user = resolved
+                }
+                form = try await Self.form(request)
+            } catch {
+                return Self.failure(error, broker: broker, path: request.uri.path)
             }
-            let form = try await Self.form(request)
             if let refusal = access.checkCSRF(user, form: form) { return refusal }
             guard user.mayAct else {
                 return DashboardView.plain("forbidden: \(user.name) has the role \(user.role.rawValue), which may look but not act", status: .forbidden)
@@ -136,7 +153,7 @@ struct Dashboard: Sendable {
     }
 
     /// A page that could not be made (PostgreSQL away, a bug): said in words, logged, never a blank 500.
-    private static func failure(_ error: any Error, broker: Broker, path: String) -> Response {
+    static func failure(_ error: any Error, broker: Broker, path: String) -> Response {
         let described = Broker.describe(error, logger: broker.logger, method: "dashboard \(path)")
         let retryable = GantryErrorCode(rawValue: described.code)?.isRetryable == true
         return DashboardView.plain(

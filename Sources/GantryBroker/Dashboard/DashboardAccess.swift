@@ -36,8 +36,15 @@ struct DashboardAccess: Sendable {
     }
 
     /// The user behind a request, or why there is none.
-    func resolve(_ request: Request) async throws -> Outcome {
+    func resolve(_ request: Request, context: PeerRequestContext) async throws -> Outcome {
         guard broker.authenticator.isEnabled else {
+            // Without tokens everyone is an admin: only this machine may be everyone. The Host check keeps a web
+            // page from elsewhere (DNS rebinding) from driving a browser's loopback dashboard.
+            guard context.fromLoopback, Self.isLoopbackHost(request.head.authority ?? "") else {
+                return .refused(DashboardView.plain(
+                    "forbidden: this broker has no tokens, so its dashboard answers only on this machine (127.0.0.1 or localhost); configure tokens (gantry token new --role admin) to open it to others",
+                    status: .forbidden))
+            }
             let csrf = request.cookies[Self.csrfCookie]?.value ?? ""
             return .user(DashboardUser(name: "anyone (no tokens)", role: .admin, csrf: csrf, credential: .open))
         }
@@ -53,7 +60,12 @@ struct DashboardAccess: Sendable {
             return .user(DashboardUser(name: token.name, role: token.role, csrf: "", credential: .bearer))
         }
         if let sessionID = request.cookies[Self.sessionCookie]?.value, let signedIn = try await broker.dashboardStore.session(id: sessionID) {
-            return .user(DashboardUser(name: signedIn.tokenName, role: signedIn.role, csrf: signedIn.csrf, credential: .session(id: sessionID)))
+            // The token as configured now decides: a token removed from the config signs its sessions out, and
+            // one whose role changed acts with its new role.
+            if let token = broker.authenticator.tokens.first(where: { $0.name == signedIn.tokenName }), token.role == .admin || token.role == .viewer {
+                return .user(DashboardUser(name: token.name, role: token.role, csrf: signedIn.csrf, credential: .session(id: sessionID)))
+            }
+            try await broker.dashboardStore.deleteSession(id: sessionID)
         }
         if request.method == .get {
             let next = FormFields.encode(request.uri.path + (request.uri.query.map { "?" + $0 } ?? ""))
@@ -70,6 +82,18 @@ struct DashboardAccess: Sendable {
                 "forbidden: this form's CSRF token is missing or stale; reload the page and submit again", status: .forbidden)
         }
         return nil
+    }
+
+    /// `localhost`, an address in 127.0.0.0/8 or `[::1]`, with any port (never a name such as `127.evil.example`).
+    static func isLoopbackHost(_ authority: String) -> Bool {
+        var host = authority.lowercased()
+        if host.hasPrefix("[") {
+            return host.hasPrefix("[::1]")
+        }
+        if let colon = host.lastIndex(of: ":") { host = String(host[..<colon]) }
+        let octets = host.split(separator: ".", omittingEmptySubsequences: false)
+        let loopbackAddress = octets.count == 4 && octets[0] == "127" && octets.allSatisfy { UInt8($0) != nil }
+        return host == "localhost" || loopbackAddress
     }
 
     static func constantTimeEqual(_ left: String, _ right: String) -> Bool {

@@ -25,7 +25,7 @@ public struct HTTPService: Service {
     }
 
     public func run() async throws {
-        let router = Router()
+        let router = Router(context: PeerRequestContext.self)
         let broker = self.broker
         router.get("live") { _, _ in Self.line("live", status: .ok) }
         router.get("ready") { _, _ in

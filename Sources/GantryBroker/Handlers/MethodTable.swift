@@ -21,14 +21,14 @@ enum MethodTable {
         EnqueueBatch.name: route(EnqueueBatch.self, roles: [.producer], queues: { $0.jobs.map(\.queue) }) { broker, params, _ in
             try await broker.jobs.enqueueBatch(params)
         },
-        JobsGet.name: route(JobsGet.self, roles: [.producer, .viewer]) { try await $0.jobs.get($1, session: $2) },
+        JobsGet.name: route(JobsGet.self, roles: [.producer]) { try await $0.jobs.get($1, session: $2) },
 
         Reserve.name: route(Reserve.self, roles: [.worker], queues: { $0.queues }) { try await $0.leases.reserve($1, session: $2) },
         Ack.name: route(Ack.self, roles: [.worker]) { try await $0.leases.ack($1, session: $2) },
         Nack.name: route(Nack.self, roles: [.worker]) { try await $0.leases.nack($1, session: $2) },
         Extend.name: route(Extend.self, roles: [.worker]) { try await $0.leases.extend($1, session: $2) },
 
-        JobsList.name: route(JobsList.self, roles: [.viewer]) { broker, params, _ in try await broker.operators.list(params) },
+        JobsList.name: route(JobsList.self) { broker, params, _ in try await broker.operators.list(params) },
         JobsRetry.name: route(JobsRetry.self) { broker, params, _ in try await broker.operators.retry(params) },
         JobsCancel.name: route(JobsCancel.self) { broker, params, _ in try await broker.operators.cancel(params) },
         JobsDiscard.name: route(JobsDiscard.self) { broker, params, _ in try await broker.operators.discard(params) },

@@ -29,27 +29,40 @@ struct TypeHandlers {
         return TypesDelete.Result(deleted: true)
     }
 
+    /// The most handlers one hello may announce.
+    static let maxAnnounced = 1000
+
     /// A worker's handlers, checked (a schema Gantry cannot check is refused in `hello`, where its author sees
-    /// it at once) and recorded. Recording is best effort: a worker can still connect while PostgreSQL is away
-    /// (it could not work anyway), and its next `hello` records them.
-    func announce(_ handlers: [Hello.Handler]) async throws {
+    /// it at once) and recorded. Only workers and admins (or anyone, without tokens) shape types this way; a
+    /// producer's or viewer's announcement is checked and otherwise ignored. Recording is best effort: a worker
+    /// can still connect while PostgreSQL is away (it could not work anyway), and its next `hello` records them.
+    func announce(_ handlers: [Hello.Handler], session: Session) async throws {
         guard !handlers.isEmpty else { return }
+        guard handlers.count <= Self.maxAnnounced else {
+            throw RPCErrorObject.invalidParams(field: "worker.handlers", "lists \(handlers.count) handlers; at most \(Self.maxAnnounced)")
+        }
         for (index, handler) in handlers.enumerated() {
             if let schema = handler.argsSchema { _ = try JSONSchema.checked(schema, field: "worker.handlers[\(index)].args_schema") }
         }
+        if broker.authenticator.isEnabled, let role = session.access?.role, role != .worker, role != .admin { return }
+        // In one order for every worker, so two hellos upserting the same types never wait on each other in a cycle.
+        let fresh = broker.knownTypeSchemas.announcementsToRecord(handlers).sorted { $0.type < $1.type }
+        guard !fresh.isEmpty else { return }
         do {
-            for (type, schema) in try await broker.typeStore.announce(handlers) {
+            for (type, schema) in try await broker.typeStore.announce(fresh) {
                 broker.knownTypeSchemas.set(type, schema.flatMap { try? JSONSchema($0) })
             }
+            broker.knownTypeSchemas.recorded(fresh)
         } catch {
             broker.logger.warning("could not record the job types a worker announced; its next hello will", metadata: [
-                "types": "\(handlers.map(\.type).joined(separator: ","))", "error": "\(error)",
+                "types": "\(fresh.map(\.type).joined(separator: ","))", "error": "\(error)",
             ])
         }
     }
 
     /// Schemas unchanged since the last read keep their compiled form: a refresh costs a query, not a recompile.
     func refreshSchemas() async throws {
+        let generation = broker.knownTypeSchemas.generation
         var compiled: [String: JSONSchema] = [:]
         for (type, schema) in try await broker.typeStore.schemas() {
             if let known = broker.knownTypeSchemas.schema(of: type), known.value == schema {
@@ -62,6 +75,6 @@ struct TypeHandlers {
                 ])
             }
         }
-        broker.knownTypeSchemas.replace(with: compiled)
+        broker.knownTypeSchemas.replace(with: compiled, readAtGeneration: generation)
     }
 }

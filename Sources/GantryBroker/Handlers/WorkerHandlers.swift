@@ -12,7 +12,7 @@ struct WorkerHandlers {
 
     func hello(_ params: Hello.Params, session: Session) async throws -> Hello.Result {
         try broker.authenticate(params, session: session)
-        try await broker.types.announce(params.worker?.handlers ?? [])
+        try await broker.types.announce(params.worker?.handlers ?? [], session: session)
         let change = session.update { $0.greeted(params) }
         if change.wasWorker != change.isWorker {
             broker.counts.withLock { $0.workers += change.isWorker ? 1 : -1 }

@@ -160,18 +160,16 @@ public struct DashboardStore: Sendable {
     }
 
     /// A broker that stopped while running one leaves it `running`: such actions of brokers no longer
-    /// heartbeating are shown as failed.
-    public func recentBulkActions(limit: Int) async throws -> [BulkAction] {
+    /// heartbeating are marked failed, saying how to finish.
+    public func failAbandonedBulkActions() async throws {
         let logger = logger
-        return try await storage.withConnection { connection in
+        try await storage.withConnection { connection in
             try await connection.query("""
                 UPDATE gantry.bulk_actions a SET state = 'failed', finished_at = now(),
                     error = 'the broker running it stopped; run it again to finish the rest'
                 WHERE a.state = 'running' AND NOT EXISTS (
                     SELECT 1 FROM gantry.brokers b WHERE b.id = a.broker_id AND b.heartbeat_at > now() - interval '1 minute')
                 """, logger: logger)
-            return try await bulkActions(connection.query(
-                "SELECT \(unescaped: Self.bulkColumns) FROM gantry.bulk_actions ORDER BY id DESC LIMIT \(limit)", logger: logger))
         }
     }
 }

@@ -63,7 +63,8 @@ public struct TypeStore: Sendable {
     }
 
     /// A worker's `hello` handlers: new types are created from them, types workers announced take their
-    /// schemas, types an operator registered only note that a worker is there. Returns the schemas now in force
+    /// schemas (an announcement without one leaves the schema as it is: an older worker in a rolling deploy does
+    /// not switch the check off), types an operator registered only note that a worker is there. Returns the schemas now in force
     /// for the announced types.
     public func announce(_ handlers: [Hello.Handler]) async throws -> [String: JSONValue?] {
         let logger = logger
@@ -76,8 +77,9 @@ public struct TypeStore: Sendable {
                 SELECT a.type, a.args_schema, 'worker', now() FROM json_to_recordset(\(announced)::json) AS a(type text, args_schema json)
                 ON CONFLICT (type) DO UPDATE
                 SET announced_at = now(),
-                    args_schema = CASE WHEN t.source = 'worker' THEN excluded.args_schema ELSE t.args_schema END,
-                    updated_at = CASE WHEN t.source = 'worker' AND t.args_schema::text IS DISTINCT FROM excluded.args_schema::text
+                    args_schema = CASE WHEN t.source = 'worker' THEN coalesce(excluded.args_schema, t.args_schema) ELSE t.args_schema END,
+                    updated_at = CASE WHEN t.source = 'worker' AND excluded.args_schema IS NOT NULL
+                                           AND t.args_schema::text IS DISTINCT FROM excluded.args_schema::text
                                       THEN now() ELSE t.updated_at END
                 RETURNING type, args_schema
                 """, logger: logger)

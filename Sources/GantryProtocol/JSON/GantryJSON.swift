@@ -57,10 +57,7 @@ public enum GantryJSON {
             throw .invalidParams(field: "params", "must be an object with named fields, got \(value.typeName)")
         }
         try Params.checkFields(fields)
-        if let path = value.nulCharacterPath() {
-            throw .invalidParams(
-                field: path, "holds the character U+0000 (\\u0000), which PostgreSQL cannot store; remove it, or encode the data (base64, say)")
-        }
+        if let (path, problem) = value.unstorable() { throw .invalidParams(field: path, problem) }
         do {
             return try JSONValueDecoder.decode(Params.self, from: value)
         } catch let error as DecodingError {

@@ -67,26 +67,48 @@ public enum JSONValue: Sendable {
         value.rounded() == value && abs(value) < 9.2e18 ? Int64(value) : nil
     }
 
-    /// Where the first string (or object key) holding U+0000 is, if there is one: PostgreSQL stores no such
-    /// character in text or jsonb.
-    public func nulCharacterPath(_ prefix: String = "") -> String? {
+    /// Where the first value PostgreSQL cannot store is, and what is wrong with it: a string (or object key)
+    /// holding U+0000, which no text or jsonb holds, or a number beyond what `numeric` holds (more than 131,072
+    /// digits before the point or 16,383 after it), which args' jsonb index cannot take.
+    public func unstorable(_ prefix: String = "") -> (path: String, problem: String)? {
         switch self {
         case .string(let text) where text.utf8.contains(0):
-            return prefix.isEmpty ? "params" : prefix
+            return (prefix.isEmpty ? "params" : prefix, Self.nulProblem)
+        case .number(let text) where Self.beyondNumeric(text):
+            return (prefix.isEmpty ? "params" : prefix, "is \(text.prefix(24))…, a number beyond what PostgreSQL stores (131,072 digits before the point, 16,383 after); send it as a string")
         case .array(let values):
             for (index, value) in values.enumerated() {
-                if let path = value.nulCharacterPath(prefix + "[\(index)]") { return path }
+                if let found = value.unstorable(prefix + "[\(index)]") { return found }
             }
         case .object(let fields):
             for (key, value) in fields {
                 let path = prefix.isEmpty ? key : prefix + "." + key
-                if key.utf8.contains(0) { return path }
-                if let found = value.nulCharacterPath(path) { return found }
+                if key.utf8.contains(0) { return (path, Self.nulProblem) }
+                if let found = value.unstorable(path) { return found }
             }
         default:
             break
         }
         return nil
+    }
+
+    static let nulProblem = "holds the character U+0000 (\\u0000), which PostgreSQL cannot store; remove it, or encode the data (base64, say)"
+
+    /// Whether a number spelled `text` has more digits before or after its point than `numeric` allows. Only
+    /// numbers kept as spelled (`.number`) can: the others fit a Double or an Int64.
+    public static func beyondNumeric(_ text: String) -> Bool {
+        let parts = text.lowercased().split(separator: "e", maxSplits: 1)
+        let bound = Int.max / 4  // an exponent too long for Int is still far beyond either limit
+        let exponent = parts.count == 2 ? Int(parts[1]) ?? (parts[1].hasPrefix("-") ? -bound : bound) : 0
+        let halves = parts[0].drop { $0 == "-" || $0 == "+" }.split(separator: ".", maxSplits: 1, omittingEmptySubsequences: false)
+        let digits = Array(halves[0]) + (halves.count == 2 ? Array(halves[1]) : [])
+        guard let first = digits.firstIndex(where: { $0 != "0" }), let last = digits.lastIndex(where: { $0 != "0" }) else {
+            return false  // zero, however written
+        }
+        // Where the point falls among the significant digits, once the exponent has moved it.
+        let point = max(-bound, min(bound, halves[0].count + exponent)) - first
+        let significant = last - first + 1
+        return point > 131_072 || significant - point > 16_383
     }
 
     public var objectValue: JSONObject? {

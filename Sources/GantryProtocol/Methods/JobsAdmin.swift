@@ -75,7 +75,7 @@ public enum JobsList: RPCMethod {
             case let other?:
                 throw .invalidParams(field: "args", "must be an object or an array to look for inside jobs' args (like {\"user_id\": 7}), got \(other.typeName)")
             }
-            if let path = args?.nulCharacterPath("args") { throw .invalidParams(field: path, "holds U+0000, which no stored args can hold") }
+            if let (path, problem) = args?.unstorable("args") { throw .invalidParams(field: path, problem) }
         }
     }
 

@@ -81,7 +81,7 @@ public enum TypesRegister: RPCMethod {
         public func validate() throws(RPCErrorObject) {
             try Names.checkType(type, field: "type")
             if let queue { try Names.checkQueue(queue, field: "queue") }
-            if let description, description.utf8.count > 2000 { throw .invalidParams(field: "description", "must be at most 2000 bytes") }
+            if let description, description.unicodeScalars.count > 2000 { throw .invalidParams(field: "description", "must be at most 2000 characters") }
             if let argsSchema { _ = try JSONSchema.checked(argsSchema, field: "args_schema") }
         }
     }

@@ -44,7 +44,10 @@ extension DashboardPages {
     }
 
     func jobs(user: DashboardUser, query: FormFields) async throws -> Response {
-        let (filter, problem) = Self.jobFilter(query)
+        var (filter, problem) = Self.jobFilter(query)
+        if filter.args != nil && !seesArgs(user) {
+            problem = "Searching by args needs a token that may see args (an admin's, or a viewer's with --dashboard-viewers-see-args)."
+        }
         let jobs = problem == nil ? try await broker.jobStore.listJobs(filter, limit: Self.pageSize) : []
         var everyPage = filter
         everyPage.beforeID = nil
@@ -146,11 +149,17 @@ extension DashboardPages {
     }
 
     func bulk(id: String, user: DashboardUser, query: FormFields) async throws -> Response {
+        try await broker.dashboardStore.failAbandonedBulkActions()
         guard let number = Int64(id), let action = try await broker.dashboardStore.bulkAction(id: number) else {
             return DashboardView.plain("no bulk action \(id)", status: .notFound)
         }
+        var filter = action.filter
+        if !seesArgs(user), case .object(var members) = filter, members["args"] != nil {
+            members["args"] = "hidden"
+            filter = .object(members)
+        }
         let model: [String: Any] = [
-            "id": action.id, "action": action.action, "filter": DashboardView.compact(action.filter, limit: 400), "state": action.state,
+            "id": action.id, "action": action.action, "filter": DashboardView.compact(filter, limit: 400), "state": action.state,
             "matched": action.matched, "done": action.done, "skipped": action.skipped, "progressMax": max(action.matched, 1),
             "error": action.error ?? "", "actor": action.actor, "startedAt": DashboardView.timestamp(action.startedAt),
             "finishedAt": DashboardView.timestamp(action.finishedAt),
@@ -172,7 +181,7 @@ extension DashboardPages {
             let (filter, problem) = Self.jobFilter(FormFields(Substring(filterQuery)))
             if let problem { return .failed(back, problem, target: "jobs") }
             let id = try await BulkActionRunner(broker: broker).start(action, filter: filter, description: FormFields(Substring(filterQuery)), actor: user.name)
-            return .done("/bulk/\(id)", "Started: \(action.rawValue) every job matching the filter.", target: "jobs matching \(filterQuery.isEmpty ? "everything" : filterQuery)",
+            return .done("/bulk/\(id)", "Started: \(action.rawValue) every job matching the filter.", target: "jobs matching a filter (bulk action \(id))",
                          details: ["bulk_action": .int(id)])
         }
         let ids = form.all("ids")

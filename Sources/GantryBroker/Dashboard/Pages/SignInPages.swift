@@ -42,7 +42,9 @@ extension DashboardPages {
 
     /// Only a path on this site: a sign-in link must not send anyone elsewhere.
     static func safeNext(_ next: String?) -> String {
-        guard let next, next.hasPrefix("/"), !next.hasPrefix("//"), !next.contains("\\") else { return "/" }
+        guard let next, next.hasPrefix("/"), !next.hasPrefix("//"), !next.contains("\\"),
+              // Browsers drop tabs and line ends inside URLs: "/\t/evil.example" would become "//evil.example".
+              !next.unicodeScalars.contains(where: { $0.properties.isWhitespace || $0.value < 0x20 || $0.value == 0x7F }) else { return "/" }
         return next
     }
 }

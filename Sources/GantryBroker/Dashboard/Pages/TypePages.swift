@@ -1,6 +1,7 @@
 import Foundation
 import GantryProtocol
 import Hummingbird
+import Logging
 
 extension DashboardPages {
     func types(user: DashboardUser, query: FormFields) async throws -> Response {
@@ -97,8 +98,8 @@ extension DashboardPages {
                                                timezone: filled.timezone ?? "UTC")
                 try params.validate()
                 let result = try await broker.cron.upsert(params)
-                try await savePreset(form, type: name, args: args, user: user)
-                return .done("/cron", "Schedule \(scheduleName) \(result.created ? "created" : "updated"): \(cron) (\(params.timezone)).",
+                let preset = await savePreset(form, type: name, args: args, user: user)
+                return .done("/cron", "Schedule \(scheduleName) \(result.created ? "created" : "updated"): \(cron) (\(params.timezone)).\(preset)",
                              target: "type \(name)", details: ["schedule": .string(scheduleName), "args": args])
             default:
                 var params = Enqueue.Params(type: name, args: args, queue: queue, priority: priority)
@@ -109,8 +110,8 @@ extension DashboardPages {
                 params.meta = ["enqueued_by": .string("dashboard:\(user.name)")]
                 try params.validate()
                 let result = try await broker.jobs.enqueue(params)
-                try await savePreset(form, type: name, args: args, user: user)
-                return .done("/jobs/\(result.id)", "Enqueued job \(result.id) (\(result.state.rawValue)).", target: "type \(name)",
+                let preset = await savePreset(form, type: name, args: args, user: user)
+                return .done("/jobs/\(result.id)", "Enqueued job \(result.id) (\(result.state.rawValue)).\(preset)", target: "type \(name)",
                              details: ["job_id": .string(result.id), "args": args])
             }
         } catch let error as RPCErrorObject {
@@ -118,9 +119,18 @@ extension DashboardPages {
         }
     }
 
-    private func savePreset(_ form: FormFields, type: String, args: JSONValue, user: DashboardUser) async throws {
-        guard let presetName = form["preset_name"] else { return }
-        try await broker.typeStore.savePreset(type: type, name: String(presetName.prefix(100)), args: args, by: user.name)
+    /// Saves the args as a preset when the form named one; what to add to the notice. Done after the job or
+    /// schedule exists, and its failure is said beside that success, never in its place.
+    private func savePreset(_ form: FormFields, type: String, args: JSONValue, user: DashboardUser) async -> String {
+        guard let presetName = form["preset_name"] else { return "" }
+        let name = String(presetName.prefix(100))
+        do {
+            try await broker.typeStore.savePreset(type: type, name: name, args: args, by: user.name)
+            return " Saved as the preset \(name)."
+        } catch {
+            broker.logger.warning("could not save a preset", metadata: ["type": "\(type)", "preset": "\(name)", "error": "\(error)"])
+            return " The preset \(name) could not be saved (\(Broker.describe(error, logger: broker.logger, method: "preset").message))."
+        }
     }
 
     /// The violations an args error lists, as the form shows them beside its fields.

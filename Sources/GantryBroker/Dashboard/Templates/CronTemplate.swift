@@ -6,7 +6,7 @@ extension DashboardTemplates {
     <table id="schedules">
       <thead><tr><th>name</th><th>cron</th><th>type</th><th>queue</th><th>next run</th><th>last run</th><th>last job</th><th>state</th>{{#mayAct}}<th></th>{{/mayAct}}</tr></thead>
       <tbody>
-      {{#schedules}}<tr data-schedule="{{name}}"><td>{{name}}{{#description}}<div class="muted small">{{description}}</div>{{/description}}</td><td><code>{{cron}}</code> <span class="muted small">{{timezone}}</span></td><td><a href="/types/{{typePath}}">{{type}}</a></td><td>{{queue}}</td><td>{{nextRun}}</td><td>{{lastRun}}</td><td>{{#lastJobID}}<a href="/jobs/{{lastJobID}}">{{lastJobID}}</a>{{/lastJobID}} <a class="small" href="/jobs?type={{type}}">jobs of this type</a></td>
+      {{#schedules}}<tr data-schedule="{{name}}"><td>{{name}}{{#description}}<div class="muted small">{{description}}</div>{{/description}}</td><td><code>{{cron}}</code> <span class="muted small">{{timezone}}</span></td><td><a href="/types/{{typePath}}">{{type}}</a></td><td>{{queue}}</td><td>{{nextRun}}</td><td>{{lastRun}}</td><td>{{#lastJobID}}<a href="/jobs/{{lastJobID}}">{{lastJobID}}</a>{{/lastJobID}} <a class="small" href="/jobs?type={{typePath}}">jobs of this type</a></td>
       <td>{{#paused}}<span class="state state-paused">paused</span>{{/paused}}{{^paused}}<span class="state state-running">active</span>{{/paused}}</td>
       {{#mayAct}}<td><form class="inline" method="post" action="/cron/{{name}}/trigger"><input type="hidden" name="csrf" value="{{csrf}}"><button type="submit" class="trigger">Run now</button></form>
       {{#paused}}<form class="inline" method="post" action="/cron/{{name}}/resume"><input type="hidden" name="csrf" value="{{csrf}}"><button type="submit" class="resume">Resume</button></form>{{/paused}}

@@ -45,7 +45,7 @@ extension DashboardTemplates {
     {{/runnable}}{{/mayAct}}
     <h2>Argument schema</h2>
     {{#schemaPretty}}<pre id="schema">{{schemaPretty}}</pre>{{/schemaPretty}}{{^schemaPretty}}<p class="muted">None: any args are accepted.</p>{{/schemaPretty}}
-    <p><a href="/jobs?type={{type}}">Jobs of this type</a></p>
+    <p><a href="/jobs?type={{typePath}}">Jobs of this type</a></p>
     {{/content}}{{/layout}}
     """#
 }
