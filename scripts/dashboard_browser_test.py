@@ -684,6 +684,9 @@ class DashboardTest:
             self.wait_for('#args-fields [data-path="args.amount"]')
             amount = self.find('#args-fields [data-path="args.amount"]').get_attribute("value")
             c.expect(amount == "12.5", f"the preset twelve fills amount with {amount!r}, not 12.5")
+            self.click("button.delete-preset", confirm=True)
+            c.expect("is deleted" in (self.text("#notice") or "") and not self.finds("a.preset"),
+                     f"deleting the preset twelve showed {self.text('#notice')!r}, presets {[a.text for a in self.finds('a.preset')]}")
 
         self.open_page("/types/report.build")
         c.expect(not self.present("#schema") and "any args are accepted" in (self.body_text(5000)),

@@ -79,6 +79,9 @@ struct Dashboard: Sendable {
         for verb in ["trigger", "pause", "resume", "delete"] {
             action(router, "/cron/:name/\(verb)", "cron.\(verb)") { pages, context, _, _ in try await pages.cronAction(verb, name: Self.parameter(context, "name")) }
         }
+        action(router, "/types/:type/presets/:name/delete", "types.preset.delete") { pages, context, _, _ in
+            try await pages.deletePreset(type: Self.parameter(context, "type"), name: Self.parameter(context, "name"))
+        }
         action(router, "/types/:type/run", "types.run") { pages, context, user, form in
             try await pages.run(type: Self.parameter(context, "type"), form: form, user: user)
         }

@@ -59,7 +59,7 @@ extension DashboardPages {
             "whenAt": form?.when == "at", "whenCron": form?.when == "cron", "runAt": form?.runAt ?? "",
             "scheduleName": form?.scheduleName ?? "", "cronText": form?.cron ?? "", "timezoneOrUTC": form?.timezone ?? "UTC",
             "hasPresets": !presets.isEmpty,
-            "presets": presets.map { ["name": $0.name, "typePath": Self.pathSegment(type.type)] },
+            "presets": presets.map { ["name": $0.name, "namePath": Self.pathSegment($0.name), "typePath": Self.pathSegment(type.type), "csrf": user.csrf] },
             "problem": problem as Any,
         ]
         return DashboardView.page("type", title: type.type, section: "/types", user: user, query: query, model: model, status: status)
@@ -131,6 +131,14 @@ extension DashboardPages {
             broker.logger.warning("could not save a preset", metadata: ["type": "\(type)", "preset": "\(name)", "error": "\(error)"])
             return " The preset \(name) could not be saved (\(Broker.describe(error, logger: broker.logger, method: "preset").message))."
         }
+    }
+
+    func deletePreset(type: String, name: String) async throws -> Dashboard.ActionOutcome {
+        let back = "/types/\(Self.pathSegment(type))"
+        guard try await broker.typeStore.deletePreset(type: type, name: name) else {
+            return .failed(back, "There is no preset \(name) of \(type).", target: "type \(type)")
+        }
+        return .done(back, "The preset \(name) is deleted.", target: "type \(type)", details: ["preset": .string(name)])
     }
 
     /// The violations an args error lists, as the form shows them beside its fields.

@@ -19,7 +19,7 @@ extension DashboardTemplates {
     </dl>
     {{#mayAct}}{{#runnable}}
     <h2>Run</h2>
-    {{#hasPresets}}<div class="actions"><span class="muted small">Presets:</span>{{#presets}}<a class="button preset" href="/types/{{typePath}}?preset={{name}}">{{name}}</a>{{/presets}}</div>{{/hasPresets}}
+    {{#hasPresets}}<div class="actions"><span class="muted small">Presets:</span>{{#presets}}<a class="button preset" href="/types/{{typePath}}?preset={{namePath}}">{{name}}</a><form class="inline" method="post" action="/types/{{typePath}}/presets/{{namePath}}/delete"><input type="hidden" name="csrf" value="{{csrf}}"><button type="submit" class="delete-preset small" aria-label="delete the preset {{name}}" data-confirm="Delete the preset {{name}}?">×</button></form>{{/presets}}</div>{{/hasPresets}}
     <form class="stack" id="run-form" method="post" action="/types/{{typePath}}/run" novalidate>
       <input type="hidden" name="csrf" value="{{csrf}}">
       <script type="application/json" id="args-schema">{{{schemaJSON}}}</script>
