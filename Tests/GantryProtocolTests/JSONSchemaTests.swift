@@ -94,6 +94,15 @@ import Testing
         #expect(try schema(#"{"pattern": "x"}"#).violations(of: "y").first?.rule == "pattern")
     }
 
+    @Test func aPatternThatBacktracksForeverIsStoppedAndTheStringRefused() throws {
+        // 2^40 ways to split 40 a's between the two branches: without a budget this search would run for hours.
+        let started = ContinuousClock.now
+        let said = try said(#"{"pattern": "^(a|a)*$"}"#, "\"" + String(repeating: "a", count: 40) + "b\"")
+        #expect(ContinuousClock.now - started < .seconds(5))
+        #expect(said.count == 1 && said[0].contains("could not be checked against the pattern"), "\(said)")
+        #expect(try self.said(#"{"pattern": "^(a|a)*$"}"#, #""aaaa""#).isEmpty, "a string it can decide quickly still passes")
+    }
+
     @Test func typesAreNamedInMessages() throws {
         #expect(try said(#"{"type": "integer"}"#, #""x""#) == ["args: must be an integer, got a string"])
         #expect(try said(#"{"type": "integer"}"#, "1.5") == ["args: must be an integer, got 1.5"])

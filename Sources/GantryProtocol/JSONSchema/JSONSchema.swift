@@ -186,9 +186,27 @@ struct NumberBound: Sendable {
 struct SchemaPattern: @unchecked Sendable {
     let source: String
     let regex: NSRegularExpression
+    /// The longest one string's search may take. ICU's matcher backtracks, and some patterns (`^(a|a)*$`) take
+    /// exponential time on some strings: past this the search stops and the string is refused, so no enqueue can
+    /// hold a thread for long.
+    static let budget: TimeInterval = 0.05
 
-    func matches(_ text: String) -> Bool {
-        regex.firstMatch(in: text, options: [], range: NSRange(location: 0, length: text.utf16.count)) != nil
+    enum Outcome { case matched, unmatched, tooSlow }
+
+    func search(_ text: String) -> Outcome {
+        let started = Date()
+        var outcome = Outcome.unmatched
+        // With reportProgress the block is also called while the search runs (match nil), so it can stop it.
+        regex.enumerateMatches(in: text, options: [.reportProgress], range: NSRange(location: 0, length: text.utf16.count)) { match, _, stop in
+            if match != nil {
+                outcome = .matched
+                stop.pointee = true
+            } else if Date().timeIntervalSince(started) > Self.budget {
+                outcome = .tooSlow
+                stop.pointee = true
+            }
+        }
+        return outcome
     }
 }
 
@@ -442,8 +460,13 @@ final class SchemaNode: Sendable {
                     if run.isFull { return }
                 }
             }
-            if let pattern, !pattern.matches(text) {
-                run.report("pattern", "must match the pattern \(SchemaPaths.quoted(pattern.source))")
+            if let pattern {
+                switch pattern.search(text) {
+                case .matched: break
+                case .unmatched: run.report("pattern", "must match the pattern \(SchemaPaths.quoted(pattern.source))")
+                case .tooSlow:
+                    run.report("pattern", "could not be checked against the pattern \(SchemaPaths.quoted(pattern.source)) in \(Int(SchemaPattern.budget * 1000)) ms (the pattern backtracks too much on this string; simplify the pattern)")
+                }
             }
         case .array(let elements):
             if let minItems, elements.count < minItems {
