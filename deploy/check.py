@@ -459,7 +459,7 @@ def check_tokens(where: str, tokens) -> None:
         name = token.get("name")
         check(set(token) <= {"name", "role", "sha256", "queues"}, f"{where}: token {name!r} has unknown keys {sorted(token)}")
         check(isinstance(name, str) and bool(name), f"{where}: every token needs a name")
-        check(token.get("role") in ("producer", "worker", "admin"), f"{where}: token {name!r}: role must be producer, worker or admin")
+        check(token.get("role") in ("producer", "worker", "viewer", "admin"), f"{where}: token {name!r}: role must be producer, worker, viewer or admin")
         check(re.fullmatch(r"[0-9a-fA-F]{64}", str(token.get("sha256", ""))) is not None,
               f"{where}: token {name!r}: sha256 must be 64 hex digits (gantry token new prints them), never the token")
         queues = token.get("queues")

@@ -20,15 +20,17 @@ struct NewToken: ParsableCommand {
     @Option(help: "The token's name, as logs and errors show it.")
     var name = "client"
 
-    @Option(help: "producer (enqueue, jobs.get, stats), worker (reserve, ack, nack, extend, stats) or admin (everything).")
+    @Option(help: "producer (enqueue, jobs.get, stats), worker (reserve, ack, nack, extend, stats), viewer (the dashboard and stats, read only) or admin (everything).")
     var role = "producer"
 
     @Option(name: .customLong("queue"), help: "Limit the token to this queue (repeat for more; not for admin tokens).")
     var queues: [String] = []
 
     func validate() throws {
-        guard ["producer", "worker", "admin"].contains(role) else { throw ValidationError("--role must be producer, worker or admin.") }
-        guard !(role == "admin" && !queues.isEmpty) else { throw ValidationError("Admin tokens cover every queue; --queue is for producer and worker tokens.") }
+        guard ["producer", "worker", "viewer", "admin"].contains(role) else { throw ValidationError("--role must be producer, worker, viewer or admin.") }
+        guard !(["admin", "viewer"].contains(role) && !queues.isEmpty) else {
+            throw ValidationError("\(role.capitalized) tokens cover every queue; --queue is for producer and worker tokens.")
+        }
     }
 
     func run() throws {
