@@ -50,7 +50,9 @@ struct DashboardAccess: Sendable {
         }
         if let header = request.headers[.authorization] {
             guard header.hasPrefix("Bearer "), let token = broker.authenticator.authenticate(String(header.dropFirst("Bearer ".count))) else {
-                return .refused(DashboardView.plain("unauthorized: the bearer token is not one this broker knows", status: .unauthorized))
+                return .refused(DashboardView.plain(
+                    "unauthorized: send Authorization: Bearer <an admin or viewer token this broker knows>, or leave the header out and sign in at /login",
+                    status: .unauthorized))
             }
             guard token.role == .admin || token.role == .viewer else {
                 return .refused(DashboardView.plain(
@@ -77,7 +79,7 @@ struct DashboardAccess: Sendable {
     /// A state-changing request from a browser must carry the CSRF token its page was rendered with.
     func checkCSRF(_ user: DashboardUser, form: FormFields) -> Response? {
         if case .bearer = user.credential { return nil }
-        guard let sent = form["csrf"], !user.csrf.isEmpty, Self.constantTimeEqual(sent, user.csrf) else {
+        guard let sent = form["csrf"], !user.csrf.isEmpty, ConstantTime.equal(sent.utf8, user.csrf.utf8) else {
             return DashboardView.plain(
                 "forbidden: this form's CSRF token is missing or stale; reload the page and submit again", status: .forbidden)
         }
@@ -94,14 +96,6 @@ struct DashboardAccess: Sendable {
         let octets = host.split(separator: ".", omittingEmptySubsequences: false)
         let loopbackAddress = octets.count == 4 && octets[0] == "127" && octets.allSatisfy { UInt8($0) != nil }
         return host == "localhost" || loopbackAddress
-    }
-
-    static func constantTimeEqual(_ left: String, _ right: String) -> Bool {
-        let (a, b) = (Array(left.utf8), Array(right.utf8))
-        guard a.count == b.count else { return false }
-        var difference: UInt8 = 0
-        for (x, y) in zip(a, b) { difference |= x ^ y }
-        return difference == 0
     }
 
     static func randomToken() -> String {

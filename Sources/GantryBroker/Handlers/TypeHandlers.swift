@@ -41,8 +41,9 @@ struct TypeHandlers {
         guard handlers.count <= Self.maxAnnounced else {
             throw RPCErrorObject.invalidParams(field: "worker.handlers", "lists \(handlers.count) handlers; at most \(Self.maxAnnounced)")
         }
+        var compiled: [String: JSONSchema] = [:]
         for (index, handler) in handlers.enumerated() {
-            if let schema = handler.argsSchema { _ = try JSONSchema.checked(schema, field: "worker.handlers[\(index)].args_schema") }
+            if let schema = handler.argsSchema { compiled[handler.type] = try JSONSchema.checked(schema, field: "worker.handlers[\(index)].args_schema") }
         }
         if broker.authenticator.isEnabled, let role = session.access?.role, role != .worker, role != .admin { return }
         // In one order for every worker, so two hellos upserting the same types never wait on each other in a cycle.
@@ -50,7 +51,9 @@ struct TypeHandlers {
         guard !fresh.isEmpty else { return }
         do {
             for (type, schema) in try await broker.typeStore.announce(fresh) {
-                broker.knownTypeSchemas.set(type, schema.flatMap { try? JSONSchema($0) })
+                // Usually the schema just announced; a registered type keeps its own, compiled here.
+                let inForce = schema.flatMap { schema in compiled[type].flatMap { $0.value == schema ? $0 : nil } ?? (try? JSONSchema(schema)) }
+                broker.knownTypeSchemas.set(type, inForce)
             }
             broker.knownTypeSchemas.recorded(fresh)
         } catch {

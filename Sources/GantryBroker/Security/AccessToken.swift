@@ -72,11 +72,18 @@ public struct Authenticator: Sendable {
     public func authenticate(_ presented: String) -> AccessToken? {
         let digest = AccessToken.digest(of: presented)
         var found: AccessToken?
-        for token in tokens {
-            var difference: UInt8 = 0
-            for (left, right) in zip(token.digest, digest) { difference |= left ^ right }
-            if difference == 0 && token.digest.count == digest.count && found == nil { found = token }
-        }
+        for token in tokens where ConstantTime.equal(token.digest, digest) && found == nil { found = token }
         return found
+    }
+}
+
+/// Comparing secrets (token digests, CSRF tokens) so that how long it takes says nothing about how much matched.
+enum ConstantTime {
+    /// Every byte is looked at whatever the first difference; only the lengths, which are no secret, end it early.
+    static func equal(_ left: some Collection<UInt8>, _ right: some Collection<UInt8>) -> Bool {
+        guard left.count == right.count else { return false }
+        var difference: UInt8 = 0
+        for (a, b) in zip(left, right) { difference |= a ^ b }
+        return difference == 0
     }
 }

@@ -172,10 +172,10 @@ extension DashboardPages {
     func bulkAction(form: FormFields, user: DashboardUser) async throws -> Dashboard.ActionOutcome {
         let filterQuery = form["filter"] ?? ""
         let back = "/jobs" + (filterQuery.isEmpty ? "" : "?" + filterQuery)
-        guard let requested = form["action"] else { return .failed(back, "Choose an action.", target: "jobs") }
+        guard let requested = form["action"] else { return .failed(back, "Choose an action: retry, cancel or discard, for the selected jobs or all matching.", target: "jobs") }
         let allMatching = requested.hasSuffix("-all")
         guard let action = JobAction(rawValue: allMatching ? String(requested.dropLast(4)) : requested) else {
-            return .failed(back, "Unknown action \(requested).", target: "jobs")
+            return .failed(back, "Unknown action \(requested); use retry, cancel or discard, with -all for every job matching the filter.", target: "jobs")
         }
         if allMatching {
             let (filter, problem) = Self.jobFilter(FormFields(Substring(filterQuery)))
