@@ -40,14 +40,17 @@ BASE = "https://gantry.dev/proto/v1/"
 DRAFT = "https://json-schema.org/draft/2020-12/schema"
 METHODS = ["hello", "enqueue", "enqueue_batch", "reserve", "ack", "nack", "extend", "jobs.get", "jobs.list", "jobs.retry", "jobs.cancel", "jobs.discard", "cleanup", "stats", "queues.pause", "queues.resume", "queues.list", "queues.configure", "workers.list", "workers.quiet", "workers.stop",
            "cron.list", "cron.upsert", "cron.delete", "cron.pause", "cron.resume", "cron.trigger",
-           "types.register", "types.list", "types.get", "types.delete"]
+           "types.register", "types.list", "types.get", "types.delete",
+           "operations.start", "operations.get", "operations.list", "operations.retry", "operations.cancel"]
 
 # -32602 refusals that no schema can foresee: values only the broker can judge. A transcript may show the broker
 # refusing params the schema accepts when data.field is one of these.
 # A field ending in "." covers every path under it: args checked against the job type's registered args_schema
 # (only the broker knows it), and a schema's own keywords beyond what a JSON Schema of schemas can say.
 BROKER_CHECKED = {"cron.upsert": {"cron", "timezone", "args."}, "enqueue": {"args."}, "enqueue_batch": {"jobs["},
-                  "types.register": {"args_schema."}, "hello": {"worker.handlers["}}
+                  "types.register": {"args_schema."}, "hello": {"worker.handlers["},
+                  # Whether a job is a step, and the branches of its operation, only the broker knows.
+                  "ack": {"set", "jump_to"}}
 
 
 def broker_checked(method, field):

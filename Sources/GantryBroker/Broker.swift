@@ -19,6 +19,7 @@ public final class Broker: Sendable {
     let cronStore: CronStore
     let typeStore: TypeStore
     let dashboardStore: DashboardStore
+    let operationStore: OperationStore
     let logger: Logger
     let parkedReserves = ParkedReserves()
     let retryPolicy: RetryPolicy
@@ -59,6 +60,7 @@ public final class Broker: Sendable {
         self.cronStore = CronStore(storage: storage, jobs: store, logger: logger)
         self.typeStore = TypeStore(storage: storage, logger: logger)
         self.dashboardStore = DashboardStore(storage: storage, logger: logger)
+        self.operationStore = OperationStore(storage: storage, logger: logger)
         self.logger = logger
         self.retryPolicy = retryPolicy
         self.authenticator = Authenticator(tokens: configuration.tokens)
@@ -73,6 +75,7 @@ public final class Broker: Sendable {
     var workers: WorkerHandlers { WorkerHandlers(broker: self) }
     var cron: CronHandlers { CronHandlers(broker: self) }
     var types: TypeHandlers { TypeHandlers(broker: self) }
+    var operations: OperationHandlers { OperationHandlers(broker: self) }
 
     // MARK: sessions
 
@@ -162,6 +165,8 @@ public final class Broker: Sendable {
     /// Storage errors that a retry can fix are told apart from bugs.
     static func describe(_ failure: any Error, logger: Logger, method: String) -> RPCErrorObject {
         let error = failure.unwrappingTransaction
+        // A refusal decided inside a transaction (which it rolled back) is still the client's answer.
+        if let refusal = error as? RPCErrorObject { return refusal }
         if let unavailable = error as? StorageUnavailable {
             logger.warning("storage unavailable", metadata: ["method": "\(method)", "error": "\(unavailable)"])
             return .storageUnavailable(unavailable.description)

@@ -46,9 +46,11 @@ public struct ReservedJob: Codable, Sendable, Hashable {
     public var enqueuedAt: Date
     public var leaseExpiresAt: Date
     public var meta: JSONValue
+    /// Present when the job is a step of an operation.
+    public var operation: StepContext?
 
     public init(id: String, type: String, args: JSONValue, queue: String, priority: Int, attempt: Int, maxAttempts: Int,
-                enqueuedAt: Date, leaseExpiresAt: Date, meta: JSONValue) {
+                enqueuedAt: Date, leaseExpiresAt: Date, meta: JSONValue, operation: StepContext? = nil) {
         self.id = id
         self.type = type
         self.args = args
@@ -59,10 +61,11 @@ public struct ReservedJob: Codable, Sendable, Hashable {
         self.enqueuedAt = enqueuedAt
         self.leaseExpiresAt = leaseExpiresAt
         self.meta = meta
+        self.operation = operation
     }
 
     enum CodingKeys: String, CodingKey {
-        case id, type, args, queue, priority, attempt, meta
+        case id, type, args, queue, priority, attempt, meta, operation
         case maxAttempts = "max_attempts"
         case enqueuedAt = "enqueued_at"
         case leaseExpiresAt = "lease_expires_at"

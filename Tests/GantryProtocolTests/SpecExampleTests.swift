@@ -33,6 +33,8 @@ import Testing
         shapes(WorkersList.self), shapes(WorkersQuiet.self), shapes(WorkersStop.self), shapes(CronList.self),
         shapes(CronUpsert.self), shapes(CronDelete.self), shapes(CronPause.self), shapes(CronResume.self),
         shapes(CronTrigger.self), shapes(TypesRegister.self), shapes(TypesList.self), shapes(TypesGet.self), shapes(TypesDelete.self),
+        shapes(OperationsStart.self), shapes(OperationsGet.self), shapes(OperationsList.self), shapes(OperationsRetry.self),
+        shapes(OperationsCancel.self),
     ])
 
     static let readme = URL(fileURLWithPath: #filePath)

@@ -10,13 +10,16 @@ public struct SessionLeases: Sendable {
         public var type: String
         /// When this broker handed it out, for the job run time metric.
         public var reservedAt: ContinuousClock.Instant
+        /// The name of the operation it is a step of, if it is one.
+        public var operation: String?
 
-        public init(attempt: Int, maxAttempts: Int, queue: String, type: String, reservedAt: ContinuousClock.Instant) {
+        public init(attempt: Int, maxAttempts: Int, queue: String, type: String, reservedAt: ContinuousClock.Instant, operation: String? = nil) {
             self.attempt = attempt
             self.maxAttempts = maxAttempts
             self.queue = queue
             self.type = type
             self.reservedAt = reservedAt
+            self.operation = operation
         }
     }
 
@@ -28,7 +31,8 @@ public struct SessionLeases: Sendable {
 
     public mutating func reserved(_ jobs: [ReservedJob], at now: ContinuousClock.Instant = .now) {
         for job in jobs {
-            leases[job.id] = Lease(attempt: job.attempt, maxAttempts: job.maxAttempts, queue: job.queue, type: job.type, reservedAt: now)
+            leases[job.id] = Lease(attempt: job.attempt, maxAttempts: job.maxAttempts, queue: job.queue, type: job.type, reservedAt: now,
+                                   operation: job.operation?.name)
         }
     }
 

@@ -95,5 +95,6 @@ extension Broker {
     /// The queue gauges come from the database's counters, read when Prometheus scrapes.
     func refreshQueueMetrics() async {
         if let queues = try? await queues.stats() { metrics.record(queues) }
+        if let counters = try? await operationStore.counters() { metrics.record(operations: counters) }
     }
 }

@@ -65,7 +65,15 @@ struct LeaseHandlers {
         if let ids = params.ids { return try await ackMany(ids, results: params.results ?? [:], session: session) }
         guard let wireID = params.id else { throw RPCErrorObject.invalidParams(field: "id", "is required") }
         guard let id = Int64(wireID) else { throw RPCErrorObject.notFound(jobID: wireID) }
-        let outcome = try await broker.acks.submit(JobStore.Completion(id: id, sessionID: session.id, result: params.result))
+        let outcome: JobStore.Completed
+        if params.stepsOperation {
+            // Checked against the operation's plan and written with the ack, in a transaction of its own.
+            outcome = try await broker.operationStore.completeStep(
+                id: id, wireID: wireID, sessionID: session.id, result: params.result, set: params.set, jump: params.jumpTo
+            ) ?? JobStore.Completed(held: false, cancelRequested: false)
+        } else {
+            outcome = try await broker.acks.submit(JobStore.Completion(id: id, sessionID: session.id, result: params.result))
+        }
         guard outcome.held else { throw try await leaseProblem(id: id, wireID: wireID) }
         if let queue = acked(wireID, session: session) { await broker.queues.slotFreed(queue: queue) }
         return Ack.Result(cancelRequested: outcome.cancelRequested ? true : nil)
@@ -99,6 +107,7 @@ struct LeaseHandlers {
         guard let lease = session.update({ $0.finished(wireID) }) else { return nil }
         broker.metrics.count(.completed, queue: lease.queue, type: lease.type)
         broker.metrics.jobRan(queue: lease.queue, type: lease.type, for: ContinuousClock.now - lease.reservedAt)
+        if let operation = lease.operation { broker.metrics.stepRan(operation: operation, type: lease.type, for: ContinuousClock.now - lease.reservedAt) }
         return lease.queue
     }
 
@@ -120,6 +129,7 @@ struct LeaseHandlers {
         let metrics = broker.metrics
         metrics.count(.failed, queue: lease.queue, type: lease.type)
         metrics.jobRan(queue: lease.queue, type: lease.type, for: ContinuousClock.now - lease.reservedAt)
+        if let operation = lease.operation { metrics.stepRan(operation: operation, type: lease.type, for: ContinuousClock.now - lease.reservedAt) }
         switch recorded {
         case .finished(let state):
             if state == .dead { metrics.count(.dead, queue: lease.queue, type: lease.type) }

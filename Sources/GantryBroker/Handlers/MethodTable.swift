@@ -55,6 +55,14 @@ enum MethodTable {
         TypesList.name: route(TypesList.self, roles: [.viewer]) { broker, _, _ in TypesList.Result(types: try await broker.typeStore.list()) },
         TypesGet.name: route(TypesGet.self, roles: [.viewer]) { broker, params, _ in try await broker.types.get(params) },
         TypesDelete.name: route(TypesDelete.self) { broker, params, _ in try await broker.types.delete(params) },
+
+        OperationsStart.name: route(OperationsStart.self, roles: [.producer], queues: { $0.queues }) { broker, params, _ in
+            try await broker.operations.start(params)
+        },
+        OperationsGet.name: route(OperationsGet.self, roles: [.producer, .viewer]) { broker, params, _ in try await broker.operations.get(params) },
+        OperationsList.name: route(OperationsList.self, roles: [.producer, .viewer]) { broker, params, _ in try await broker.operations.list(params) },
+        OperationsRetry.name: route(OperationsRetry.self) { broker, params, _ in try await broker.operations.retry(params) },
+        OperationsCancel.name: route(OperationsCancel.self) { broker, params, _ in try await broker.operations.cancel(params) },
     ]
 
     static let names = rows.keys.sorted()

@@ -30,6 +30,9 @@ struct OperatorHandlers {
     func discard(_ params: JobsDiscard.Params) async throws -> JobsDiscard.Result {
         guard let id = Int64(params.id) else { throw RPCErrorObject.notFound(jobID: params.id) }
         guard try await broker.jobStore.discardJob(id: id) else {
+            if let operationID = try await broker.operationStore.operationOfLiveJob(id: id) {
+                throw RPCErrorObject(.wrongState, "Job \(params.id) is a step of operation \(operationID) and has not finished; discarded, the operation would wait for it for ever. Cancel it (jobs.cancel) or the operation (operations.cancel) instead.", data: ["id": .string(params.id), "operation_id": .string(String(operationID))])
+            }
             throw try await stateProblem(id: id, wireID: params.id, action: "discarded", allowed: "waiting or finished")
         }
         broker.logger.info("job discarded by an operator", metadata: ["id": "\(id)"])

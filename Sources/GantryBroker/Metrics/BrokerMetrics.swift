@@ -16,6 +16,7 @@ public final class BrokerMetrics: Sendable {
     static let jobRun = "gantry_job_run_seconds"
     static let databaseWait = "gantry_db_connection_wait_seconds"
     static let databaseQuery = "gantry_db_query_seconds"
+    static let stepRun = "gantry_operation_step_seconds"
 
     public init(registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {
         self.registry = registry
@@ -25,6 +26,7 @@ public final class BrokerMetrics: Sendable {
         factory.durationHistogramBuckets = [
             Self.reserveWait: millisecondsToMinutes,
             Self.jobRun: millisecondsToMinutes + [.seconds(1800), .seconds(3600)],
+            Self.stepRun: millisecondsToMinutes + [.seconds(1800), .seconds(3600)],
             Self.databaseWait: [.microseconds(100), .milliseconds(1), .milliseconds(5), .milliseconds(25), .milliseconds(100),
                                 .milliseconds(500), .seconds(1), .seconds(5)],
             Self.databaseQuery: [.microseconds(250), .milliseconds(1), .milliseconds(2), .milliseconds(5), .milliseconds(10),
@@ -103,6 +105,23 @@ public final class BrokerMetrics: Sendable {
     func jobRan(queue: String, type: String, for duration: Duration) {
         labelled(Self.jobRun, [("queue", queue), ("type", type)]) { CoreMetrics.Timer(label: $0, dimensions: $1, factory: factory) }
             .recordNanoseconds(duration.nanoseconds)
+    }
+
+    func operationStarted(name: String) {
+        counter("gantry_operations_started_total", [("name", name)]).increment()
+    }
+
+    /// A step's attempt ended (acked or nacked) after `duration` on its worker.
+    func stepRan(operation: String, type: String, for duration: Duration) {
+        labelled(Self.stepRun, [("operation", operation), ("type", type)]) { CoreMetrics.Timer(label: $0, dimensions: $1, factory: factory) }
+            .recordNanoseconds(duration.nanoseconds)
+    }
+
+    /// Operations by name and how they ended, as the database's counters say now (every broker the same).
+    func record(operations counters: [(name: String, counter: String, value: Int64)]) {
+        for (name, counter, value) in counters {
+            gauge("gantry_operations", [("name", name), ("counter", counter)]).record(value)
+        }
     }
 
     func request(_ method: String, failed: Bool) {

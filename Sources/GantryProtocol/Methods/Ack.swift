@@ -18,15 +18,25 @@ public enum Ack: RPCMethod {
         public var ids: [String]?
         /// Results of some of `ids`, by id.
         public var results: [String: JSONValue]?
+        /// A step of an operation (`id` form): merged into the operation's globals with the ack.
+        public var `set`: JSONValue?
+        /// A step of an operation (`id` form): where the operation goes next instead of the branch's next step.
+        public var jumpTo: JumpTarget?
         public static let fieldNames = Set(CodingKeys.allCases.map(\.rawValue))
 
         enum CodingKeys: String, CodingKey, CaseIterable {
-            case id, result, ids, results
+            case id, result, ids, results, `set`
+            case jumpTo = "jump_to"
         }
 
-        public init(id: String, result: JSONValue? = nil) {
+        /// True when the ack carries what only a step's ack may.
+        public var stepsOperation: Bool { self.set != nil || jumpTo != nil }
+
+        public init(id: String, result: JSONValue? = nil, set: JSONValue? = nil, jumpTo: JumpTarget? = nil) {
             self.id = id
             self.result = result
+            self.set = set
+            self.jumpTo = jumpTo
         }
 
         public init(ids: [String], results: [String: JSONValue]? = nil) {
@@ -39,11 +49,23 @@ public enum Ack: RPCMethod {
             case (let id?, nil):
                 try JobID.check(id, field: "id")
                 if results != nil { throw .invalidParams(field: "results", "goes with ids; with id, send result") }
+                if let set {
+                    guard case .object = set else {
+                        throw .invalidParams(field: "set", "must be an object of globals to merge into the operation's, got \(set.typeName)")
+                    }
+                    if let (path, problem) = set.unstorable("set") { throw .invalidParams(field: path, problem) }
+                }
+                if let jumpTo {
+                    try OperationPlan.checkBranchName(jumpTo.branch, field: jumpTo.step == nil ? "jump_to" : "jump_to.branch")
+                    if let step = jumpTo.step { try Names.checkType(step, field: "jump_to.step") }
+                }
             case (nil, let ids?):
                 guard !ids.isEmpty, ids.count <= Ack.maxIDs else {
                     throw .invalidParams(field: "ids", "must hold 1 to \(Ack.maxIDs) job ids")
                 }
                 if result != nil { throw .invalidParams(field: "result", "goes with id; with ids, send results: {id: result}") }
+                if set != nil { throw .invalidParams(field: "set", "goes with id: ack an operation's step on its own") }
+                if jumpTo != nil { throw .invalidParams(field: "jump_to", "goes with id: ack an operation's step on its own") }
                 var seen = Set<String>()
                 for (index, id) in ids.enumerated() {
                     try JobID.check(id, field: "ids[\(index)]")

@@ -64,7 +64,7 @@ struct CompleteJobsStatement: PostgresPreparedStatement {
 
     var completions: String
 
-    static let name = "gantry_complete_jobs_v2"
+    static let name = "gantry_complete_jobs_v3"
     static let sql = """
         WITH input AS (
             SELECT * FROM json_to_recordset($1::json) AS i(id bigint, session_id uuid, result json)
@@ -75,6 +75,9 @@ struct CompleteJobsStatement: PostgresPreparedStatement {
         ), moved AS (
             INSERT INTO gantry.finished_jobs (\(JobStore.movedColumns), errors, state, result)
             SELECT \(JobStore.movedColumns), errors, 'completed', given_result FROM done
+            -- Steps move their operations on, each under its operation's row lock: taken in one order by every
+            -- batch, two batches finishing steps of the same operations never wait on each other in a cycle.
+            ORDER BY operation_id NULLS FIRST, id
             RETURNING id, queue, cancel_requested_at
         ), held AS (
             INSERT INTO gantry.unique_holds (unique_key, job_id, held_until)

@@ -129,12 +129,19 @@ extension JobStore {
             total: requests.reduce(0) { $0 + $1.max }, brokerID: brokerID, defaultLeaseMs: defaultLeaseMs,
             rateLimited: limits?.rateLimited ?? [])
         let rows = try await connection.execute(statement, logger: logger)
-        var claimed: [(request: Int, slot: Int64, job: ReservedJob)] = []
+        var claimed: [(request: Int, slot: Int64, job: ReservedJob, stepID: Int64?)] = []
         for try await row in rows {
             let job = ReservedJob(
                 id: String(row.0), type: row.1, args: row.2, queue: row.3, priority: Int(row.4), attempt: Int(row.5),
                 maxAttempts: Int(row.6), enqueuedAt: row.7, leaseExpiresAt: row.8, meta: row.9)
-            claimed.append((Int(row.10), row.11, job))
+            claimed.append((Int(row.10), row.11, job, row.12))
+        }
+        let stepIDs = claimed.compactMap(\.stepID)
+        if !stepIDs.isEmpty {
+            let contexts = try await OperationStore.stepContexts(stepIDs, on: connection, logger: logger)
+            for index in claimed.indices {
+                if let stepID = claimed[index].stepID { claimed[index].job.operation = contexts[stepID] }
+            }
         }
         var answers = [[ReservedJob]](repeating: [], count: requests.count)
         // Slots were numbered in pick order: each request's jobs come back in the order they were picked.
@@ -145,7 +152,7 @@ extension JobStore {
 
 /// The claim, prepared once per connection: it runs on every reserve, and PostgreSQL then skips parsing it.
 struct ClaimStatement: PostgresPreparedStatement {
-    typealias Row = (Int64, String, JSONValue, String, Int16, Int32, Int32, Date, Date, JSONValue, Int32, Int64)
+    typealias Row = (Int64, String, JSONValue, String, Int16, Int32, Int32, Date, Date, JSONValue, Int32, Int64, Int64?)
 
     /// The waiting reserves as `[{request, session_id, lease_ms, max}]`.
     var slots: String
@@ -160,7 +167,7 @@ struct ClaimStatement: PostgresPreparedStatement {
     /// Queues whose starts are logged for their rate limit.
     var rateLimited: [String]
 
-    static let name = "gantry_claim_v1"
+    static let name = "gantry_claim_v2"
     static let sql = """
         WITH wanted AS (
             SELECT r.request, r.session_id, r.lease_ms, n
@@ -199,7 +206,7 @@ struct ClaimStatement: PostgresPreparedStatement {
             -- `numbered`'s size; a generic plan, not knowing it is small, hash-joined a sequential scan of every job.
             WHERE j.id = c.id AND j.id = ANY(ARRAY(SELECT id FROM numbered))
             RETURNING j.id, j.type, j.args, j.queue, j.priority, j.attempt, j.max_attempts, j.enqueued_at,
-                      j.lease_expires_at, j.meta, s.request, c.slot
+                      j.lease_expires_at, j.meta, s.request, c.slot, j.step_id
         ), started AS (
             INSERT INTO gantry.queue_starts (queue, started_at)
             SELECT queue, clock_timestamp() FROM claimed WHERE queue = ANY($8::text[])

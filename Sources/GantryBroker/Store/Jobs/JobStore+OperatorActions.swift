@@ -23,10 +23,10 @@ extension JobStore {
                     RETURNING *
                 )
                 INSERT INTO gantry.jobs (id, queue, type, args, state, priority, run_at, attempt, max_attempts, timeout_ms,
-                                         expires_at, unique_key, tags, meta, errors, enqueued_at)
+                                         expires_at, unique_key, tags, meta, errors, enqueued_at, operation_id, step_id)
                 OVERRIDING SYSTEM VALUE
                 SELECT id, queue, type, args, 'available', priority, now(), attempt, greatest(max_attempts, attempt + 1),
-                       timeout_ms, NULL, unique_key, tags, meta, errors, enqueued_at
+                       timeout_ms, NULL, unique_key, tags, meta, errors, enqueued_at, operation_id, step_id
                 FROM revived
                 RETURNING queue
                 """, logger: logger)
@@ -82,7 +82,8 @@ extension JobStore {
         return try await storage.withConnection { connection -> Bool in
             let rows = try await connection.query("""
                 WITH live AS (
-                    DELETE FROM gantry.jobs WHERE id = \(id) AND state IN ('scheduled', 'available') RETURNING id
+                    -- A waiting step of an operation is cancelled instead: deleted, its operation would wait for ever.
+                    DELETE FROM gantry.jobs WHERE id = \(id) AND state IN ('scheduled', 'available') AND step_id IS NULL RETURNING id
                 ), finished AS (
                     DELETE FROM gantry.finished_jobs WHERE id = \(id) RETURNING id
                 )

@@ -34,7 +34,7 @@ public struct JobStore: Sendable {
 
     /// Columns that move unchanged from `jobs` to `finished_jobs`.
     static let movedColumns =
-        "id, queue, type, args, priority, run_at, attempt, max_attempts, timeout_ms, expires_at, unique_key, tags, meta, enqueued_at, reserved_at, cancel_requested_at"
+        "id, queue, type, args, priority, run_at, attempt, max_attempts, timeout_ms, expires_at, unique_key, tags, meta, enqueued_at, reserved_at, cancel_requested_at, operation_id, step_id"
 
     /// Tells every broker (this one too) that jobs became available.
     public func notifyAvailable(_ counts: [String: Int]) async throws {
