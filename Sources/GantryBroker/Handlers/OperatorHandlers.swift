@@ -70,10 +70,18 @@ struct OperatorHandlers {
             deleted += removed
             more = removed == batch
         }
+        // Operations have no queue; a cleanup of one queue's jobs leaves them alone.
+        var deletedOperations: Int?
+        let operationStates = Cleanup.operationStates(for: params.states)
+        if params.queue == nil && !operationStates.isEmpty {
+            deletedOperations = try await broker.operationStore.pruneFinished(
+                states: operationStates, olderThanMs: params.olderThanMs, batch: params.limit)
+        }
         broker.logger.info("finished jobs cleaned up by an operator", metadata: [
             "deleted": "\(deleted)", "states": "\(params.states.map(\.rawValue))", "older_than_ms": "\(params.olderThanMs)",
+            "operations": "\(deletedOperations ?? 0)",
         ])
-        return Cleanup.Result(deleted: deleted, more: more)
+        return Cleanup.Result(deleted: deleted, more: more, deletedOperations: deletedOperations)
     }
 
     func stats() async throws -> Stats.Result {

@@ -5,7 +5,7 @@ import NIOCore
 
 /// Keeps the history bounded: finished jobs past their retention (completed: `completedRetention`; dead,
 /// cancelled and expired: `failedRetention`), per-minute activity, expired unique-key holds and old queue starts
-/// are deleted in short statements, so no round holds a long-running delete.
+/// (and finished operations with the same retentions: failed and cancelled ones as dead jobs) are deleted in short statements, so no round holds a long-running delete.
 struct RetentionCleaner {
     /// Finished jobs deleted per statement, and statements per kind per round.
     static let batchSize = 1000
@@ -28,6 +28,13 @@ struct RetentionCleaner {
             }
         }
         if deleted > 0 { broker.logger.info("deleted finished jobs past their retention", metadata: ["jobs": "\(deleted)"]) }
+        var operations = 0
+        for (states, retention) in [([OperationState.completed], configuration.completedRetention),
+                                    ([.failed, .cancelled], configuration.failedRetention)] {
+            let olderThanMs = TimeAmount(retention).nanoseconds / 1_000_000
+            operations += try await broker.operationStore.pruneFinished(states: states, olderThanMs: olderThanMs, batch: Self.batchSize, now: now)
+        }
+        if operations > 0 { broker.logger.info("deleted finished operations past their retention", metadata: ["operations": "\(operations)"]) }
         try await broker.jobStore.pruneActivity(now: now)
         return deleted
     }

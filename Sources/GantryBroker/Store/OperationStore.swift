@@ -176,23 +176,28 @@ public struct OperationStore: Sendable {
     /// Operations newest first; `globals` is JSON containment, answered through the GIN index.
     public func list(_ params: OperationsList.Params) async throws -> OperationsList.Result {
         let logger = logger
-        let beforeID = params.cursor.flatMap(Int64.init)
-        let limit = params.limit
+        let query = try Self.listQuery(params)
         return try await storage.withConnection { connection in
-            let rows = try await connection.query("""
-                SELECT \(unescaped: Self.columns) FROM gantry.operations o
-                WHERE (\(params.name)::text IS NULL OR o.name = \(params.name))
-                  AND (\(params.state?.rawValue)::text IS NULL OR o.state = \(params.state?.rawValue))
-                  AND (\(params.globals)::jsonb IS NULL OR o.globals @> \(params.globals)::jsonb)
-                  AND (\(beforeID)::bigint IS NULL OR o.id < \(beforeID))
-                ORDER BY o.id DESC LIMIT \(limit + 1)
-                """, logger: logger)
+            let rows = try await connection.query(query, logger: logger)
             var operations: [OperationRecord] = []
             for try await row in rows.decode(Row.self) { operations.append(Self.operation(row)) }
-            let more = operations.count > limit
+            let more = operations.count > params.limit
             if more { operations.removeLast() }
             return OperationsList.Result(operations: operations, nextCursor: more ? operations.last?.id : nil)
         }
+    }
+
+    /// One page of `operations.list` (one row more than the limit: whether there is a next page).
+    static func listQuery(_ params: OperationsList.Params) throws -> PostgresQuery {
+        let beforeID = params.cursor.flatMap(Int64.init)
+        return try """
+            SELECT \(unescaped: Self.columns) FROM gantry.operations o
+            WHERE (\(params.name)::text IS NULL OR o.name = \(params.name))
+              AND (\(params.state?.rawValue)::text IS NULL OR o.state = \(params.state?.rawValue))
+              AND (\(params.globals)::jsonb IS NULL OR o.globals @> \(params.globals)::jsonb)
+              AND (\(beforeID)::bigint IS NULL OR o.id < \(beforeID))
+            ORDER BY o.id DESC LIMIT \(params.limit + 1)
+            """
     }
 
     /// The operation's state, or nil when there is none.

@@ -55,10 +55,30 @@ public enum Cleanup: RPCMethod {
         public var deleted: Int
         /// Whether more jobs may match: call again.
         public var more: Bool
+        /// Finished operations deleted with their step records (a call without `queue` covers them too: completed
+        /// ones with `completed`, failed ones with `dead`, cancelled ones with `cancelled`).
+        public var deletedOperations: Int?
 
-        public init(deleted: Int, more: Bool) {
+        public init(deleted: Int, more: Bool, deletedOperations: Int? = nil) {
             self.deleted = deleted
             self.more = more
+            self.deletedOperations = deletedOperations
         }
+
+        enum CodingKeys: String, CodingKey {
+            case deleted, more
+            case deletedOperations = "deleted_operations"
+        }
+    }
+}
+
+extension Cleanup {
+    /// The operations a cleanup of jobs in `states` covers.
+    public static func operationStates(for states: [JobState]) -> [OperationState] {
+        var covered: [OperationState] = []
+        if states.contains(.completed) { covered.append(.completed) }
+        if states.contains(.dead) || states.contains(.expired) { covered.append(.failed) }
+        if states.contains(.cancelled) { covered.append(.cancelled) }
+        return covered
     }
 }
