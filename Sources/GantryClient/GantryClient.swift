@@ -95,6 +95,32 @@ public final class GantryClient: Sendable {
         try await call(JobsGet.self, JobsGet.Params(id: id))
     }
 
+    /// Starts an operation at the first step of `main`; with `key`, starting it again answers the same one.
+    @discardableResult
+    public func startOperation(_ name: String, branches: JSONValue, globals: JSONObject = [:], queue: String = ProtocolDefaults.queue,
+                               key: String? = nil) async throws -> OperationsStart.Result {
+        try await call(OperationsStart.self, OperationsStart.Params(name: name, globals: .object(globals), branches: branches, queue: queue, key: key))
+    }
+
+    /// The operation with its plan and every step.
+    public func operation(id: String) async throws -> OperationRecord {
+        try await call(OperationsGet.self, OperationIDParams(id: id))
+    }
+
+    public func listOperations(_ params: OperationsList.Params = OperationsList.Params()) async throws -> OperationsList.Result {
+        try await call(OperationsList.self, params)
+    }
+
+    @discardableResult
+    public func retryOperation(id: String, from: OperationsRetry.From = .failed) async throws -> OperationsRetry.Result {
+        try await call(OperationsRetry.self, OperationsRetry.Params(id: id, from: from))
+    }
+
+    @discardableResult
+    public func cancelOperation(id: String) async throws -> OperationsCancel.Result {
+        try await call(OperationsCancel.self, OperationIDParams(id: id))
+    }
+
     public func stats() async throws -> Stats.Result {
         try await call(Stats.self, NoParams())
     }

@@ -39,6 +39,10 @@ public struct PermanentFailure: PermanentError, CustomStringConvertible {
 public final class Worker: Service, Sendable {
     /// Runs one job; what it returns is stored as the job's `result`.
     public typealias Handler = @Sendable (ReservedJob) async throws -> JSONValue?
+    /// Runs one step of an operation: reads the operation's globals, says what to merge into them and where to go.
+    public typealias StepHandler = @Sendable (ReservedJob, StepContext) async throws -> StepOutcome
+    /// What any handler's run comes to.
+    typealias Run = @Sendable (ReservedJob) async throws -> StepOutcome
 
     public let queues: [String]
     public let concurrency: Int
@@ -46,9 +50,9 @@ public final class Worker: Service, Sendable {
     /// The lease asked for at reserve; running jobs are extended every third of it.
     public let lease: Duration
     let logger: Logger
-    private let handlers = Mutex<[String: Handler]>([:])
+    private let handlers = Mutex<[String: Run]>([:])
     /// Running handlers by job id, so `worker.stop` can cancel them.
-    private let running = Mutex<[String: Task<JSONValue?, any Error>]>([:])
+    private let running = Mutex<[String: Task<StepOutcome, any Error>]>([:])
     private let stopping = Atomic<Bool>(false)
     private let quieted = Atomic<Bool>(false)
     private let handingBack = Atomic<Bool>(false)
@@ -92,14 +96,28 @@ public final class Worker: Service, Sendable {
                 try await handler(JobContext(
                     id: job.id, type: job.type, args: args, queue: job.queue, attempt: job.attempt,
                     maxAttempts: job.maxAttempts, meta: job.meta))
-                return nil
+                return StepOutcome()
             }
         }
     }
 
     /// Registers a handler that takes the job as reserved and may return a result to keep with it.
     public func register(_ type: String, raw handler: @escaping Handler) {
-        handlers.withLock { $0[type] = handler }
+        handlers.withLock { $0[type] = { job in StepOutcome(result: try await handler(job)) } }
+    }
+
+    /// Registers the handler of a step of operations: it gets the operation (its globals, branch and place) and
+    /// returns what to merge into the globals (`set`) and where the operation goes next (`jumpTo`). A job of
+    /// the type that is no step fails for good.
+    public func registerStep(_ type: String, _ handler: @escaping StepHandler) {
+        handlers.withLock {
+            $0[type] = { job in
+                guard let operation = job.operation else {
+                    throw PermanentFailure("job \(job.id) of type \(job.type) is not a step of an operation, and its handler is a step handler")
+                }
+                return try await handler(job, operation)
+            }
+        }
     }
 
     /// Whether an operator told it to quiet (it reserves nothing until stopped).
@@ -192,9 +210,14 @@ public final class Worker: Service, Sendable {
             running.withLock { $0[job.id] = work }
             defer { running.withLock { _ = $0.removeValue(forKey: job.id) } }
             if handingBack.load(ordering: .relaxed) { work.cancel() }
-            let result = try await work.value
-            // Jobs that finish together are acked together.
-            try await acks.ack(job.id, result: result)
+            let outcome = try await work.value
+            if outcome.movesOperation {
+                // The broker takes set and jump_to only in a step's own ack, never in a batch.
+                _ = try await client.call(Ack.self, Ack.Params(id: job.id, result: outcome.result, set: outcome.set.map(JSONValue.object), jumpTo: outcome.jumpTo))
+            } else {
+                // Jobs that finish together are acked together.
+                try await acks.ack(job.id, result: outcome.result)
+            }
             logger.info("job done", metadata: ["id": "\(job.id)", "type": "\(job.type)", "took": "\(ContinuousClock.now - started)"])
         } catch let error as RPCErrorObject where error.code == GantryErrorCode.leaseLost.rawValue {
             logger.warning("lease lost; the job was put back and may run again", metadata: ["id": "\(job.id)"])

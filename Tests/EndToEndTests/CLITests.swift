@@ -5,6 +5,39 @@ import Testing
 
 /// The `gantry` operator CLI, run as a real process against a real broker.
 @Suite(.deadline(.seconds(300))) struct CLITests {
+    @Test func anOperatorListsShowsRetriesAndCancelsOperations() async throws {
+        let (broker, _) = try await startBroker()
+        let address = "\(broker.host):\(broker.port)"
+        func gantry(_ arguments: String...) async throws -> (status: Int32, output: String) {
+            try await runBuiltTool("gantry", arguments + ["--broker", address])
+        }
+        let client = try await broker.connect()
+        let started = try await client.result("operations.start", [
+            "name": "signup", "queue": "signup", "globals": ["user_id": 7],
+            "branches": ["main": ["account.create", ["type": "card.charge", "max_attempts": 1], "receipt.send"]],
+        ])
+        let id = try #require(started["id"]?.stringValue)
+        let first = try #require(try await reserve(client, ["signup"], waitMs: 5000).first)
+        _ = try await client.result("ack", ["id": first["id"] ?? .null])
+        let second = try #require(try await reserve(client, ["signup"], waitMs: 5000).first)
+        _ = try await client.result("nack", ["id": second["id"] ?? .null, "error": ["message": "card declined"]])
+
+        let listed = try await gantry("operations", "--state", "failed", "--globals", #"{"user_id": 7}"#)
+        #expect(listed.status == 0, "\(listed.output)")
+        #expect(listed.output.contains("signup") && listed.output.contains("failed") && listed.output.contains("main[1]"), "\(listed.output)")
+        let shown = try await gantry("operations", "show", id)
+        #expect(shown.output.contains("failed   at main[1]: card declined"), "\(shown.output)")
+        #expect(shown.output.contains("receipt.send") && shown.output.contains("unprocessed"), "\(shown.output)")
+        let retried = try await gantry("operations", "retry", id)
+        #expect(retried.status == 0 && retried.output.hasPrefix("operation \(id) running: step job"), "\(retried.output)")
+        let cancelled = try await gantry("operations", "cancel", id)
+        #expect(cancelled.output == "operation \(id) cancelled: 1 waiting step cancelled, 0 running asked to stop\n", "\(cancelled.output)")
+        let again = try await gantry("operations", "cancel", id)
+        #expect(again.status == 1 && again.output.contains("is cancelled"), "\(again.output)")
+        let badFilter = try await gantry("operations", "--globals", "[1]")
+        #expect(badFilter.status == 64, "\(badFilter.output)")
+    }
+
     @Test func anOperatorEnqueuesInspectsPausesAndRetries() async throws {
         let (broker, _) = try await startBroker()
         let address = "\(broker.host):\(broker.port)"
