@@ -733,12 +733,64 @@ class DashboardTest:
         stamps = [row[0] for row in rows]
         c.expect(stamps == sorted(stamps, reverse=True), f"#audit times are not newest first: {stamps}")
 
+    def check_operations(self, c):
+        # The secured broker's worker was quieted by the workers check; an admin may reserve too.
+        rpc = worker = self.admin_rpc()
+        started = rpc.call("operations.start", {
+            "name": "signup", "queue": "signup", "globals": {"user_id": 7},
+            "branches": {"main": ["account.create", {"type": "card.charge", "max_attempts": 1}, "receipt.send"]}})
+        self.ids["operation"] = op = started["id"]
+        first = worker.call("reserve", {"queues": ["signup"], "wait_ms": 5000})["jobs"]
+        c.require(first and first[0]["type"] == "account.create", f"the first step's job is {first}")
+        worker.call("ack", {"id": first[0]["id"], "set": {"account_id": "acc_19"}})
+        second = worker.call("reserve", {"queues": ["signup"], "wait_ms": 5000})["jobs"]
+        c.require(second and second[0]["type"] == "card.charge", f"the second step's job is {second}")
+        worker.call("nack", {"id": second[0]["id"], "error": {"message": "card declined", "kind": "CardError",
+                                                              "backtrace": ["charge.rb:12", "worker.rb:3"]}})
+        self.open_page('/operations?globals={"user_id":7}')
+        self.expect_no_messages(c, "/operations")
+        self.shot("operations")
+        row = self.text(f'tr[data-operation="{op}"]') or ""
+        c.expect("signup" in row and "failed" in row and "card declined" in row and "main[1]" in row,
+                 f"the operations list's row for {op} shows {row!r}, not a failed signup at main[1] with its error")
+        self.open_page('/operations?globals={"user_id":8}')
+        c.expect(not self.present(f'tr[data-operation="{op}"]'), "a filter by another user_id still lists the operation")
+        self.open_page("/operations?state=failed")
+        self.click(f'tr[data-operation="{op}"] a[href="/operations/{op}"]')
+        c.require(self.path() == f"/operations/{op}", f"the operation's link went to {self.driver.current_url}")
+        c.expect((self.text("#operation-state") or "") == "failed", f"the operation page says {self.text('#operation-state')!r}")
+        c.expect("card declined" in (self.text("#operation-error") or ""), f"the failure box says {self.text('#operation-error')!r}")
+        c.expect('"account_id": "acc_19"' in (self.text("#operation-globals") or ""),
+                 f"the globals shown are {self.text('#operation-globals')!r}, without what step 1 set")
+        states = [(li.get_attribute("data-step"), li.get_attribute("data-state")) for li in self.finds("#steps li")]
+        c.expect(states == [("account.create", "completed"), ("card.charge", "failed"), ("receipt.send", "unprocessed")],
+                 f"the timeline shows {states}")
+        step = self.text('#steps li[data-step="card.charge"]') or ""
+        c.expect("CardError" in step and "charge.rb:12" in step, f"the failed step shows {step!r}, not its error and backtrace")
+        self.shot("operation")
+        self.click("#resume")
+        self.expect_notice(c, "resumed from the step that did not complete", "Retry from the failed step")
+        c.expect((self.text("#operation-state") or "") == "running", f"after the retry the page says {self.text('#operation-state')!r}")
+        states = [li.get_attribute("data-state") for li in self.finds("#steps li")]
+        c.expect(states == ["completed", "failed", "pending", "unprocessed"],
+                 f"after the retry the timeline's states are {states}: step 1 must not run again, step 2 waits again")
+        again = rpc.call("operations.get", {"id": op})
+        c.expect([s["type"] for s in again["steps"] if s["state"] != "unprocessed"] == ["account.create", "card.charge", "card.charge"],
+                 f"operations.get after the retry lists {again['steps']}")
+        self.click("#cancel", confirm=True)
+        self.expect_notice(c, "cancelled: 1 waiting step cancelled", "Cancel")
+        c.expect((self.text("#operation-state") or "") == "cancelled", f"after Cancel the page says {self.text('#operation-state')!r}")
+        self.open_page("/operations/999999")
+        c.expect(self.present("#missing"), f"/operations/999999 shows {self.body_text()!r}")
+
     def check_viewer(self, c):
         self.driver.delete_all_cookies()
         self.sign_in(VIEWER)
         c.require(self.path() == "/", f"the viewer token did not land on the overview: {self.driver.current_url}: {self.body_text()!r}")
         c.expect(VIEWER_NAME in (self.text("#who") or ""), f"the header shows {self.text('#who')!r} for the viewer")
-        for page in ("/", "/jobs", "/queues", "/workers", "/cron", "/types", "/types/invoice.pay", "/audit", f"/jobs/{self.ids['dead']}"):
+        pages = ["/", "/jobs", "/queues", "/workers", "/cron", "/types", "/types/invoice.pay", "/audit", f"/jobs/{self.ids['dead']}",
+                 "/operations"] + ([f"/operations/{self.ids['operation']}"] if "operation" in self.ids else [])
+        for page in pages:
             self.open_page(page)
             c.expect(self.path() == page.split("?")[0] and self.present("main h1"),
                      f"the viewer's {page} shows {self.driver.current_url}: {self.body_text()!r}")
@@ -898,7 +950,7 @@ def main():
             ("sign-in", test.check_sign_in), ("overview", test.check_overview), ("jobs and filters", test.check_jobs),
             ("a dead job: retry, cancel", test.check_job), ("bulk actions", test.check_bulk), ("queues", test.check_queues),
             ("workers", test.check_workers), ("cron", test.check_cron), ("job types and the run form", test.check_types),
-            ("audit", test.check_audit), ("a viewer", test.check_viewer), ("CSRF and bearer tokens", test.check_csrf),
+            ("audit", test.check_audit), ("operations", test.check_operations), ("a viewer", test.check_viewer), ("CSRF and bearer tokens", test.check_csrf),
             ("sign-out", test.check_sign_out), ("the open broker", test.check_open),
         ]
         for number, (title, function) in enumerate(checks, 1):

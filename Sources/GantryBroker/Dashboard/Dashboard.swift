@@ -65,6 +65,8 @@ struct Dashboard: Sendable {
         page(router, "/cron") { pages, _, _, user, query in try await pages.cron(user: user, query: query) }
         page(router, "/types") { pages, _, _, user, query in try await pages.types(user: user, query: query) }
         page(router, "/types/:type") { pages, _, context, user, query in try await pages.type(named: Self.parameter(context, "type"), user: user, query: query) }
+        page(router, "/operations") { pages, _, _, user, query in try await pages.operations(user: user, query: query) }
+        page(router, "/operations/:id") { pages, _, context, user, query in try await pages.operation(id: Self.parameter(context, "id"), user: user, query: query) }
         page(router, "/audit") { pages, _, _, user, query in try await pages.audit(user: user, query: query) }
 
         action(router, "/jobs/:id/retry", "jobs.retry") { pages, context, _, _ in try await pages.jobAction(.retry, id: Self.parameter(context, "id")) }
@@ -78,6 +80,11 @@ struct Dashboard: Sendable {
         action(router, "/workers/stop", "workers.stop") { pages, _, _, form in try await pages.steerWorkers(form: form, order: .stop) }
         for verb in ["trigger", "pause", "resume", "delete"] {
             action(router, "/cron/:name/\(verb)", "cron.\(verb)") { pages, context, _, _ in try await pages.cronAction(verb, name: Self.parameter(context, "name")) }
+        }
+        for verb in ["retry", "cancel"] {
+            action(router, "/operations/:id/\(verb)", "operations.\(verb)") { pages, context, _, form in
+                try await pages.operationAction(verb, id: Self.parameter(context, "id"), form: form)
+            }
         }
         action(router, "/types/:type/presets/:name/delete", "types.preset.delete") { pages, context, _, _ in
             try await pages.deletePreset(type: Self.parameter(context, "type"), name: Self.parameter(context, "name"))

@@ -71,5 +71,12 @@ extension DashboardAssets {
     .stack label.small { flex-direction:row; align-items:center; gap:.4rem; }
     .chart svg { max-width:720px; display:block; }
     #audit td:first-child, #jobs td:nth-last-child(-n+2) { white-space:nowrap; }
+    ol.timeline { list-style:none; padding:0 0 0 1rem; border-left:2px solid #d0d5dd; }
+    ol.timeline li.step { position:relative; padding:.35rem .6rem; margin:.4rem 0; }
+    ol.timeline li.step::before { content:""; position:absolute; left:-1.42rem; top:.75rem; width:.7rem; height:.7rem; border-radius:50%; background:#d0d5dd; }
+    ol.timeline li.step-completed::before { background:var(--ok); } ol.timeline li.step-failed::before { background:var(--bad); }
+    ol.timeline li.step-running::before { background:var(--warn); } ol.timeline li.step-unprocessed { opacity:.6; }
+    ol.timeline li.step-retried { opacity:.75; } .step-error { margin-top:.25rem; color:var(--bad); } .step-error pre { color:var(--fg); }
+    .problem-text { color:var(--bad); }
     """#
 }
