@@ -6,6 +6,9 @@
     matrix.py work COUNT QUEUE      work QUEUE with a matrix.echo handler answering
                                     {"by": "python", "from": args["from"], "n": args["n"]} until COUNT jobs are
                                     completed, then exit 0; exit 1 after 60 s without finishing
+    matrix.py step QUEUE            work QUEUE with a matrix.step handler, a step of an operation: it appends
+                                    "python" to the operation's global "trail" (a list), then exit 0 once that
+                                    one step is completed, taking no other; exit 1 after 60 s without
 
 The broker's address is $GANTRY_URL (host:port). ($MATRIX_DEADLINE_S overrides the 60 s, for tests.)
 """
@@ -70,16 +73,41 @@ def work(url, count, queue):
     return 0
 
 
+def step(url, queue):
+    # Concurrency 1 and a shutdown before the handler returns: the worker reserves nothing while the step runs,
+    # so it takes no second step (the next one of the operation becomes available as soon as this one is acked).
+    worker = gantry.Worker(url, [queue], concurrency=1, id=f"matrix-python-step:{os.getpid()}", poll_ms=500)
+
+    @worker.handler("matrix.step")
+    def append(job):
+        trail = job.operation["globals"].get("trail", [])
+        worker.shutdown()
+        return gantry.StepResult(set={"trail": trail + ["python"]})
+
+    timer = threading.Timer(DEADLINE_S, worker.stop)
+    timer.daemon = True
+    timer.start()
+    worker.run()
+    timer.cancel()
+    if worker.completed < 1:
+        print(f"matrix.py: no matrix.step step completed within {DEADLINE_S:g} s", file=sys.stderr)
+        return 1
+    return 0
+
+
 def main(argv):
     logging.basicConfig(level=logging.WARNING, format="matrix.py: %(message)s")
-    if len(argv) != 4 or argv[1] not in ("enqueue", "work") or not argv[2].isdigit():
+    stepping = len(argv) == 3 and argv[1] == "step"
+    if not stepping and (len(argv) != 4 or argv[1] not in ("enqueue", "work") or not argv[2].isdigit()):
         return usage()
     url = os.environ.get("GANTRY_URL")
     if not url:
         print("matrix.py: set GANTRY_URL to the broker's host:port", file=sys.stderr)
         return 64
-    count, queue = int(argv[2]), argv[3]
     try:
+        if stepping:
+            return step(url, argv[2])
+        count, queue = int(argv[2]), argv[3]
         return (enqueue if argv[1] == "enqueue" else work)(url, count, queue)
     except (gantry.GantryError, OSError) as error:
         print(f"matrix.py: {error}", file=sys.stderr)

@@ -249,9 +249,14 @@ export class GantryClient extends EventEmitter {
     return (await this.call("reserve", wireParams({ queues: [].concat(queues), max, waitMs, leaseMs }))).jobs;
   }
 
-  /** The job succeeded; `result` is kept with it. Resolves {ok, cancel_requested?}. */
-  ack(id, result) {
-    return this.call("ack", result === undefined ? { id } : { id, result });
+  /**
+   * The job succeeded; `result` is kept with it. Resolves {ok, cancel_requested?}. For a step of an operation
+   * (a job whose reserve answer has `operation`): `set` is merged into the operation's globals in the ack's own
+   * transaction, and `jumpTo` (a branch name, or {branch, step}) is where the operation goes once this step's
+   * place is done. On another job either is refused with -32602, field `set` (or `jump_to`).
+   */
+  ack(id, result, { set, jumpTo, ...rest } = {}) {
+    return this.call("ack", wireParams({ id, result, set, jumpTo, ...rest }));
   }
 
   /**
@@ -297,6 +302,35 @@ export class GantryClient extends EventEmitter {
   async quietWorkers(target) { return (await this.call("workers.quiet", target)).workers; }
   /** Tells workers to hand back their jobs and exit: `{id}` or `{all: true}`. Resolves how many were told. */
   async stopWorkers(target) { return (await this.call("workers.stop", target)).workers; }
+
+  // ---- operations: named steps, each a job, sharing globals
+
+  /**
+   * Starts an operation at the first step of `branches.main`. `branches` maps branch names to their steps: a
+   * job type (`"charge.card"`), `{type, queue, priority, max_attempts, timeout_ms, args}` (sent as they are), or
+   * `{parallel: [step, …]}` (run at once; the next place starts once all completed). Options: `globals` (the
+   * object the steps share), `queue` (of every step that names none; default "default"), `key` (the same name
+   * and key answer the operation started before, `created: false`). Resolves {id, state, created}.
+   */
+  startOperation(name, branches, { globals, queue, key } = {}) {
+    return this.call("operations.start", wireParams({ name, branches, globals, queue, key }));
+  }
+
+  /** The operation with its plan (`branches`) and every step (`steps`: state, job_id, attempts, times, error). */
+  getOperation(id) { return this.call("operations.get", { id }); }
+  /**
+   * Operations newest first: filter {name, state, globals (those containing it), limit, cursor}. Resolves
+   * {operations, next_cursor?} (without `branches` and `steps`).
+   */
+  listOperations(filter = {}) { return this.call("operations.list", wireParams(filter)); }
+  /**
+   * Resumes a failed or cancelled operation at the step that did not complete (completed steps do not run
+   * again); `{from: "start"}` runs it again from main's first step with its first globals (a completed one too).
+   * Resolves {id, state, job_ids}.
+   */
+  retryOperation(id, { from } = {}) { return this.call("operations.retry", wireParams({ id, from })); }
+  /** Cancels its waiting steps and asks its running ones to stop. Resolves {id, state, cancelled, stopping}. */
+  cancelOperation(id) { return this.call("operations.cancel", { id }); }
 }
 
 export { failureOf };

@@ -1,5 +1,5 @@
 // gantry-client: a Node.js client and worker for the Gantry job broker.
 export { GantryClient, wireParams } from "./client.js";
-export { Worker } from "./worker.js";
+export { Worker, StepResult } from "./worker.js";
 export { Connection, parseAddress } from "./connection.js";
 export { RPCError, ConnectionLost, TLSError, RequestTooLarge, PermanentError, ERROR_CODES, errorName } from "./errors.js";

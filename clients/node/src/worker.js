@@ -9,18 +9,53 @@ import { redactAddress } from "./connection.js";
 import { RPCError, TLSError } from "./errors.js";
 
 const named = (name, message) => Object.assign(new Error(message), { name });
+const isPlainObject = (value) => value !== null && typeof value === "object" && !Array.isArray(value);
+
+/**
+ * What a step of an operation resolves to steer it: `set` (merged into the operation's globals with the ack),
+ * `jumpTo` (a branch name, or {branch, step}: where the operation goes once this step's place is done) and
+ * `result` (kept as the job's result). The worker acks such a job on its own (`ack` with `id`, `set`,
+ * `jump_to`), never in a batch with others.
+ *
+ *     "charge.card": async (job) => new StepResult({ set: { charge_id: "ch_1" }, jumpTo: job.args.refund ? "refund" : undefined })
+ */
+export class StepResult {
+  /**
+   * @param {object} outcome
+   * @param {object} [outcome.set] globals to merge into the operation's
+   * @param {string|{branch: string, step?: string}} [outcome.jumpTo] where the operation goes next (`jump_to` works too)
+   * @param {*} [outcome.result] the job's result
+   */
+  constructor({ set, jumpTo, jump_to: jumpToWire, result } = {}) {
+    jumpTo ??= jumpToWire;
+    if (set !== undefined && !isPlainObject(set)) throw new TypeError("StepResult's set must be an object of globals to merge.");
+    if (jumpTo !== undefined && typeof jumpTo !== "string" && !(isPlainObject(jumpTo) && typeof jumpTo.branch === "string")) {
+      throw new TypeError('StepResult\'s jumpTo must be a branch name or {branch, step}, e.g. "refund" or {branch: "main", step: "email.send"}.');
+    }
+    this.set = set;
+    this.jumpTo = jumpTo;
+    this.result = result;
+  }
+
+  /** Whether it steers the operation (so its ack must go alone). */
+  get steers() {
+    return this.set !== undefined || this.jumpTo !== undefined;
+  }
+}
 
 /**
  * Runs `handlers[job.type](job)` for jobs from `queues` (taken in order), up to `concurrency` at once.
  * A handler gets the reserved job (`id`, `type`, `args`, `queue`, `priority`, `attempt`, `max_attempts`,
- * `meta`, `enqueued_at`, `lease_expires_at`) plus `signal`, an AbortSignal aborted when the job must stop
- * (`signal.reason.name`: `WorkerStopped`, `JobCancelled` or `LeaseLost`). What it resolves is acked as the
- * job's result (jobs that finish while an ack is on the way are acked together, in one `ack` with `ids`; see
- * AckBatcher); a rejection nacks the job (retried with backoff), or buries it when the error is a
- * PermanentError (or has `permanent: true`).
+ * `meta`, `enqueued_at`, `lease_expires_at`, and for a step of an operation `operation`: {id, name, branch,
+ * step, index, globals}) plus `signal`, an AbortSignal aborted when the job must stop (`signal.reason.name`:
+ * `WorkerStopped`, `JobCancelled` or `LeaseLost`). What it resolves is acked as the job's result (jobs that
+ * finish while an ack is on the way are acked together, in one `ack` with `ids`; see AckBatcher); a
+ * StepResult with `set` or `jumpTo` is acked alone, with them (a StepResult the broker refuses buries the job). A
+ * rejection nacks the job (retried with backoff), or buries it when the error is a PermanentError (or has
+ * `permanent: true`).
  *
- * Events: `completed` (job, result), `failed` (job, error, nackResult), `handedBack` (job), `cancelled` (job),
- * `lost` (job), `quiet`, `stopping`, `warning` (error, job?).
+ * Events: `completed` (job, result, stepResult?), `failed` (job, error, nackResult), `handedBack` (job),
+ * `cancelled` (job), `lost` (job), `quiet`, `stopping`, `warning` (error, job?).
  */
 export class Worker extends EventEmitter {
   #client = null;
@@ -45,7 +80,7 @@ export class Worker extends EventEmitter {
    * @param {string} [options.keyFile] its private key, PEM (`$GANTRY_KEY_FILE`)
    * @param {string[]} options.queues queues to reserve from, most important first
    * @param {number} [options.concurrency] jobs run at once (default 10)
-   * @param {Object<string, function>} [options.handlers] job type → async (job) => result
+   * @param {Object<string, function>} [options.handlers] job type → async (job) => result (or a StepResult)
    * @param {string} [options.id] the worker's name for operators (default host:pid)
    * @param {number} [options.leaseMs] lease asked for at reserve; running jobs are extended every third (default 60 s)
    * @param {number} [options.waitMs] long-poll length of each reserve (default 2 s)
@@ -220,11 +255,34 @@ export class Worker extends EventEmitter {
     } catch (error) {
       return this.#failed(entry, client, error);
     }
+    if (result instanceof StepResult) return this.#completeStep(entry, client, acks, result);
     try {
       await acks.ack(job.id, result);
       this.emit("completed", job, result);
     } catch (error) {
       this.emit("warning", error, job); // lease_lost (or lost in a batch of acks): put back, may run again elsewhere
+    }
+  }
+
+  /**
+   * A step's outcome. With `set` or `jumpTo` it is acked alone (the broker refuses them in an `ack` with `ids`);
+   * with only a result it goes with the others. An ack the broker refuses as invalid (-32602: the job is not a
+   * step, or `jumpTo` names a branch or step the operation lacks) nacks the job with that error for good (the same
+   * code would be refused again), so its operation fails at that step rather than waiting for the lease; once the
+   * step is fixed, operations.retry resumes it.
+   */
+  async #completeStep(entry, client, acks, step) {
+    const { job } = entry;
+    try {
+      if (step.steers) await client.ack(job.id, step.result, { set: step.set, jumpTo: step.jumpTo });
+      else await acks.ack(job.id, step.result);
+      this.emit("completed", job, step.result, step);
+    } catch (error) {
+      if (error instanceof RPCError && error.code === -32602) {
+        error.permanent = true;
+        return this.#failed(entry, client, error);
+      }
+      this.emit("warning", error, job); // lease_lost, not_found, a lost connection: as for any ack
     }
   }
 

@@ -36,7 +36,22 @@ test("matrix.js enqueue COUNT QUEUE prints one id a line; work COUNT QUEUE echoe
   ]);
 });
 
+test("matrix.js step QUEUE runs one matrix.step step: it appends \"node\" to the trail", async () => {
+  const queue = unique("matrix");
+  const { id } = await client.startOperation("matrix.trail", { main: ["matrix.step", "matrix.step"] },
+    { globals: { trail: ["python"] }, queue });
+  for (const expected of [["python", "node"], ["python", "node", "node"]]) {
+    const stepped = await run("step", queue);
+    assert.equal(stepped.code, 0, stepped.stderr);
+    assert.deepEqual((await client.getOperation(id)).globals.trail, expected);
+  }
+  const op = await client.getOperation(id);
+  assert.equal(op.state, "completed");
+  assert.deepEqual(op.steps.map((s) => s.state), ["completed", "completed"]);
+});
+
 test("matrix.js refuses bad usage with exit 64", async () => {
   assert.equal((await run("dance", "1", "q")).code, 64);
   assert.equal((await run("enqueue", "many", "q")).code, 64);
+  assert.equal((await run("step")).code, 64);
 });

@@ -8,15 +8,16 @@ job_id = client.enqueue("email.send", {"to": "ana@example.com"}, queue="mail")
 print(client.job(job_id)["state"])
 ```
 
-``gantry.Client`` (threads), ``gantry.aio.AsyncClient`` (asyncio), ``gantry.Worker`` (handlers in threads).
+``gantry.Client`` (threads), ``gantry.aio.AsyncClient`` (asyncio), ``gantry.Worker`` (handlers in threads;
+a step of an operation may return ``gantry.StepResult``).
 ``gantrys://TOKEN@host:port`` (or ``token=``, ``ca_file=``...) connects over TLS with a token.
 """
 from . import aio
 from .client import Client
 from .errors import (ERRORS, ConnectionLost, GantryError, PermanentError, RPCError, TLSError)
-from .worker import Job, UnknownJobType, Worker
+from .worker import Job, StepResult, UnknownJobType, Worker
 
 __version__ = "0.1.0"
 
-__all__ = ["Client", "Worker", "Job", "RPCError", "ConnectionLost", "TLSError", "PermanentError", "GantryError",
-           "UnknownJobType", "ERRORS", "aio"]
+__all__ = ["Client", "Worker", "Job", "StepResult", "RPCError", "ConnectionLost", "TLSError", "PermanentError",
+           "GantryError", "UnknownJobType", "ERRORS", "aio"]

@@ -353,10 +353,15 @@ class _Api:
         params = drop_none({"queues": _listed(queues), "max": max, "wait_ms": wait_ms, "lease_ms": lease_ms})
         return self._invoke("reserve", params, _key("jobs"), wait_ms=wait_ms or 0)
 
-    def ack(self, id, result=None):
+    def ack(self, id, result=None, *, set=None, jump_to=None):
         """The job succeeded; ``result`` (any JSON) is kept with it. Returns ``{"ok": True}``, with
-        ``"cancel_requested": True`` when an operator had asked to cancel it."""
-        return self._invoke("ack", drop_none({"id": id, "result": result}))
+        ``"cancel_requested": True`` when an operator had asked to cancel it.
+
+        For a step of an operation (its reserved job has ``operation``): ``set`` (a dict) is merged into the
+        operation's globals in the ack's own commit, and ``jump_to`` sends the operation on, once this step's
+        place is done, to another branch (``"refund"``) or a step of one (``{"branch": "main", "step": "ship"}``).
+        On any other job either one is refused: ``RPCError`` -32602 with ``field`` ``set`` / ``jump_to``."""
+        return self._invoke("ack", drop_none({"id": id, "result": result, "set": set, "jump_to": jump_to}))
 
     def ack_many(self, ids, results=None):
         """Acks several jobs in one request and one commit (``ack`` with ``ids``: 1 to 10000 distinct ids).
@@ -424,6 +429,41 @@ class _Api:
     def workers_stop(self, id=None, *, all=False):
         """Tells workers to hand back what they hold and exit; returns how many were told."""
         return self._invoke("workers.stop", drop_none({"id": id, "all": all or None}), _key("workers"))
+
+    # Operations: named sets of steps, each step a job, sharing ``globals``.
+
+    def operations_start(self, name, branches, globals=None, *, queue=None, key=None):
+        """Starts an operation; returns ``{"id", "state", "created"}``. ``branches`` maps a branch name to its
+        steps, ``"main"`` first to run: a step is a job type (``"charge.card"``), a dict ``{"type", "queue"?,
+        "priority"?, "max_attempts"?, "timeout_ms"?, "args"?}`` or ``{"parallel": [steps]}`` (run at once; the
+        next step starts when all are completed). ``queue`` is the queue of steps that name none (broker
+        default ``"default"``). With ``key``, starting the same name and key again answers the existing
+        operation, with ``created`` false."""
+        params = drop_none({"name": name, "branches": branches, "globals": globals, "queue": queue, "key": key})
+        return self._invoke("operations.start", params)
+
+    def operations_get(self, id):
+        """The whole operation: ``state`` (running, completed, failed, cancelled), ``globals``, ``branch`` and
+        ``index`` (where it is), ``path`` (the branches it went through), ``error`` when failed, ``branches``
+        (the plan) and ``steps`` (each run of each step: state, job_id, attempts, timings, error)."""
+        return self._invoke("operations.get", {"id": id})
+
+    def operations_list(self, *, name=None, state=None, globals=None, limit=None, cursor=None):
+        """One page of operations, newest first, without their plans and steps: ``{"operations": [...],
+        "next_cursor"?}``. ``globals`` keeps those whose globals contain it (JSON containment)."""
+        params = drop_none({"name": name, "state": state, "globals": globals, "limit": limit, "cursor": cursor})
+        return self._invoke("operations.list", params)
+
+    def operations_retry(self, id, *, from_=None):
+        """Resumes a failed or cancelled operation at the step that did not complete (completed steps are not
+        run again); ``from_="start"`` runs it again from main's first step with its initial globals (completed
+        operations too). Returns ``{"id", "state", "job_ids"}``. (``from`` is a Python keyword, hence ``from_``.)"""
+        return self._invoke("operations.retry", drop_none({"id": id, "from": from_}))
+
+    def operations_cancel(self, id):
+        """Cancels the operation's waiting steps and asks workers running one to stop (as ``jobs_cancel``);
+        returns ``{"id", "state": "cancelled", "cancelled", "stopping"}``."""
+        return self._invoke("operations.cancel", {"id": id})
 
 
 def hello_params(name, worker, token=None):

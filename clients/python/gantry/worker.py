@@ -5,7 +5,8 @@ import threading
 from . import _api
 from ._acks import AckBatcher
 from .client import Client
-from .errors import FORBIDDEN, LEASE_LOST, UNAUTHORIZED, ConnectionLost, PermanentError, RPCError, TLSError
+from .errors import (FORBIDDEN, INVALID_PARAMS, LEASE_LOST, UNAUTHORIZED, ConnectionLost, PermanentError, RPCError,
+                     TLSError)
 
 log = logging.getLogger("gantry.worker")
 
@@ -18,11 +19,34 @@ class UnknownJobType(Exception):
     """No handler is registered on this worker for the job's type (the job is nacked, and retried)."""
 
 
+class StepResult:
+    """What a handler of an operation's step may return instead of a plain result: ``set`` (a dict merged into
+    the operation's globals when the step is acked), ``jump_to`` (where the operation goes next: a branch,
+    ``"refund"``, or a step of one, ``{"branch": "main", "step": "ship"}``) and ``result`` (the job's result).
+
+    ```python
+    @worker.handler("charge.card")
+    def charge(job):
+        charged = payments.charge(job.operation["globals"]["user_id"])
+        return gantry.StepResult(set={"charge_id": charged.id}, jump_to=None if charged.ok else "refund")
+    ```
+    """
+
+    def __init__(self, set=None, jump_to=None, result=None):
+        self.set, self.jump_to, self.result = set, jump_to, result
+
+    def __repr__(self):
+        return f"StepResult(set={self.set!r}, jump_to={self.jump_to!r}, result={self.result!r})"
+
+
 class Job:
     """A reserved job, as a handler gets it.
 
     ``id``, ``type``, ``args``, ``queue``, ``priority``, ``attempt`` (1 = first), ``max_attempts``, ``meta``,
     ``enqueued_at`` and ``lease_expires_at`` are the broker's; ``raw`` is the whole reserved job.
+    ``operation`` is, for a step of an operation, where it stands: ``{"id", "name", "branch", "step", "index",
+    "globals"}`` (``globals`` as they were when the step was reserved); None for other jobs. Its handler may
+    return a ``StepResult`` to change the globals or send the operation to another branch.
 
     A Python thread cannot be killed, so a handler that runs long should look, now and then, at
     ``cancel_requested`` (an operator cancelled the job: ``jobs.cancel``), ``stop_requested`` (the worker was
@@ -42,6 +66,7 @@ class Job:
         self.meta = reserved.get("meta") or {}
         self.enqueued_at = reserved.get("enqueued_at")
         self.lease_expires_at = reserved.get("lease_expires_at")
+        self.operation = reserved.get("operation")
         self.cancel_requested = False
         self.stop_requested = False
         self.lease_lost = False
@@ -56,14 +81,15 @@ class Worker:
     """Runs handlers for jobs from ``queues`` (taken in that order), up to ``concurrency`` at once, each in a
     thread of its own.
 
-    A handler is ``fn(job)`` (a ``gantry.Job``); what it returns (any JSON value) is the job's result, sent
-    with ``ack``. When it raises, the job is nacked with the exception's message, class name (``kind``) and
-    traceback lines (``backtrace``); retried with the broker's backoff, unless it raised a
-    ``gantry.PermanentError`` (``retry: false``: the job is dead). Jobs that finish while an ack is on the way
-    are acked together in the next one (``ack`` with ``ids``: one request, one commit); with none on the way, a
-    job is acked at once. Running jobs' leases are extended every third of ``lease_ms``; a job an operator
-    cancels meanwhile gets ``job.cancel_requested`` and its eventual nack uses ``retry: false`` (its handler
-    cannot be killed; see ``Job``).
+    A handler is ``fn(job)`` (a ``gantry.Job``); what it returns (any JSON value) is the job's result, sent with
+    ``ack``. A step of an operation may return a ``gantry.StepResult`` (globals to set, a branch to jump to), acked
+    alone since the broker takes ``set``/``jump_to`` only in an ack of one job. When it raises, the job is nacked
+    with the exception's message, class name (``kind``) and traceback lines (``backtrace``); retried with the
+    broker's backoff, unless it raised a ``gantry.PermanentError`` (``retry: false``: the job is dead). Jobs that
+    finish while an ack is on the way are acked together in the next one (``ack`` with ``ids``: one request, one
+    commit); with none on the way, a job is acked at once. Running jobs' leases are extended every third of
+    ``lease_ms``; a job an operator cancels meanwhile gets ``job.cancel_requested`` and its eventual nack uses
+    ``retry: false`` (its handler cannot be killed; see ``Job``).
 
     ``url`` and the keywords left over (``token``, ``tls``, ``ca_file``, ``cert_file``, ``key_file``,
     ``timeout``...) are ``gantry.Client``'s. A broker that refuses the token (``unauthorized``), or the token's
@@ -235,6 +261,7 @@ class Worker:
             if job._state != _RUNNING:
                 return
         error = result = None
+        refused_step = False
         try:
             handler = self._handlers.get(job.type)
             if handler is None:
@@ -252,9 +279,17 @@ class Worker:
         try:
             if error is None:
                 try:
-                    answer = self._acks.ack(job.id, result)  # together with jobs finishing meanwhile
+                    answer = self._ack(job, result)
                 except (TypeError, ValueError) as encoding:  # the result is not JSON
                     error = encoding
+                except RPCError as refused:
+                    # A set/jump_to the broker refuses (an unknown branch, a job that is no step) fails the job for
+                    # good: the same code would be refused again. Its operation fails there; operations.retry
+                    # resumes it once the step is fixed.
+                    if not (isinstance(result, StepResult) and refused.code == INVALID_PARAMS):
+                        raise
+                    error = refused
+                    refused_step = True
                 else:
                     with self._cond:
                         self.completed += 1
@@ -262,7 +297,7 @@ class Worker:
                         log.info("gantry worker %s: job %s completed although an operator asked to cancel it",
                                  self.id, job.id)
             if error is not None:
-                permanent = isinstance(error, PermanentError) or job.cancel_requested
+                permanent = isinstance(error, PermanentError) or job.cancel_requested or refused_step
                 answer = self.client.nack(job.id, error, retry=False if permanent else None)
                 with self._cond:
                     self.failed += 1
@@ -282,6 +317,14 @@ class Worker:
             with self._cond:
                 self._jobs.pop(job.id, None)
                 self._cond.notify_all()
+
+    def _ack(self, job, result):
+        if not isinstance(result, StepResult):
+            return self._acks.ack(job.id, result)  # together with jobs finishing meanwhile
+        if result.set is None and result.jump_to is None:
+            return self._acks.ack(job.id, result.result)
+        # The broker refuses set/jump_to in an ack with ``ids``, so this one cannot join the others.
+        return self.client.ack(job.id, result.result, set=result.set, jump_to=result.jump_to)
 
     def _hand_back(self):
         with self._cond:

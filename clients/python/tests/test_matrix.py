@@ -48,6 +48,30 @@ def test_matrix_work_gives_up_and_usage(queue):
     assert matrix("enqueue", "0", queue).stdout == ""
 
 
+def test_matrix_step_runs_one_step_of_an_operation(admin, queue):
+    started = admin.operations_start("matrix-" + queue, {"main": ["matrix.step", "matrix.step"]},
+                                     {"trail": ["node"]}, queue=queue)
+    stepped = matrix("step", queue)
+    assert stepped.returncode == 0, stepped.stderr
+    operation = admin.operations_get(started["id"])
+    assert operation["globals"] == {"trail": ["node", "python"]}
+    assert [s["state"] for s in operation["steps"]] == ["completed", "pending"]  # the second one is left alone
+    [second] = admin.reserve(queue)
+    assert second["operation"]["index"] == 1
+    admin.ack(second["id"])
+
+    started = admin.operations_start("matrix-" + queue, {"main": ["matrix.step"]}, queue=queue)
+    assert matrix("step", queue).returncode == 0
+    operation = admin.operations_get(started["id"])
+    assert (operation["state"], operation["globals"]) == ("completed", {"trail": ["python"]})
+
+
+def test_matrix_step_gives_up(queue):
+    timed_out = matrix("step", queue, MATRIX_DEADLINE_S="1")
+    assert timed_out.returncode == 1 and "no matrix.step step completed" in timed_out.stderr
+    assert matrix("step").returncode == 64
+
+
 def test_error_table_matches_the_protocol():
     spec = json.loads((HERE.parents[2] / "proto-json" / "errors.json").read_text())
     assert {e["code"]: (e["name"], e["retryable"]) for e in spec} == gantry.ERRORS

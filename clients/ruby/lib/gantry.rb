@@ -3,6 +3,7 @@
 require_relative "gantry/version"
 require_relative "gantry/errors"
 require_relative "gantry/job"
+require_relative "gantry/operation"
 require_relative "gantry/tls"
 require_relative "gantry/connection"
 require_relative "gantry/client"
@@ -14,6 +15,7 @@ require_relative "gantry/worker"
 #
 #   Gantry::Client  - enqueue and manage jobs (one pipelined, thread-safe connection)
 #   Gantry::Worker  - run handlers for jobs
+#   Gantry::Operation and Gantry::StepResult - operations: steps that share globals and may jump between branches
 #   Gantry::ActiveJobWorker and ActiveJob::QueueAdapters::GantryAdapter - ActiveJob on Gantry
 module Gantry
   autoload :ActiveJobWorker, "gantry/active_job_worker"

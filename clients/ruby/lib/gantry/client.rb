@@ -226,9 +226,14 @@ module Gantry
       call("reserve", params, timeout: timeout)["jobs"].map { |job| Job.new(job) }
     end
 
-    # The job succeeded; `result` (any JSON) is kept with it.
-    def ack(id, result = nil)
-      call("ack", compact("id" => id_of(id), "result" => result))
+    # The job succeeded; `result` (any JSON) is kept with it. For a step of an operation (a job whose
+    # Job#operation is set), `set` (a Hash) is merged into the operation's globals in the ack's own transaction,
+    # and `jump_to` says where the operation goes once this step's place is done: a branch's name (its first
+    # step), or {branch: "main", step: "charge.card"}. On another job they are refused (Gantry::InvalidParams,
+    # field "set" or "jump_to"); an unknown branch or step too ("jump_to", "jump_to.branch", "jump_to.step").
+    def ack(id, result = nil, set: nil, jump_to: nil)
+      call("ack", compact("id" => id_of(id), "result" => result, "set" => set,
+                          "jump_to" => StepResult.jump_target(jump_to)))
     end
 
     # Several jobs succeeded: acks them (Gantry::Jobs or ids; 1 to 10000, distinct) in one request and one
@@ -288,6 +293,51 @@ module Gantry
 
     def stats
       call("stats")
+    end
+
+    # --- operations ---
+
+    # Starts an operation: the first step of branch "main" is enqueued. `branches` maps each branch's name to its
+    # steps, in order; a step is a job type ("charge.card"), a Hash ({type:, queue:, priority:, max_attempts:,
+    # timeout_ms:, args:}) or a parallel group ({parallel: [step, ...]}, see Gantry::Operation.parallel), whose
+    # steps run at once and are all done before the next place starts. `globals` (a Hash) is what the steps
+    # share; `queue` that of every step naming none (the broker's default: "default"). With `key`, starting the
+    # same name and key again answers the operation started before. Returns {"id" =>, "state" =>, "created" =>
+    # false when `key` found it}.
+    def start_operation(name, branches:, globals: {}, queue: nil, key: nil)
+      call("operations.start", compact("name" => name.to_s, "branches" => branches, "globals" => globals,
+                                       "queue" => queue, "key" => key))
+    end
+
+    # (Each method taking an operation's id also takes start_operation's answer.)
+
+    # The whole operation (operations.get), as a Hash: state, globals, branch and index, path, error, its plan
+    # ("branches") and every step run ("steps"). Raises Gantry::NotFound for an unknown id.
+    def operation(id)
+      call("operations.get", { "id" => operation_id(id) })
+    end
+    alias get_operation operation
+
+    # A page of operations, newest first, without their plans and steps: {"operations" => [...],
+    # "next_cursor" => ...}. `globals` finds those whose globals contain it ({"user_id" => 7}).
+    def operations(name: nil, state: nil, globals: nil, limit: nil, cursor: nil)
+      call("operations.list", compact("name" => name&.to_s, "state" => state&.to_s, "globals" => globals,
+                                      "limit" => limit, "cursor" => cursor))
+    end
+    alias list_operations operations
+
+    # Resumes a failed or cancelled operation at the step that did not complete (steps completed before it do
+    # not run again); from: "start" runs it again from main's first step with its first globals (a completed
+    # one too). Returns {"id" =>, "state" =>, "job_ids" => [...]}; Gantry::WrongState when it is running.
+    def retry_operation(id, from: nil)
+      call("operations.retry", compact("id" => operation_id(id), "from" => from&.to_s))
+    end
+
+    # Cancels an operation: its waiting step jobs are cancelled, its running ones asked to stop (as cancel_job
+    # does). Returns {"id" =>, "state" => "cancelled", "cancelled" => N, "stopping" => M}; Gantry::WrongState
+    # when it has ended.
+    def cancel_operation(id)
+      call("operations.cancel", { "id" => operation_id(id) })
     end
 
     # --- queues and workers ---
@@ -419,6 +469,11 @@ module Gantry
 
     def id_of(id)
       id.is_a?(Job) ? id.id : id.to_s
+    end
+
+    # An operation's id, or start_operation's answer.
+    def operation_id(id)
+      id.is_a?(Hash) ? (id["id"] || id[:id]).to_s : id.to_s
     end
 
     def compact(hash)

@@ -3,8 +3,12 @@
 module Gantry
   # A job as `reserve` hands it out (and as a Worker's handler sees it). `[]` reaches any field of the reserved
   # job by name, including ones this version does not know.
+  #
+  # A step of an operation carries `operation`: {"id" =>, "name" =>, "branch" =>, "step" => (its type),
+  # "index" =>, "globals" => (as they were when the job was handed out)}; it is nil on other jobs.
   class Job
-    attr_reader :id, :type, :args, :queue, :priority, :attempt, :max_attempts, :meta, :enqueued_at, :lease_expires_at
+    attr_reader :id, :type, :args, :queue, :priority, :attempt, :max_attempts, :meta, :enqueued_at, :lease_expires_at,
+                :operation
 
     def initialize(data)
       @data = data
@@ -18,6 +22,7 @@ module Gantry
       @meta = data["meta"] || {}
       @enqueued_at = data["enqueued_at"]
       @lease_expires_at = data["lease_expires_at"]
+      @operation = data["operation"]
       @cancelled = false
     end
 
@@ -40,7 +45,8 @@ module Gantry
     end
 
     def inspect
-      "#<Gantry::Job #{id} #{type} queue=#{queue} attempt=#{attempt}/#{max_attempts}>"
+      "#<Gantry::Job #{id} #{type} queue=#{queue} attempt=#{attempt}/#{max_attempts}" \
+        "#{" operation=#{operation["id"]}" if operation.is_a?(Hash)}>"
     end
   end
 end

@@ -20,7 +20,10 @@ module Gantry
   #   worker.run
   #
   # A handler is anything with #call: it gets (args, job) — or just (args) if it takes one argument — where
-  # job is a Gantry::Job (id, attempt, meta, cancelled?, ...).
+  # job is a Gantry::Job (id, attempt, meta, cancelled?, operation, ...).
+  #
+  # For a step of an operation a handler may return a Gantry::StepResult (set: globals to merge, jump_to: where
+  # the operation goes next, result:): a job with set or jump_to is acked alone, never in a batch.
   #
   # What retrying cannot mend ends #run, which raises it (after handing back what it holds): the broker refusing
   # the token (Gantry::Unauthorized), a role or queue the token may not use (Gantry::Forbidden), TLS that
@@ -311,7 +314,10 @@ module Gantry
     end
 
     def finish(job, outcome, value)
-      if outcome == :ok
+      if outcome == :ok && value.is_a?(StepResult) && value.steers?
+        ack_step(job, value)
+      elsif outcome == :ok
+        value = value.result if value.is_a?(StepResult)
         begin
           @acks.ack(job, value)
         rescue JSON::GeneratorError, Encoding::UndefinedConversionError => e
@@ -320,15 +326,40 @@ module Gantry
         end
         @logger.info("job #{job.id} #{job.type} done")
       else
-        again = !value.is_a?(PermanentError) && !job.cancelled?
-        state = @client.nack(job, value, retry: again)["state"]
-        @logger.warn("job #{job.id} #{job.type} failed (#{value.class}: #{value.message}); now #{state}")
+        fail_job(job, value)
       end
     rescue LeaseLost
       @logger.warn("job #{job.id}: lease lost; it was put back and may run again elsewhere")
     rescue Error => e
       @logger.warn("job #{job.id}: could not #{outcome == :ok ? "ack" : "nack"} it (#{e.message}); " \
                    "the broker puts it back when its lease ends")
+    end
+
+    def fail_job(job, error, again: !error.is_a?(PermanentError))
+      state = @client.nack(job, error, retry: again && !job.cancelled?)["state"]
+      @logger.warn("job #{job.id} #{job.type} failed (#{error.class}: #{error.message}); now #{state}")
+    end
+
+    # A step's outcome that sets globals or jumps is acked alone, from the handler's thread: the broker takes
+    # set and jump_to only in an ack of one job, never in a batch with ids. What the broker refuses (a branch or
+    # step the operation lacks, set on a job that is no step) fails the job for good: it is the same each time.
+    def ack_step(job, step)
+      result = step.result
+      begin
+        @client.ack(job, result, set: step.set, jump_to: step.jump_to)
+      rescue JSON::GeneratorError, Encoding::UndefinedConversionError => e
+        raise if result.nil? # then it is set or jump_to that is not JSON
+
+        @logger.warn("job #{job.id}: its result is not JSON (#{e.message}); acked without it")
+        result = nil
+        retry
+      end
+      @logger.info("job #{job.id} #{job.type} done")
+    rescue JSON::GeneratorError, Encoding::UndefinedConversionError, InvalidParams => e
+      raise if e.is_a?(InvalidParams) && !e.field.to_s.start_with?("set", "jump_to")
+
+      @logger.warn("job #{job.id}: its step outcome was refused (#{e.message})")
+      fail_job(job, e, again: false)
     end
 
     def hand_back(job)
