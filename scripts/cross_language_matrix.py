@@ -7,6 +7,10 @@ all through one broker. Run it under a broker:
 Swift takes part through the `gantry` CLI (enqueue) and `gantry-worker` (a command per job); the others through
 their clients' `matrix` programs (clients/<language>/README.md). Each pair gets a queue of its own; a pair passes
 when every job it enqueued completed with the result its worker wrote ({"by": worker, "from": producer}).
+
+Then one operation whose steps run in the client languages in turn, each step in a queue of its own worked by
+`matrix step QUEUE`: every step appends its language to the global `trail` it read, so the operation passes when
+it completed with the trail in step order (what the first step set reached the last).
 """
 import argparse
 import json
@@ -70,6 +74,23 @@ def work(language, count, queue):
         worker.wait(timeout=30)
 
 
+def operation_across(languages):
+    """One operation, one step per language in the order given; answers the problem, or None."""
+    tag = secrets.token_hex(4)
+    queues = {language: f"matrix-step-{language}-{tag}" for language in languages}
+    started = rpc("operations.start", {"name": "matrix.trail", "globals": {"trail": []}, "branches": {
+        "main": [{"type": "matrix.step", "queue": queues[language]} for language in languages]}})
+    if "result" not in started:
+        return f"operations.start: {started}"
+    operation = started["result"]["id"]
+    for language in languages:
+        subprocess.run(PROGRAMS[language] + ["step", queues[language]], check=True, capture_output=True, text=True, timeout=90)
+    result = rpc("operations.get", {"id": operation})["result"]
+    if result["state"] != "completed" or result["globals"].get("trail") != languages:
+        return f"operation {operation}: {result['state']}, globals {result['globals']}, steps {result.get('steps')}"
+    return None
+
+
 def main():
     parser = argparse.ArgumentParser(description="Jobs from each language worked by each language's worker.")
     parser.add_argument("--languages", default="swift,python,node,ruby")
@@ -103,6 +124,16 @@ def main():
     print("producer \\ worker".ljust(width) + "".join(w.ljust(12) for w in languages))
     for producer, row in zip(languages, rows):
         print(producer.ljust(width) + "".join(cell.ljust(12) for cell in row))
+    steppers = [language for language in languages if language in PROGRAMS]
+    if len(steppers) >= 2:
+        started = time.monotonic()
+        try:
+            problem = operation_across(steppers)
+        except (subprocess.SubprocessError, OSError, KeyError) as error:
+            problem = f"{error} {(getattr(error, 'stderr', '') or '')[-500:]}"
+        if problem:
+            failures.append(f"operation across {' → '.join(steppers)}: {problem}")
+        print(f"operation across {' → '.join(steppers)}: {'FAIL' if problem else 'ok'} {time.monotonic() - started:.1f}s")
     for failure in failures:
         print("FAIL", failure)
     sys.exit(1 if failures else 0)
