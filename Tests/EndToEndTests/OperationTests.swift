@@ -105,6 +105,32 @@ import Glibc
         #expect(join["operation"]?["globals"] == ["a": 1, "b": 2, "c": 3], "every member's set, merged")
     }
 
+    @Test func aRetryFromTheStartLeavesNothingOfTheEarlierRunGoingOn() async throws {
+        let (broker, _) = try await startBroker()
+        let client = try await broker.connect()
+        let started = try await client.result("operations.start", [
+            "name": "restart.test", "queue": "restart", "globals": ["tries": 0],
+            "branches": ["main": [["parallel": [["type": "r.fails", "max_attempts": 1], "r.slow", "r.waits"]], "r.after"]],
+        ])
+        let id = try #require(started["id"]?.stringValue)
+        let group = try await reserve(client, ["restart"], max: 2, waitMs: 5000)
+        let failing = try #require(group.first { $0["type"] == "r.fails" })
+        let slow = try #require(group.first { $0["type"] != "r.fails" })
+        _ = try await client.result("ack", ["id": slow["id"] ?? .null, "set": ["tries": 1]])
+        _ = try await client.result("nack", ["id": failing["id"] ?? .null, "error": ["message": "nope"]])
+        #expect(try await client.result("operations.get", ["id": .string(id)])["state"] == "failed")
+
+        // The third member still waits; from the start, it is cancelled and all three run anew with the first globals.
+        let retried = try await client.result("operations.retry", ["id": .string(id), "from": "start"])
+        #expect(retried["job_ids"]?.arrayValue?.count == 3)
+        let fresh = try await reserve(client, ["restart"], max: 10, waitMs: 5000)
+        #expect(fresh.count == 3, "only the new run's three jobs wait: \(fresh.map { $0["type"] ?? .null })")
+        #expect(fresh.allSatisfy { $0["operation"]?["globals"] == ["tries": 0] })
+        let operation = try await client.result("operations.get", ["id": .string(id)])
+        let earlier = (operation["steps"]?.arrayValue ?? []).prefix(3).map { $0["state"]?.stringValue ?? "" }
+        #expect(earlier.sorted() == ["cancelled", "completed", "failed"], "the earlier run's steps, as they ended: \(earlier)")
+    }
+
     @Test func plansAndAcksThatCannotBeAreRefusedNamingTheField() async throws {
         let (broker, _) = try await startBroker()
         let client = try await broker.connect()

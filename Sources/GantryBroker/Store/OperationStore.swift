@@ -224,9 +224,13 @@ public struct OperationStore: Sendable {
                 let rows = try await connection.query("SELECT state FROM gantry.operations WHERE id = \(id) FOR UPDATE", logger: logger)
                 guard let state = try await rows.decode(String.self).first(where: { _ in true }) else { return .failure(.notFound) }
                 guard allowed.contains(state) else { return .failure(.wrongState(OperationState(rawValue: state) ?? .running)) }
+                // From the start, what is left of the earlier run must not go on beside the new one: its waiting
+                // steps are cancelled, its running ones asked to stop (their outcomes then change nothing).
+                if from == .start { _ = try await Self.cancelWaitingSteps(of: id, on: connection, logger: logger) }
                 var jobIDs: [Int64] = []
                 let spawned = try await connection.query("SELECT gantry.operation_retry(\(id), \(from == .start))", logger: logger)
                 for try await jobID in spawned.decode(Int64.self) { jobIDs.append(jobID) }
+                if from == .start { _ = try await Self.stopRunningSteps(of: id, on: connection, logger: logger) }
                 return .success(jobIDs)
             }
         }
@@ -248,25 +252,39 @@ public struct OperationStore: Sendable {
                     WHERE id = \(id)
                     """, logger: logger)
                 if state == "running" { try await connection.query("SELECT gantry.count_operation(\(name), 'cancelled')", logger: logger) }
-                let counts = try await connection.query("""
-                    WITH gone AS (
-                        DELETE FROM gantry.jobs WHERE operation_id = \(id) AND state IN ('scheduled', 'available') RETURNING *
-                    ), moved AS (
-                        INSERT INTO gantry.finished_jobs (\(unescaped: JobStore.movedColumns), errors, state)
-                        SELECT \(unescaped: JobStore.movedColumns), errors, 'cancelled' FROM gone
-                        RETURNING id
-                    ), flagged AS (
-                        UPDATE gantry.jobs SET cancel_requested_at = coalesce(cancel_requested_at, now())
-                        WHERE operation_id = \(id) AND state = 'reserved'
-                        RETURNING id
-                    )
-                    SELECT (SELECT count(*) FROM moved), (SELECT count(*) FROM flagged)
-                    """, logger: logger)
-                var answer = (cancelled: 0, stopping: 0)
-                for try await (cancelled, stopping) in counts.decode((Int64, Int64).self) { answer = (Int(cancelled), Int(stopping)) }
-                return .success(answer)
+                let cancelled = try await Self.cancelWaitingSteps(of: id, on: connection, logger: logger)
+                let stopping = try await Self.stopRunningSteps(of: id, on: connection, logger: logger)
+                return .success((cancelled, stopping))
             }
         }
+    }
+
+    /// Moves the operation's waiting step jobs to `cancelled` (the trigger records their runs); how many.
+    private static func cancelWaitingSteps(of id: Int64, on connection: PostgresConnection, logger: Logger) async throws -> Int {
+        let rows = try await connection.query("""
+            WITH gone AS (
+                DELETE FROM gantry.jobs WHERE operation_id = \(id) AND state IN ('scheduled', 'available') RETURNING *
+            ), moved AS (
+                INSERT INTO gantry.finished_jobs (\(unescaped: JobStore.movedColumns), errors, state)
+                SELECT \(unescaped: JobStore.movedColumns), errors, 'cancelled' FROM gone
+                RETURNING id
+            )
+            SELECT count(*) FROM moved
+            """, logger: logger)
+        return Int(try await rows.decode(Int64.self).first(where: { _ in true }) ?? 0)
+    }
+
+    /// Asks the workers holding the operation's step jobs to stop (as `jobs.cancel` does); how many.
+    private static func stopRunningSteps(of id: Int64, on connection: PostgresConnection, logger: Logger) async throws -> Int {
+        let rows = try await connection.query("""
+            WITH flagged AS (
+                UPDATE gantry.jobs SET cancel_requested_at = coalesce(cancel_requested_at, now())
+                WHERE operation_id = \(id) AND state = 'reserved'
+                RETURNING id
+            )
+            SELECT count(*) FROM flagged
+            """, logger: logger)
+        return Int(try await rows.decode(Int64.self).first(where: { _ in true }) ?? 0)
     }
 
     /// Deletes up to `batch` operations in `states` that finished more than `olderThanMs` ago (their step
