@@ -41,7 +41,9 @@ DRAFT = "https://json-schema.org/draft/2020-12/schema"
 METHODS = ["hello", "enqueue", "enqueue_batch", "reserve", "ack", "nack", "extend", "jobs.get", "jobs.list", "jobs.retry", "jobs.cancel", "jobs.discard", "cleanup", "stats", "queues.pause", "queues.resume", "queues.list", "queues.configure", "workers.list", "workers.quiet", "workers.stop",
            "cron.list", "cron.upsert", "cron.delete", "cron.pause", "cron.resume", "cron.trigger",
            "types.register", "types.list", "types.get", "types.delete",
-           "operations.start", "operations.get", "operations.list", "operations.retry", "operations.cancel"]
+           "operations.start", "operations.get", "operations.list", "operations.retry", "operations.cancel",
+           "events.publish", "events.get", "events.list", "events.replay",
+           "subscriptions.upsert", "subscriptions.list", "subscriptions.delete", "subscriptions.pause", "subscriptions.resume"]
 
 # -32602 refusals that no schema can foresee: values only the broker can judge. A transcript may show the broker
 # refusing params the schema accepts when data.field is one of these.

@@ -20,6 +20,7 @@ public final class Broker: Sendable {
     let typeStore: TypeStore
     let dashboardStore: DashboardStore
     let operationStore: OperationStore
+    let eventStore: EventStore
     let logger: Logger
     let parkedReserves = ParkedReserves()
     let retryPolicy: RetryPolicy
@@ -61,6 +62,7 @@ public final class Broker: Sendable {
         self.typeStore = TypeStore(storage: storage, logger: logger)
         self.dashboardStore = DashboardStore(storage: storage, logger: logger)
         self.operationStore = OperationStore(storage: storage, logger: logger)
+        self.eventStore = EventStore(storage: storage, logger: logger)
         self.logger = logger
         self.retryPolicy = retryPolicy
         self.authenticator = Authenticator(tokens: configuration.tokens)
@@ -76,6 +78,7 @@ public final class Broker: Sendable {
     var cron: CronHandlers { CronHandlers(broker: self) }
     var types: TypeHandlers { TypeHandlers(broker: self) }
     var operations: OperationHandlers { OperationHandlers(broker: self) }
+    var events: EventHandlers { EventHandlers(broker: self) }
 
     // MARK: sessions
 

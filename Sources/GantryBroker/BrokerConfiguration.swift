@@ -61,6 +61,8 @@ public struct BrokerConfiguration: Sendable {
     public var cronSchedules: [CronUpsert.Params]?
     /// Queue limits from the config file, applied on start; nil when the file has no `queues:` section.
     public var queueLimits: [String: QueueLimit]?
+    /// Subscriptions from the config file, applied on start; nil when the file has no `subscriptions:` section.
+    public var subscriptions: [SubscriptionsUpsert.Params]?
 
     public init() {}
 }

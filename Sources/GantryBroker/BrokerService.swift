@@ -31,6 +31,7 @@ public struct BrokerService: Service {
         try await broker.types.refreshSchemas()
         if let schedules = broker.configuration.cronSchedules { try await broker.cron.applyConfigured(schedules) }
         if let limits = broker.configuration.queueLimits { try await broker.queues.applyConfigured(limits) }
+        if let subscriptions = broker.configuration.subscriptions { try await broker.events.applyConfigured(subscriptions) }
         try await broker.queues.refreshLimits()
         // Signed in before the first lease is handed out, so no other broker mistakes those leases for orphans.
         try await BrokerHeartbeat(broker: broker).runOnce()

@@ -121,6 +121,13 @@ public final class GantryClient: Sendable {
         try await call(OperationsCancel.self, OperationIDParams(id: id))
     }
 
+    /// Publishes an event: every matching subscription starts its job or operation in the same commit. With
+    /// `key`, publishing the same key again within a day answers the first event and starts nothing.
+    @discardableResult
+    public func publish(_ type: String, payload: JSONValue = [:], key: String? = nil) async throws -> EventsPublish.Result {
+        try await call(EventsPublish.self, EventsPublish.Params(type: type, payload: payload, key: key))
+    }
+
     public func stats() async throws -> Stats.Result {
         try await call(Stats.self, NoParams())
     }

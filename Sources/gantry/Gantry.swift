@@ -7,14 +7,14 @@ import GantryProtocol
 struct Gantry: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "gantry",
-        abstract: "Operate a Gantry broker: queues, jobs, retries, workers, cleanup, cron schedules, queue limits, operations.",
+        abstract: "Operate a Gantry broker: queues, jobs, retries, workers, cleanup, cron schedules, queue limits, operations, events.",
         discussion: """
             Talks to the broker over its JSON-RPC port. Tables for people; --json for scripts.
             Exit codes: 0 done, 1 the broker refused (the message says why), 3 broker unreachable, 64 bad usage.
             """,
         subcommands: [StatsCommand.self, QueuesCommand.self, JobsCommand.self, JobCommand.self, RetryCommand.self, CancelCommand.self,
                       DiscardCommand.self, PauseCommand.self, ResumeCommand.self, EnqueueCommand.self, WorkersCommand.self,
-                      CleanupCommand.self, CronCommand.self, LimitCommand.self, OperationsCommand.self, TokenCommand.self, BenchCommand.self])
+                      CleanupCommand.self, CronCommand.self, LimitCommand.self, OperationsCommand.self, EventsCommand.self, TokenCommand.self, BenchCommand.self])
 }
 
 /// Options every command takes.

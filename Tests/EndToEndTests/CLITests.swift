@@ -5,6 +5,30 @@ import Testing
 
 /// The `gantry` operator CLI, run as a real process against a real broker.
 @Suite(.deadline(.seconds(300))) struct CLITests {
+    @Test func anOperatorPublishesListsShowsAndReplaysEvents() async throws {
+        let (broker, _) = try await startBroker()
+        let address = "\(broker.host):\(broker.port)"
+        func gantry(_ arguments: String...) async throws -> (status: Int32, output: String) {
+            try await runBuiltTool("gantry", arguments + ["--broker", address])
+        }
+        let client = try await broker.connect()
+        _ = try await client.result("subscriptions.upsert", ["name": "receipts", "event": "order.*", "target": ["type": "receipt.send", "queue": "mail"]])
+        let published = try await gantry("events", "publish", "order.paid", "--payload", #"{"order_id": 42}"#, "--key", "order-42")
+        #expect(published.status == 0 && published.output.hasPrefix("event 1: triggered receipts → job "), "\(published.output)")
+        let again = try await gantry("events", "publish", "order.paid", "--key", "order-42")
+        #expect(again.output.hasPrefix("event 1 (published before with this key)"), "\(again.output)")
+        let listed = try await gantry("events", "--type", "order.*")
+        #expect(listed.output.contains("order.paid") && listed.output.contains("receipts → job"), "\(listed.output)")
+        let shown = try await gantry("events", "show", "1")
+        #expect(shown.output.contains(#"payload {"order_id":42}"#) && shown.output.contains("(available)"), "\(shown.output)")
+        let replayed = try await gantry("events", "replay", "1")
+        #expect(replayed.output.hasPrefix("event 1 replayed as 2: triggered receipts → job"), "\(replayed.output)")
+        let subscriptions = try await gantry("events", "subscriptions")
+        #expect(subscriptions.output.contains("receipts") && subscriptions.output.contains("order.*"), "\(subscriptions.output)")
+        let bad = try await gantry("events", "publish", "order.paid", "--payload", "{not json")
+        #expect(bad.status == 64, "\(bad.output)")
+    }
+
     @Test func anOperatorListsShowsRetriesAndCancelsOperations() async throws {
         let (broker, _) = try await startBroker()
         let address = "\(broker.host):\(broker.port)"

@@ -34,7 +34,9 @@ import Testing
         shapes(CronUpsert.self), shapes(CronDelete.self), shapes(CronPause.self), shapes(CronResume.self),
         shapes(CronTrigger.self), shapes(TypesRegister.self), shapes(TypesList.self), shapes(TypesGet.self), shapes(TypesDelete.self),
         shapes(OperationsStart.self), shapes(OperationsGet.self), shapes(OperationsList.self), shapes(OperationsRetry.self),
-        shapes(OperationsCancel.self),
+        shapes(OperationsCancel.self), shapes(EventsPublish.self), shapes(EventsGet.self), shapes(EventsList.self), shapes(EventsReplay.self),
+        shapes(SubscriptionsUpsert.self), shapes(SubscriptionsList.self), shapes(SubscriptionsDelete.self), shapes(SubscriptionsPause.self),
+        shapes(SubscriptionsResume.self),
     ])
 
     static let readme = URL(fileURLWithPath: #filePath)

@@ -63,6 +63,18 @@ enum MethodTable {
         OperationsList.name: route(OperationsList.self, roles: [.producer, .viewer]) { broker, params, _ in try await broker.operations.list(params) },
         OperationsRetry.name: route(OperationsRetry.self) { broker, params, _ in try await broker.operations.retry(params) },
         OperationsCancel.name: route(OperationsCancel.self) { broker, params, _ in try await broker.operations.cancel(params) },
+
+        EventsPublish.name: route(EventsPublish.self, roles: [.producer]) { broker, params, _ in try await broker.events.publish(params) },
+        EventsGet.name: route(EventsGet.self, roles: [.producer, .viewer]) { broker, params, _ in try await broker.events.get(params) },
+        EventsList.name: route(EventsList.self, roles: [.producer, .viewer]) { broker, params, _ in try await broker.eventStore.list(params) },
+        EventsReplay.name: route(EventsReplay.self) { broker, params, _ in try await broker.events.replay(params) },
+        SubscriptionsUpsert.name: route(SubscriptionsUpsert.self) { broker, params, _ in try await broker.events.upsert(params) },
+        SubscriptionsList.name: route(SubscriptionsList.self, roles: [.viewer]) { broker, _, _ in
+            SubscriptionsList.Result(subscriptions: try await broker.eventStore.subscriptions())
+        },
+        SubscriptionsDelete.name: route(SubscriptionsDelete.self) { broker, params, _ in try await broker.events.delete(params) },
+        SubscriptionsPause.name: route(SubscriptionsPause.self) { broker, params, _ in try await broker.events.setPaused(params, true) },
+        SubscriptionsResume.name: route(SubscriptionsResume.self) { broker, params, _ in try await broker.events.setPaused(params, false) },
     ]
 
     static let names = rows.keys.sorted()

@@ -15,6 +15,17 @@ extension Broker {
         }
     }
 
+    /// An event's payload, which a subscription may pass on as a job's args, takes the args' limit.
+    func checkPayload(_ payload: JSONValue) throws(RPCErrorObject) {
+        guard configuration.maxArgsBytes < configuration.maxLineBytes else { return }
+        let size = (try? GantryJSON.makeEncoder().encode(payload).count) ?? 0
+        if size > configuration.maxArgsBytes {
+            throw .invalidParams(
+                field: "payload",
+                "is \(size) bytes of JSON; this broker takes at most \(configuration.maxArgsBytes) (its max_args_bytes), as for a job's args: publish a reference instead")
+        }
+    }
+
     /// Args larger than `maxArgsBytes` are refused naming the job; measured only when the limit is below the
     /// line limit, since a line within it cannot carry more.
     func checkArgs(_ jobs: [Enqueue.Params]) throws(RPCErrorObject) {

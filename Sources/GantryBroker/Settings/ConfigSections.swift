@@ -2,7 +2,8 @@ import Foundation
 import GantryProtocol
 import GantrySettings
 
-/// The config file's sections: `cron:` (schedules by name), `queues:` (limits by queue) and `tokens:` (a list),
+/// The config file's sections: `cron:` (schedules by name), `queues:` (limits by queue), `subscriptions:` (by name)
+/// and `tokens:` (a list),
 /// each entry checked as the matching RPC would check it, and tokens from the environment.
 enum ConfigSections {
     /// YAML's scalars read as numbers, booleans and strings before anything else, as JSON would spell them.
@@ -39,6 +40,20 @@ enum ConfigSections {
             limits[queue] = QueueLimit(concurrency: entry.concurrency, rateLimit: entry.rateLimit)
         }
         return limits
+    }
+
+    /// The `subscriptions:` section, each entry checked as `subscriptions.upsert` checks it; nil when the file has none.
+    static func subscriptions(_ file: SettingsFile) throws(SettingProblem) -> [SubscriptionsUpsert.Params]? {
+        guard let entries = try file.section("subscriptions", as: [String: SubscriptionEntry].self, userInfo: yamlScalars) else { return nil }
+        var subscriptions: [SubscriptionsUpsert.Params] = []
+        for (name, entry) in entries.sorted(by: { $0.key < $1.key }) {
+            let params = SubscriptionsUpsert.Params(name: name, event: entry.event, filter: entry.filter, target: entry.target)
+            do { try params.validate() } catch {
+                throw SettingProblem("The config file's subscription \(name) is not valid: \(error.message)")
+            }
+            subscriptions.append(params)
+        }
+        return subscriptions
     }
 
     /// Plain tokens from the environment, one per role (for containers whose secrets arrive as variables).
@@ -91,6 +106,13 @@ enum ConfigSections {
         var priority: Int?
         var description: String?
         var timezone: String?
+    }
+
+    /// One subscription under `subscriptions:`, keyed by its name.
+    struct SubscriptionEntry: Decodable {
+        var event: String
+        var filter: JSONValue?
+        var target: JSONValue
     }
 
     /// One queue under `queues:`.
