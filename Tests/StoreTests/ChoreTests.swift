@@ -95,6 +95,28 @@ import Testing
         }
     }
 
+    @Test func theRetentionCleanerDeletesOperationsAndEventsPastTheirRetention() async throws {
+        try await withBroker { broker in
+            let plan = try OperationPlan.parse(["main": ["only.step"]], defaultQueue: "default")
+            let started = try await broker.operationStore.start(
+                OperationsStart.Params(name: "short", branches: ["main": ["only.step"]]), plan: plan)
+            let event = try await broker.eventStore.publish(EventsPublish.Params(type: "thing.happened"))
+            let session = UUID()
+            let step = try #require(try await broker.jobStore.claimJobs(queues: ["default"], max: 1, sessionID: session, leaseMs: nil, defaultLeaseMs: 60_000).jobs.first)
+            #expect(step.operation?.id == started.id)
+            _ = try await broker.jobStore.completeJobs([JobStore.Completion(id: Int64(step.id)!, sessionID: session, result: nil)])
+            #expect(try await broker.operationStore.state(id: Int64(started.id)!) == .completed)
+            let cleaner = RetentionCleaner(broker: broker)
+            _ = try await cleaner.runOnce(now: Date().addingTimeInterval(23 * 3600))
+            #expect(try await broker.operationStore.state(id: Int64(started.id)!) == .completed, "completed operations are kept a day")
+            _ = try await cleaner.runOnce(now: Date().addingTimeInterval(25 * 3600))
+            #expect(try await broker.operationStore.state(id: Int64(started.id)!) == nil)
+            #expect(try await broker.eventStore.get(id: Int64(event.id)!) != nil, "events are kept as long as failed jobs (30 days)")
+            _ = try await cleaner.runOnce(now: Date().addingTimeInterval(31 * 86400))
+            #expect(try await broker.eventStore.get(id: Int64(event.id)!) == nil)
+        }
+    }
+
     @Test func theWaiterPollLooksOnlyWhenSomeoneWaits() async throws {
         try await withBroker { broker in
             _ = try await enqueue(broker, Enqueue.Params(type: "x"))

@@ -35,6 +35,10 @@ struct RetentionCleaner {
             operations += try await broker.operationStore.pruneFinished(states: states, olderThanMs: olderThanMs, batch: Self.batchSize, now: now)
         }
         if operations > 0 { broker.logger.info("deleted finished operations past their retention", metadata: ["operations": "\(operations)"]) }
+        // Events are kept as long as failed jobs: long enough to see what an event started, and to replay it.
+        let events = try await broker.eventStore.prune(
+            olderThanMs: TimeAmount(configuration.failedRetention).nanoseconds / 1_000_000, batch: Self.batchSize, now: now)
+        if events > 0 { broker.logger.info("deleted events past their retention", metadata: ["events": "\(events)"]) }
         try await broker.jobStore.pruneActivity(now: now)
         return deleted
     }

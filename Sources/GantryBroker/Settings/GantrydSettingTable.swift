@@ -35,7 +35,7 @@ extension GantrydSettings {
         .milliseconds("partial_line_timeout_ms", "A client that starts a line and does not finish it within this time is disconnected.",
                       \.broker.partialLineTimeout, atLeast: 100),
         .milliseconds("completed_retention_ms", "How long completed jobs (and operations) are kept for inspection.", \.broker.completedRetention, atLeast: 0),
-        .milliseconds("failed_retention_ms", "How long dead, cancelled and expired jobs (and failed and cancelled operations) are kept.", \.broker.failedRetention, atLeast: 0),
+        .milliseconds("failed_retention_ms", "How long dead, cancelled and expired jobs (and failed and cancelled operations, and events) are kept.", \.broker.failedRetention, atLeast: 0),
         .text("tls_cert", "PEM", "Certificate (chain) for TLS on both ports; needs tls_key.", \.tlsCertificate),
         .text("tls_key", "PEM", "Private key of tls_cert.", \.tlsKey),
         .text("tls_client_ca", "PEM", "CA file: clients must show a certificate it signed (mutual TLS).", \.tlsClientCA),

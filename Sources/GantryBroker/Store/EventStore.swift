@@ -101,6 +101,25 @@ public struct EventStore: Sendable {
         }
     }
 
+    /// Deletes up to `batch` events published more than `olderThanMs` ago (what they started lives on).
+    public func prune(olderThanMs: Int64, batch: Int = 1000, now: Date? = nil) async throws -> Int {
+        let logger = logger
+        return try await storage.withConnection { connection -> Int in
+            let rows = try await connection.query("""
+                WITH doomed AS (
+                    SELECT id FROM gantry.events
+                    WHERE published_at < coalesce(\(now)::timestamptz, now()) - \(olderThanMs) * interval '1 millisecond'
+                    ORDER BY published_at LIMIT \(batch)
+                    FOR UPDATE SKIP LOCKED
+                ), deleted AS (
+                    DELETE FROM gantry.events e USING doomed WHERE e.id = doomed.id RETURNING 1
+                )
+                SELECT count(*) FROM deleted
+                """, logger: logger)
+            return Int(try await rows.decode(Int64.self).first(where: { _ in true }) ?? 0)
+        }
+    }
+
     // MARK: subscriptions
 
     private static let subscriptionColumns = "name, event, filter, target, paused_at IS NOT NULL, source, created_at, updated_at"
