@@ -783,13 +783,54 @@ class DashboardTest:
         self.open_page("/operations/999999")
         c.expect(self.present("#missing"), f"/operations/999999 shows {self.body_text()!r}")
 
+    def check_events(self, c):
+        rpc = self.admin_rpc()
+        rpc.call("subscriptions.upsert", {"name": "receipts", "event": "order.*", "filter": {"paid": True},
+                                          "target": {"type": "receipt.send", "queue": "receipts"}})
+        rpc.call("subscriptions.upsert", {"name": "fulfilment", "event": "order.paid", "target": {
+            "operation": {"name": "fulfil", "queue": "warehouse", "branches": {"main": ["pick.items", "ship"]}}}})
+        published = rpc.call("events.publish", {"type": "order.paid", "payload": {"order_id": 42, "paid": True}, "key": "order-42"})
+        self.ids["event"] = event = published["id"]
+        c.require([t["subscription"] for t in published["triggered"]] == ["fulfilment", "receipts"],
+                  f"the publish triggered {published['triggered']}")
+        self.open_page("/events")
+        self.expect_no_messages(c, "/events")
+        row = self.text(f'tr[data-event="{event}"]') or ""
+        c.expect("order.paid" in row and "receipts → job" in row and "fulfilment → operation" in row and "order_id" in row,
+                 f"the events list's row for {event} shows {row!r}")
+        receipts = self.text('tr[data-subscription="receipts"]') or ""
+        c.expect("order.*" in receipts and "job receipt.send in receipts, args: the payload" in receipts,
+                 f"the subscriptions table's receipts row shows {receipts!r}")
+        fulfilment = self.text('tr[data-subscription="fulfilment"]') or ""
+        c.expect("operation fulfil: pick.items › ship" in fulfilment, f"the subscriptions table's fulfilment row shows {fulfilment!r}")
+        self.shot("events")
+        self.click(f'tr[data-event="{event}"] a[href="/events/{event}"]')
+        c.require(self.path() == f"/events/{event}", f"the event's link went to {self.driver.current_url}")
+        c.expect('"order_id": 42' in (self.text("#event-payload") or ""), f"the event page's payload is {self.text('#event-payload')!r}")
+        started = {row[0]: row[2] for row in self.rows("#triggered tbody tr")}
+        c.expect(started == {"fulfilment": "running", "receipts": "available"}, f"the event page says it started {started}")
+        self.click("#replay", confirm=True)
+        self.expect_notice(c, f"Event {event} replayed as event", "Replay")
+        c.expect(self.path() != f"/events/{event}" and self.path().startswith("/events/"),
+                 f"after Replay the page is {self.driver.current_url}, not the new event's")
+        c.expect(f"event {event}" in (self.text(".facts") or ""), f"the replay's page does not link the first event: {self.text('.facts')!r}")
+        self.open_page("/events")
+        self.click('tr[data-subscription="receipts"] button.pause')
+        c.expect("paused" in (self.text('tr[data-subscription="receipts"]') or ""), "after Pause the subscription row is not paused")
+        again = rpc.call("events.publish", {"type": "order.paid", "payload": {"order_id": 43, "paid": True}})
+        c.expect([t["subscription"] for t in again["triggered"]] == ["fulfilment"], f"a paused subscription still started {again['triggered']}")
+        self.open_page("/events")
+        self.click('tr[data-subscription="receipts"] button.resume')
+        c.expect("active" in (self.text('tr[data-subscription="receipts"]') or ""), "after Resume the subscription row is not active")
+
     def check_viewer(self, c):
         self.driver.delete_all_cookies()
         self.sign_in(VIEWER)
         c.require(self.path() == "/", f"the viewer token did not land on the overview: {self.driver.current_url}: {self.body_text()!r}")
         c.expect(VIEWER_NAME in (self.text("#who") or ""), f"the header shows {self.text('#who')!r} for the viewer")
         pages = ["/", "/jobs", "/queues", "/workers", "/cron", "/types", "/types/invoice.pay", "/audit", f"/jobs/{self.ids['dead']}",
-                 "/operations"] + ([f"/operations/{self.ids['operation']}"] if "operation" in self.ids else [])
+                 "/operations", "/events"] + ([f"/operations/{self.ids['operation']}"] if "operation" in self.ids else []) \
+            + ([f"/events/{self.ids['event']}"] if "event" in self.ids else [])
         for page in pages:
             self.open_page(page)
             c.expect(self.path() == page.split("?")[0] and self.present("main h1"),
@@ -950,7 +991,8 @@ def main():
             ("sign-in", test.check_sign_in), ("overview", test.check_overview), ("jobs and filters", test.check_jobs),
             ("a dead job: retry, cancel", test.check_job), ("bulk actions", test.check_bulk), ("queues", test.check_queues),
             ("workers", test.check_workers), ("cron", test.check_cron), ("job types and the run form", test.check_types),
-            ("audit", test.check_audit), ("operations", test.check_operations), ("a viewer", test.check_viewer), ("CSRF and bearer tokens", test.check_csrf),
+            ("audit", test.check_audit), ("operations", test.check_operations), ("events", test.check_events),
+            ("a viewer", test.check_viewer), ("CSRF and bearer tokens", test.check_csrf),
             ("sign-out", test.check_sign_out), ("the open broker", test.check_open),
         ]
         for number, (title, function) in enumerate(checks, 1):

@@ -67,6 +67,8 @@ struct Dashboard: Sendable {
         page(router, "/types/:type") { pages, _, context, user, query in try await pages.type(named: Self.parameter(context, "type"), user: user, query: query) }
         page(router, "/operations") { pages, _, _, user, query in try await pages.operations(user: user, query: query) }
         page(router, "/operations/:id") { pages, _, context, user, query in try await pages.operation(id: Self.parameter(context, "id"), user: user, query: query) }
+        page(router, "/events") { pages, _, _, user, query in try await pages.events(user: user, query: query) }
+        page(router, "/events/:id") { pages, _, context, user, query in try await pages.event(id: Self.parameter(context, "id"), user: user, query: query) }
         page(router, "/audit") { pages, _, _, user, query in try await pages.audit(user: user, query: query) }
 
         action(router, "/jobs/:id/retry", "jobs.retry") { pages, context, _, _ in try await pages.jobAction(.retry, id: Self.parameter(context, "id")) }
@@ -84,6 +86,14 @@ struct Dashboard: Sendable {
         for verb in ["retry", "cancel"] {
             action(router, "/operations/:id/\(verb)", "operations.\(verb)") { pages, context, _, form in
                 try await pages.operationAction(verb, id: Self.parameter(context, "id"), form: form)
+            }
+        }
+        action(router, "/events/:id/replay", "events.replay") { pages, context, _, _ in
+            try await pages.eventAction("replay", id: Self.parameter(context, "id"))
+        }
+        for verb in ["pause", "resume", "delete"] {
+            action(router, "/subscriptions/:name/\(verb)", "subscriptions.\(verb)") { pages, context, _, _ in
+                try await pages.subscriptionAction(verb, name: Self.parameter(context, "name"))
             }
         }
         action(router, "/types/:type/presets/:name/delete", "types.preset.delete") { pages, context, _, _ in
