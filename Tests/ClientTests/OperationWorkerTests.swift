@@ -58,4 +58,32 @@ import Testing
         let listed = try await gantry.listOperations(OperationsList.Params(globals: ["account_id": "acc_19"]))
         #expect(listed.operations.map(\.id) == [started.id])
     }
+
+    /// A Swift client publishes; the subscription's job reaches a Swift worker with the payload as its args.
+    @Test func aPublishedEventReachesAWorkerThroughItsSubscription() async throws {
+        let (url, _) = try await TestPostgres.freshDatabase()
+        let broker = try await BrokerProcess(databaseURL: url)
+        let address = "\(broker.host):\(broker.port)"
+        let gantry = try GantryClient(url: address)
+        _ = try await gantry.call(SubscriptionsUpsert.self, SubscriptionsUpsert.Params(
+            name: "welcome", event: "user.*", filter: ["verified": true], target: ["type": "welcome.send", "queue": "mail"]))
+        let skipped = try await gantry.publish("user.created", payload: ["user_id": 6, "verified": false])
+        #expect(skipped.triggered.isEmpty, "the filter leaves it out")
+        let published = try await gantry.publish("user.created", payload: ["user_id": 7, "verified": true], key: "user-7")
+        #expect(published.triggered.map(\.subscription) == ["welcome"])
+        let seen = Mutex<JSONValue?>(nil)
+        let worker = try Worker(url: address, queues: ["mail"], concurrency: 1, id: "event-worker")
+        worker.register("welcome.send", raw: { job in
+            seen.withLock { $0 = job.args }
+            return nil
+        })
+        let running = Task { try await worker.run() }
+        defer {
+            worker.stop()
+            running.cancel()
+        }
+        #expect(try await eventually { seen.withLock { $0 } != nil })
+        #expect(seen.withLock { $0 } == ["user_id": 7, "verified": true])
+        #expect(try await gantry.publish("user.created", payload: [:], key: "user-7").duplicate)
+    }
 }
