@@ -59,14 +59,14 @@ enum MethodTable {
         OperationsStart.name: route(OperationsStart.self, roles: [.producer], queues: { $0.queues }) { broker, params, _ in
             try await broker.operations.start(params)
         },
-        OperationsGet.name: route(OperationsGet.self, roles: [.producer, .viewer]) { broker, params, _ in try await broker.operations.get(params) },
-        OperationsList.name: route(OperationsList.self, roles: [.producer, .viewer]) { broker, params, _ in try await broker.operations.list(params) },
+        OperationsGet.name: route(OperationsGet.self, roles: [.producer]) { broker, params, _ in try await broker.operations.get(params) },
+        OperationsList.name: route(OperationsList.self, roles: [.producer]) { broker, params, _ in try await broker.operations.list(params) },
         OperationsRetry.name: route(OperationsRetry.self) { broker, params, _ in try await broker.operations.retry(params) },
         OperationsCancel.name: route(OperationsCancel.self) { broker, params, _ in try await broker.operations.cancel(params) },
 
         EventsPublish.name: route(EventsPublish.self, roles: [.producer]) { broker, params, _ in try await broker.events.publish(params) },
-        EventsGet.name: route(EventsGet.self, roles: [.producer, .viewer]) { broker, params, _ in try await broker.events.get(params) },
-        EventsList.name: route(EventsList.self, roles: [.producer, .viewer]) { broker, params, _ in try await broker.eventStore.list(params) },
+        EventsGet.name: route(EventsGet.self, roles: [.producer]) { broker, params, _ in try await broker.events.get(params) },
+        EventsList.name: route(EventsList.self, roles: [.producer]) { broker, params, _ in try await broker.eventStore.list(params) },
         EventsReplay.name: route(EventsReplay.self) { broker, params, _ in try await broker.events.replay(params) },
         SubscriptionsUpsert.name: route(SubscriptionsUpsert.self) { broker, params, _ in try await broker.events.upsert(params) },
         SubscriptionsList.name: route(SubscriptionsList.self, roles: [.viewer]) { broker, _, _ in
