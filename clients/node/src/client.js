@@ -331,6 +331,50 @@ export class GantryClient extends EventEmitter {
   retryOperation(id, { from } = {}) { return this.call("operations.retry", wireParams({ id, from })); }
   /** Cancels its waiting steps and asks its running ones to stop. Resolves {id, state, cancelled, stopping}. */
   cancelOperation(id) { return this.call("operations.cancel", { id }); }
+
+  // ---- events: something happened; every matching subscription starts its job or operation
+
+  /**
+   * Publishes an event of `type` (like `order.paid`; not ending in `*`) with `payload` (any JSON; default {}):
+   * recorded, and every active subscription whose pattern and filter match starts its target, in one commit.
+   * Options: `key` (another publish of it within `dedupeMs`, default 24 h, answers the first event with
+   * `duplicate: true` and starts nothing). Resolves {id, duplicate, triggered: [{subscription, job_id | operation_id}]}.
+   */
+  publish(type, payload, { key, dedupeMs } = {}) {
+    return this.call("events.publish", wireParams({ type, payload, key, dedupeMs }));
+  }
+
+  /**
+   * The event: {id, type, payload, key?, replay_of?, published_at, triggered: [{subscription, job_id |
+   * operation_id, state}]}, each `state` the job's or operation's now (`deleted` once cleaned up).
+   */
+  getEvent(id) { return this.call("events.get", { id }); }
+  /**
+   * Events newest first: filter {type (exact, or `prefix.*`), since (Date or string), limit, cursor}. Resolves
+   * {events, next_cursor?}.
+   */
+  listEvents(filter = {}) { return this.call("events.list", wireParams(filter)); }
+  /** Publishes the event's type and payload again as a new event (`replay_of` names it; never deduplicated). Resolves as publish. */
+  replayEvent(id) { return this.call("events.replay", { id }); }
+
+  /**
+   * Creates or replaces the subscription `name`: events matching `event` (a type, `prefix.*` or `*`) and, with
+   * `filter`, whose payload contains it, start `target`: a job {type, queue, args (default "$payload": the
+   * event's payload), priority, max_attempts} or {operation: {name, branches, queue, globals}} (its globals get
+   * `event: {id, type, payload}`); sent as it is. Resolves {subscription, created}.
+   */
+  upsertSubscription(name, event, target, { filter } = {}) {
+    return this.call("subscriptions.upsert", wireParams({ name, event, filter, target }));
+  }
+
+  /** Every subscription, by name: [{name, event, filter?, target, paused, source, created_at, updated_at}]. */
+  async listSubscriptions() { return (await this.call("subscriptions.list")).subscriptions; }
+  /** Resolves {deleted: true}; -32002 not_found when there is none. */
+  deleteSubscription(name) { return this.call("subscriptions.delete", { name }); }
+  /** Events start nothing through it until resumed. Resolves the subscription (`paused: true`). */
+  pauseSubscription(name) { return this.call("subscriptions.pause", { name }); }
+  /** Resolves the subscription (`paused: false`). */
+  resumeSubscription(name) { return this.call("subscriptions.resume", { name }); }
 }
 
 export { failureOf };

@@ -465,6 +465,59 @@ class _Api:
         returns ``{"id", "state": "cancelled", "cancelled", "stopping"}``."""
         return self._invoke("operations.cancel", {"id": id})
 
+    # Events: something that happened, fanned out to every matching subscription's job or operation.
+
+    def events_publish(self, type, payload=None, *, key=None, dedupe_ms=None):
+        """Publishes an event: it is recorded and every active subscription matching its type and payload starts
+        its job or operation, in one commit. Returns ``{"id", "duplicate", "triggered": [{"subscription",
+        "job_id" | "operation_id"}]}``. ``payload``: any JSON (None: the broker's default, ``{}``). With ``key``,
+        publishing the same key again within ``dedupe_ms`` (broker default 24 h) starts nothing and answers the
+        first event, with ``duplicate`` true, so a publish whose answer was lost may be sent again."""
+        params = drop_none({"type": type, "payload": payload, "key": key, "dedupe_ms": dedupe_ms})
+        return self._invoke("events.publish", params)
+
+    def events_get(self, id):
+        """One event: ``{"id", "type", "payload", "key"?, "replay_of"?, "published_at", "triggered"}``, each
+        trigger with the ``state`` of its job or operation now (``deleted`` once cleaned up)."""
+        return self._invoke("events.get", {"id": id})
+
+    def events_list(self, *, type=None, since=None, limit=None, cursor=None):
+        """One page of events, newest first: ``{"events": [...], "next_cursor"?}``. ``type``: exact or
+        ``"prefix.*"``; ``since``: a datetime or an RFC 3339 string (published at or after)."""
+        params = drop_none({"type": type, "since": timestamp(since), "limit": limit, "cursor": cursor})
+        return self._invoke("events.list", params)
+
+    def events_replay(self, id):
+        """Publishes the event's type and payload again as a new event (its ``replay_of`` names the first; never
+        deduplicated): every subscription matching now starts again. Returns as ``events_publish``."""
+        return self._invoke("events.replay", {"id": id})
+
+    def subscriptions_upsert(self, name, event, target, *, filter=None):
+        """Creates or replaces the subscription ``name``; returns ``{"subscription", "created"}``. ``event``: an
+        event type (``"order.paid"``), ``"order.*"`` (every type starting with ``order.``) or ``"*"``.
+        ``target``: a job ``{"type", "queue"?, "args"? (default ``"$payload"``: the event's payload),
+        "priority"?, "max_attempts"?}`` or an operation ``{"operation": {"name", "branches", "queue"?,
+        "globals"?}}`` (started with ``event: {id, type, payload}`` in its globals). ``filter``: a dict the
+        payload must contain (JSON containment)."""
+        params = drop_none({"name": name, "event": event, "filter": filter, "target": target})
+        return self._invoke("subscriptions.upsert", params)
+
+    def subscriptions_list(self):
+        """Every subscription, by name (a list of dicts: ``name``, ``event``, ``filter``?, ``target``,
+        ``paused``, ``source``, ``created_at``, ``updated_at``)."""
+        return self._invoke("subscriptions.list", None, _key("subscriptions"))
+
+    def subscriptions_delete(self, name):
+        """Returns ``{"deleted": True}``; ``RPCError`` -32002 when there is no such subscription."""
+        return self._invoke("subscriptions.delete", {"name": name})
+
+    def subscriptions_pause(self, name):
+        """Events start nothing through it until ``subscriptions_resume``; returns the subscription."""
+        return self._invoke("subscriptions.pause", {"name": name})
+
+    def subscriptions_resume(self, name):
+        return self._invoke("subscriptions.resume", {"name": name})
+
 
 def hello_params(name, worker, token=None):
     return drop_none({"client": name, "protocol": PROTOCOL, "token": token, "worker": worker})

@@ -340,6 +340,73 @@ module Gantry
       call("operations.cancel", { "id" => operation_id(id) })
     end
 
+    # --- events and subscriptions ---
+
+    # Publishes an event (`type` like "order.paid": no spaces, not ending in "*"; `payload` any JSON, {} by
+    # default): in one commit it is recorded and every active subscription matching its type and payload starts
+    # its job or operation. With `key`, publishing the same key again within `dedupe_ms` (24 h by default)
+    # starts nothing and answers the first event, so a publish whose answer was lost may be sent again. Returns
+    # {"id" =>, "duplicate" =>, "triggered" => [{"subscription" =>, "job_id" or "operation_id" =>}, ...]}.
+    def publish(type, payload = {}, key: nil, dedupe_ms: nil)
+      call("events.publish", compact("type" => type.to_s, "payload" => payload, "key" => key,
+                                     "dedupe_ms" => dedupe_ms))
+    end
+
+    # (Each method taking an event's id also takes publish's or replay_event's answer.)
+
+    # One event (events.get), as a Hash: type, payload, key, replay_of, published_at, and "triggered", each with
+    # the "state" of its job or operation now ("deleted" once cleaned up). Raises Gantry::NotFound for an
+    # unknown id.
+    def event(id)
+      call("events.get", { "id" => event_id(id) })
+    end
+    alias get_event event
+
+    # A page of events, newest first: {"events" => [...], "next_cursor" => ...}. `type` is exact or "prefix.*";
+    # `since` (a Time, epoch seconds or an RFC 3339 string) keeps those published at or after it.
+    def events(type: nil, since: nil, limit: nil, cursor: nil)
+      call("events.list", compact("type" => type&.to_s, "since" => since && Client.timestamp(since),
+                                  "limit" => limit, "cursor" => cursor))
+    end
+    alias list_events events
+
+    # Publishes an event's type and payload again, as a new event whose "replay_of" names it (never
+    # deduplicated): every subscription matching now starts again. Returns as publish does.
+    def replay_event(id)
+      call("events.replay", { "id" => event_id(id) })
+    end
+
+    # Creates or replaces the subscription `name` (1 to 128 letters, digits, "_ - . :"). `event` is an event
+    # type, "prefix.*" or "*"; `filter` a Hash the payload must contain (JSON containment). `target` is a job,
+    # {type:, queue:, args: (the event's payload by default, "$payload"), priority:, max_attempts:}, or an
+    # operation, {operation: {name:, branches:, queue:, globals:}}, started with "event" => {"id", "type",
+    # "payload"} in its globals. Jobs it starts carry meta {"event_id", "event_type", "subscription"}. Returns
+    # {"subscription" => {...}, "created" => false when it replaced one}. Mistakes raise Gantry::InvalidParams
+    # naming the field ("filter", "event", "target.operation.branches.main", ...).
+    def upsert_subscription(name, event:, target:, filter: nil)
+      call("subscriptions.upsert", compact("name" => name.to_s, "event" => event.to_s, "filter" => filter,
+                                           "target" => target))
+    end
+
+    # Every subscription, by name: [{"name", "event", "filter", "target", "paused", "source", ...}, ...].
+    def subscriptions
+      call("subscriptions.list")["subscriptions"]
+    end
+
+    # Returns {"deleted" => true}; Gantry::NotFound when there is none.
+    def delete_subscription(name)
+      call("subscriptions.delete", { "name" => name.to_s })
+    end
+
+    # Events start nothing through it until resume_subscription. Returns the subscription.
+    def pause_subscription(name)
+      call("subscriptions.pause", { "name" => name.to_s })
+    end
+
+    def resume_subscription(name)
+      call("subscriptions.resume", { "name" => name.to_s })
+    end
+
     # --- queues and workers ---
 
     def queues
@@ -474,6 +541,11 @@ module Gantry
     # An operation's id, or start_operation's answer.
     def operation_id(id)
       id.is_a?(Hash) ? (id["id"] || id[:id]).to_s : id.to_s
+    end
+
+    # An event's id, or publish's (or replay_event's) answer.
+    def event_id(id)
+      operation_id(id)
     end
 
     def compact(hash)
