@@ -106,6 +106,13 @@ public final class Worker: Service, Sendable {
         handlers.withLock { $0[type] = { job in StepOutcome(result: try await handler(job)) } }
     }
 
+    /// Registers a handler that takes the job as reserved and says its outcome: a result and, for a step of an
+    /// operation, what to merge into its globals and where it goes next (for a job that is no step, `set` or
+    /// `jumpTo` are refused by the broker and the job fails for good).
+    public func register(_ type: String, outcome handler: @escaping @Sendable (ReservedJob) async throws -> StepOutcome) {
+        handlers.withLock { $0[type] = handler }
+    }
+
     /// Registers the handler of a step of operations: it gets the operation (its globals, branch and place) and
     /// returns what to merge into the globals (`set`) and where the operation goes next (`jumpTo`). A job of
     /// the type that is no step fails for good.

@@ -2,7 +2,7 @@ import ChildProcesses
 import Foundation
 import GantryProtocol
 
-/// Runs one job's command: the job as JSON on stdin and in `GANTRY_JOB_*` variables, stdout and stderr
+/// Runs one job's command: the job as JSON on stdin (with `operation` for a step) and in `GANTRY_JOB_*` variables, stdout and stderr
 /// captured, stopped with everything it started if it outlives its timeout or the worker is told to stop.
 struct CommandRunner: Sendable {
     let command: String
@@ -21,10 +21,12 @@ struct CommandRunner: Sendable {
         environment["GANTRY_JOB_MAX_ATTEMPTS"] = String(job.maxAttempts)
         environment["GANTRY_JOB_ARGS"] = String(decoding: try GantryJSON.makeEncoder().encode(job.args), as: UTF8.self)
         environment["GANTRY_JOB_META"] = String(decoding: try GantryJSON.makeEncoder().encode(job.meta), as: UTF8.self)
-        let input: JSONObject = [
+        var input: JSONObject = [
             "id": .string(job.id), "type": .string(job.type), "args": job.args, "queue": .string(job.queue),
             "attempt": .int(Int64(job.attempt)), "max_attempts": .int(Int64(job.maxAttempts)), "meta": job.meta,
         ]
+        // A step of an operation: its operation, place and globals, which the command may steer (StepOutputLines).
+        if let operation = job.operation { input["operation"] = try JSONValueEncoder.encode(operation) }
         let stdin = String(decoding: try GantryJSON.makeEncoder().encode(JSONValue.object(input)), as: UTF8.self) + "\n"
         // Cancelled (the worker was told to stop): `run` stops the command, as after a timeout.
         return try await ChildProcess.run(

@@ -83,7 +83,7 @@ struct GantryWorkerCommand: AsyncParsableCommand {
         }
         for (type, command) in settings.handlers.sorted(by: { $0.key < $1.key }) {
             let runner = CommandRunner(command: command, timeout: timeout)
-            worker.register(type, raw: { job in try await Self.perform(job, with: runner, logger: logger) })
+            worker.register(type, outcome: { job in try await Self.perform(job, with: runner, logger: logger) })
             logger.info("handler", metadata: ["type": "\(type)", "command": "\(command)"])
         }
         let group = ServiceGroup(configuration: ServiceGroupConfiguration(
@@ -93,7 +93,7 @@ struct GantryWorkerCommand: AsyncParsableCommand {
     }
 
     /// Runs the command and turns how it ended into the job's outcome.
-    static func perform(_ job: ReservedJob, with runner: CommandRunner, logger: Logger) async throws -> JSONValue? {
+    static func perform(_ job: ReservedJob, with runner: CommandRunner, logger: Logger) async throws -> StepOutcome {
         let started = ContinuousClock.now
         let outcome = try await runner.run(job)
         let took = ContinuousClock.now - started
@@ -107,8 +107,10 @@ struct GantryWorkerCommand: AsyncParsableCommand {
         }
         switch outcome.status {
         case 0:
-            let text = outcome.output.trimmingCharacters(in: .whitespacesAndNewlines)
-            return text.isEmpty ? nil : try? JSONReader.read(Data(text.utf8))
+            // A step's command steers its operation with lines like {"set": {...}} and {"jump_to": "refund"}.
+            let lines = job.operation.map { _ in StepOutputLines(outcome.output) }
+            let text = (lines?.rest ?? outcome.output).trimmingCharacters(in: .whitespacesAndNewlines)
+            return StepOutcome(set: lines?.set, jumpTo: lines?.jumpTo, result: text.isEmpty ? nil : try? JSONReader.read(Data(text.utf8)))
         case doNotRetryExitCode:
             throw CommandGaveUp(message: "exited \(outcome.status) (do not retry)", stderr: stderrTail)
         default:

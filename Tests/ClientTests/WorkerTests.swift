@@ -143,6 +143,50 @@ struct Boom: Error, CustomStringConvertible {
         #expect(await worker.wait(timeout: .seconds(15)) == .exited(0))
     }
 
+    /// gantry-worker runs an operation's steps as commands: a step reads the globals from the job on stdin and
+    /// steers the operation with `{"set": …}` and `{"jump_to": …}` lines; its other output is the result.
+    @Test func gantryWorkerRunsTheStepsOfAnOperation() async throws {
+        let (url, _) = try await TestPostgres.freshDatabase()
+        let broker = try await BrokerProcess(databaseURL: url)
+        let gantry = try GantryClient(url: "\(broker.host):\(broker.port)")
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("gantry-steps-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let script = directory.appendingPathComponent("step.py")
+        try #"""
+            #!/usr/bin/env python3
+            import json, os, sys
+            job = json.load(sys.stdin)
+            globals_ = job["operation"]["globals"]
+            if os.environ["GANTRY_JOB_TYPE"] == "check":
+                print(json.dumps({"set": {"checked": globals_["n"] * 2}}))
+                print(json.dumps({"jump_to": "express"}))
+                print(json.dumps({"by": "check"}))
+            else:
+                print(json.dumps({"set": {"shipped_from": globals_["checked"]}}))
+            """#.write(to: script, atomically: true, encoding: .utf8)
+        chmod(script.path, 0o755)
+        let log = directory.appendingPathComponent("worker.log")
+        let worker = try ChildProcess(
+            executable: BrokerProcess.executable.deletingLastPathComponent().appendingPathComponent("gantry-worker").path,
+            arguments: ["--broker", "\(broker.host):\(broker.port)", "--queue", "steps"]
+                + ["check", "ship", "slow.ship"].flatMap { ["--handler", "\($0)=\(script.path)"] },
+            standardOutput: .file(log.path), standardError: .standardOutput)
+        defer { worker.signal(SIGKILL); _ = worker.waitBlocking(timeout: .seconds(5)) }
+
+        let started = try await gantry.startOperation(
+            "order", branches: ["main": ["check", "slow.ship"], "express": ["ship"]], globals: ["n": 21], queue: "steps")
+        #expect(try await eventually { try await gantry.operation(id: started.id).state == .completed },
+                "worker log:\n\((try? String(contentsOf: log, encoding: .utf8)) ?? "")")
+        let done = try await gantry.operation(id: started.id)
+        #expect(done.globals == ["n": 21, "checked": 42, "shipped_from": 42])
+        #expect(done.path == ["main", "express"], "the jump line sent it to express instead of slow.ship")
+        let check = try #require(done.steps?.first)
+        #expect(try await gantry.job(id: try #require(check.jobID)).result == ["by": "check"], "the other line is the result")
+        worker.signal(SIGTERM)
+        #expect(await worker.wait(timeout: .seconds(15)) == .exited(0))
+    }
+
     @Test func noOpThroughputOfOneWorker() async throws {
         let (url, _) = try await TestPostgres.freshDatabase()
         let broker = try await BrokerProcess(databaseURL: url)
