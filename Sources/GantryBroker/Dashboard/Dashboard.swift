@@ -89,7 +89,7 @@ struct Dashboard: Sendable {
             }
         }
         action(router, "/events/:id/replay", "events.replay") { pages, context, _, _ in
-            try await pages.eventAction("replay", id: Self.parameter(context, "id"))
+            try await pages.replayEvent(id: Self.parameter(context, "id"))
         }
         for verb in ["pause", "resume", "delete"] {
             action(router, "/subscriptions/:name/\(verb)", "subscriptions.\(verb)") { pages, context, _, _ in

@@ -10,7 +10,7 @@ struct EventHandlers {
     func publish(_ params: EventsPublish.Params) async throws -> EventsPublish.Result {
         try broker.checkPayload(params.payload)
         let published = try await broker.eventStore.publish(params)
-        if !published.duplicate { announce(published) }
+        if !published.duplicate { log(published) }
         return published
     }
 
@@ -19,13 +19,13 @@ struct EventHandlers {
             throw RPCErrorObject.noSuchEvent(params.id)
         }
         broker.logger.info("event replayed", metadata: ["event": "\(params.id)", "as": "\(published.id)", "triggered": "\(published.triggered.count)"])
-        announce(published)
+        log(published)
         return published
     }
 
-    /// What an event started is on its way: logged, and waiting reserves here look (other brokers hear the
-    /// NOTIFY the publish sent on commit).
-    private func announce(_ published: EventsPublish.Result) {
+    /// What an event started. (Waiting reserves, here and on every broker, hear of its jobs from the NOTIFY
+    /// `gantry.publish` sent, delivered on commit.)
+    private func log(_ published: EventsPublish.Result) {
         guard !published.triggered.isEmpty else { return }
         broker.logger.info("event published", metadata: [
             "event": "\(published.id)", "triggered": "\(published.triggered.map(\.subscription).joined(separator: ","))",

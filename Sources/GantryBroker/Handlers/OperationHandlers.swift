@@ -35,9 +35,8 @@ struct OperationHandlers {
             throw RPCErrorObject.operationWrongState(
                 params.id, state: state, action: "operations.retry from \(params.from.rawValue)",
                 allowed: params.from == .start ? "failed, cancelled or completed" : "failed or cancelled (from: \"start\" also takes completed)")
-        case .success(let jobIDs):
+        case .success(let (jobIDs, state)):
             broker.logger.info("operation retried", metadata: ["operation": "\(id)", "from": "\(params.from.rawValue)", "jobs": "\(jobIDs.count)"])
-            let state = try await broker.operationStore.state(id: id) ?? .running
             return OperationsRetry.Result(id: params.id, state: state, jobIDs: jobIDs.map { String($0) })
         }
     }

@@ -215,12 +215,13 @@ public struct OperationStore: Sendable {
     }
 
     /// Resumes (or restarts) a failed, cancelled or, from the start, completed operation; answers the step jobs
-    /// it enqueued.
-    public func retry(id: Int64, from: OperationsRetry.From) async throws -> Result<[Int64], Refusal> {
+    /// it enqueued and the state it is in then (completed, when every step of its place had already completed
+    /// and that place was its last).
+    public func retry(id: Int64, from: OperationsRetry.From) async throws -> Result<(jobIDs: [Int64], state: OperationState), Refusal> {
         let logger = logger
         let allowed: Set<String> = from == .start ? ["failed", "cancelled", "completed"] : ["failed", "cancelled"]
         return try await storage.withConnection { connection in
-            try await connection.withTransaction(logger: logger) { connection -> Result<[Int64], Refusal> in
+            try await connection.withTransaction(logger: logger) { connection -> Result<(jobIDs: [Int64], state: OperationState), Refusal> in
                 let rows = try await connection.query("SELECT state FROM gantry.operations WHERE id = \(id) FOR UPDATE", logger: logger)
                 guard let state = try await rows.decode(String.self).first(where: { _ in true }) else { return .failure(.notFound) }
                 guard allowed.contains(state) else { return .failure(.wrongState(OperationState(rawValue: state) ?? .running)) }
@@ -231,7 +232,9 @@ public struct OperationStore: Sendable {
                 let spawned = try await connection.query("SELECT gantry.operation_retry(\(id), \(from == .start))", logger: logger)
                 for try await jobID in spawned.decode(Int64.self) { jobIDs.append(jobID) }
                 if from == .start { _ = try await Self.stopRunningSteps(of: id, on: connection, logger: logger) }
-                return .success(jobIDs)
+                let after = try await connection.query("SELECT state FROM gantry.operations WHERE id = \(id)", logger: logger)
+                let now = try await after.decode(String.self).first(where: { _ in true }).flatMap(OperationState.init(rawValue:)) ?? .running
+                return .success((jobIDs, now))
             }
         }
     }

@@ -75,6 +75,9 @@ public struct OperationPlan: Sendable, Hashable {
 
     public init(branches: OrderedDictionary<String, [OperationEntry]>) { self.branches = branches }
 
+    /// Every queue its steps go to, sorted.
+    public var queues: [String] { Set(branches.values.flatMap { $0.flatMap(\.steps).map(\.queue) }).sorted() }
+
     /// Checks `value` (the `branches` param) and fills in each step's defaults, `queue` first of all.
     public static func parse(_ value: JSONValue, defaultQueue: String, field: String = "branches") throws(RPCErrorObject) -> OperationPlan {
         guard let object = value.objectValue else {

@@ -172,8 +172,7 @@ public enum OperationsStart: RPCMethod {
 
         /// Every queue its steps go to (a token limited to some queues must cover them all).
         public var queues: [String] {
-            guard let plan = try? plan() else { return [queue] }
-            return Array(Set(plan.branches.values.flatMap { $0.flatMap(\.steps).map(\.queue) })).sorted()
+            (try? plan())?.queues ?? [queue]
         }
 
         /// The checked plan, every default filled in.

@@ -62,14 +62,6 @@ public enum SubscriptionTarget: Sendable, Hashable {
             return ["operation": ["name": .string(name), "queue": .string(queue), "globals": globals, "branches": branches]]
         }
     }
-
-    /// The queues it enqueues to (a token limited to some queues must cover them).
-    public var queues: [String] {
-        switch self {
-        case .job(_, let queue, _, _, _): [queue]
-        case .operation(_, _, _, let plan): Array(Set(plan.branches.values.flatMap { $0.flatMap(\.steps).map(\.queue) })).sorted()
-        }
-    }
 }
 
 /// A subscription: for every event whose type matches `event` and whose payload contains `filter`, its target
@@ -138,8 +130,6 @@ public enum SubscriptionsUpsert: RPCMethod {
             }
             return try SubscriptionTarget.parse(target)
         }
-
-        public var queues: [String] { (try? checkedTarget())?.queues ?? [] }
     }
 
     public struct Result: Codable, Sendable, Hashable {

@@ -72,7 +72,7 @@ extension DashboardPages {
         }
     }
 
-    func eventAction(_ verb: String, id: String) async throws -> Dashboard.ActionOutcome {
+    func replayEvent(id: String) async throws -> Dashboard.ActionOutcome {
         let replayed = try await broker.events.replay(EventIDParams(id: id))
         let what = replayed.triggered.isEmpty ? "nothing" : "\(replayed.triggered.count) target\(replayed.triggered.count == 1 ? "" : "s")"
         return .done("/events/\(replayed.id)", "Event \(id) replayed as event \(replayed.id): it started \(what).", target: "event \(id)",
