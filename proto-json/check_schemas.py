@@ -43,7 +43,9 @@ METHODS = ["hello", "enqueue", "enqueue_batch", "reserve", "ack", "nack", "exten
            "types.register", "types.list", "types.get", "types.delete",
            "operations.start", "operations.get", "operations.list", "operations.retry", "operations.cancel",
            "events.publish", "events.get", "events.list", "events.replay",
-           "subscriptions.upsert", "subscriptions.list", "subscriptions.delete", "subscriptions.pause", "subscriptions.resume"]
+           "subscriptions.upsert", "subscriptions.list", "subscriptions.delete", "subscriptions.pause", "subscriptions.resume",
+           "packages.upsert", "packages.list", "packages.get", "packages.delete", "packages.run", "packages.executions",
+           "executions.save", "executions.saved"]
 
 # -32602 refusals that no schema can foresee: values only the broker can judge. A transcript may show the broker
 # refusing params the schema accepts when data.field is one of these.
@@ -52,7 +54,10 @@ METHODS = ["hello", "enqueue", "enqueue_batch", "reserve", "ack", "nack", "exten
 BROKER_CHECKED = {"cron.upsert": {"cron", "timezone", "args."}, "enqueue": {"args."}, "enqueue_batch": {"jobs["},
                   "types.register": {"args_schema."}, "hello": {"worker.handlers["},
                   # Whether a job is a step, and the branches of its operation, only the broker knows.
-                  "ack": {"set", "jump_to"}}
+                  "ack": {"set", "jump_to"},
+                  # Which packages exist and which keys their configs have, only the broker knows.
+                  "packages.upsert": {"triggers.cron", "triggers.timezone"}, "packages.run": {"config."},
+                  "subscriptions.upsert": {"target.package", "target.config."}}
 
 
 def broker_checked(method, field):

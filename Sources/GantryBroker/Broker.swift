@@ -21,6 +21,7 @@ public final class Broker: Sendable {
     let dashboardStore: DashboardStore
     let operationStore: OperationStore
     let eventStore: EventStore
+    let packageStore: PackageStore
     let logger: Logger
     let parkedReserves = ParkedReserves()
     let retryPolicy: RetryPolicy
@@ -63,6 +64,7 @@ public final class Broker: Sendable {
         self.dashboardStore = DashboardStore(storage: storage, logger: logger)
         self.operationStore = OperationStore(storage: storage, logger: logger)
         self.eventStore = EventStore(storage: storage, logger: logger)
+        self.packageStore = PackageStore(storage: storage, logger: logger)
         self.logger = logger
         self.retryPolicy = retryPolicy
         self.authenticator = Authenticator(tokens: configuration.tokens)
@@ -79,6 +81,7 @@ public final class Broker: Sendable {
     var types: TypeHandlers { TypeHandlers(broker: self) }
     var operations: OperationHandlers { OperationHandlers(broker: self) }
     var events: EventHandlers { EventHandlers(broker: self) }
+    var packages: PackageHandlers { PackageHandlers(broker: self) }
 
     // MARK: sessions
 

@@ -63,6 +63,8 @@ public struct BrokerConfiguration: Sendable {
     public var queueLimits: [String: QueueLimit]?
     /// Subscriptions from the config file, applied on start; nil when the file has no `subscriptions:` section.
     public var subscriptions: [SubscriptionsUpsert.Params]?
+    /// Packages from the config file, applied on start; nil when the file has no `packages:` section.
+    public var packages: [PackagesUpsert.Params]?
 
     public init() {}
 }

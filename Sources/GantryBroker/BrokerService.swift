@@ -31,6 +31,8 @@ public struct BrokerService: Service {
         try await broker.types.refreshSchemas()
         if let schedules = broker.configuration.cronSchedules { try await broker.cron.applyConfigured(schedules) }
         if let limits = broker.configuration.queueLimits { try await broker.queues.applyConfigured(limits) }
+        // Packages before subscriptions: a subscription may target one.
+        if let packages = broker.configuration.packages { try await broker.packages.applyConfigured(packages) }
         if let subscriptions = broker.configuration.subscriptions { try await broker.events.applyConfigured(subscriptions) }
         try await broker.queues.refreshLimits()
         // Signed in before the first lease is handed out, so no other broker mistakes those leases for orphans.
@@ -51,6 +53,7 @@ public struct BrokerService: Service {
             PeriodicChore(name: "type schemas refresh", logger: logger, round: TypeSchemasRefresh(broker: broker).round),
             PeriodicChore(name: "retention cleaner", logger: logger, round: RetentionCleaner(broker: broker).round),
             PeriodicChore(name: "cron enqueuer", logger: logger, round: CronEnqueuer(broker: broker).round),
+            PeriodicChore(name: "package cron", logger: logger, round: PackageCron(broker: broker).round),
         ]
         try await withThrowingTaskGroup(of: Void.self) { group in
             for chore in chores { group.addTask { try await chore.run() } }

@@ -128,6 +128,17 @@ public final class GantryClient: Sendable {
         try await call(EventsPublish.self, EventsPublish.Params(type: type, payload: payload, key: key))
     }
 
+    /// Starts an execution of a package by hand; `config` overrides keys of its config for this run.
+    @discardableResult
+    public func runPackage(_ name: String, config: JSONObject? = nil) async throws -> PackagesRun.Result {
+        try await call(PackagesRun.self, PackagesRun.Params(name: name, config: config.map(JSONValue.object)))
+    }
+
+    /// A package's executions, newest first, each with its steps' states and results.
+    public func executions(ofPackage name: String, limit: Int = 20, cursor: String? = nil) async throws -> PackagesExecutions.Result {
+        try await call(PackagesExecutions.self, PackagesExecutions.Params(name: name, limit: limit, cursor: cursor))
+    }
+
     public func stats() async throws -> Stats.Result {
         try await call(Stats.self, NoParams())
     }

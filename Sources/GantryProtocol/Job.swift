@@ -48,9 +48,11 @@ public struct ReservedJob: Codable, Sendable, Hashable {
     public var meta: JSONValue
     /// Present when the job is a step of an operation.
     public var operation: StepContext?
+    /// Present when the job is a step of a package's execution: the package and the config it runs with.
+    public var package: PackageContext?
 
     public init(id: String, type: String, args: JSONValue, queue: String, priority: Int, attempt: Int, maxAttempts: Int,
-                enqueuedAt: Date, leaseExpiresAt: Date, meta: JSONValue, operation: StepContext? = nil) {
+                enqueuedAt: Date, leaseExpiresAt: Date, meta: JSONValue, operation: StepContext? = nil, package: PackageContext? = nil) {
         self.id = id
         self.type = type
         self.args = args
@@ -62,10 +64,11 @@ public struct ReservedJob: Codable, Sendable, Hashable {
         self.leaseExpiresAt = leaseExpiresAt
         self.meta = meta
         self.operation = operation
+        self.package = package
     }
 
     enum CodingKeys: String, CodingKey {
-        case id, type, args, queue, priority, attempt, meta, operation
+        case id, type, args, queue, priority, attempt, meta, operation, package
         case maxAttempts = "max_attempts"
         case enqueuedAt = "enqueued_at"
         case leaseExpiresAt = "lease_expires_at"

@@ -13,8 +13,8 @@ struct EventsCommand: AsyncParsableCommand {
 
 /// `{"job_id": …}` or `{"operation_id": …}` as people read it.
 private func describe(_ trigger: EventTrigger) -> String {
-    let what = trigger.jobID.map { "job \($0)" } ?? trigger.operationID.map { "operation \($0)" } ?? "?"
-    return "\(trigger.subscription) → \(what)" + (trigger.state.map { " (\($0))" } ?? "")
+    let what = trigger.jobID.map { "job \($0)" } ?? trigger.operationID.map { "operation \($0)" } ?? trigger.skipped.map { "nothing: \($0)" } ?? "?"
+    return "\(trigger.source) → \(what)" + (trigger.state.map { " (\($0))" } ?? "")
 }
 
 struct EventsListCommand: AsyncParsableCommand {

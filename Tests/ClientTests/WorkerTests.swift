@@ -9,16 +9,6 @@ import Testing
 import Glibc
 #endif
 
-/// Waits until `condition` holds, checking every 50 ms.
-func eventually(timeout: Duration = .seconds(30), _ condition: () async throws -> Bool) async throws -> Bool {
-    let deadline = ContinuousClock.now + timeout
-    while ContinuousClock.now < deadline {
-        if try await condition() { return true }
-        try await Task.sleep(for: .milliseconds(50))
-    }
-    return false
-}
-
 struct Boom: Error, CustomStringConvertible {
     var description: String { "the SMTP server said no" }
 }

@@ -37,6 +37,8 @@ import Testing
         shapes(OperationsCancel.self), shapes(EventsPublish.self), shapes(EventsGet.self), shapes(EventsList.self), shapes(EventsReplay.self),
         shapes(SubscriptionsUpsert.self), shapes(SubscriptionsList.self), shapes(SubscriptionsDelete.self), shapes(SubscriptionsPause.self),
         shapes(SubscriptionsResume.self),
+        shapes(PackagesUpsert.self), shapes(PackagesList.self), shapes(PackagesGet.self), shapes(PackagesDelete.self), shapes(PackagesRun.self),
+        shapes(PackagesExecutions.self), shapes(ExecutionsSave.self), shapes(ExecutionsSaved.self),
     ])
 
     static let readme = URL(fileURLWithPath: #filePath)

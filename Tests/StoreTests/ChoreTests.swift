@@ -117,6 +117,27 @@ import Testing
         }
     }
 
+    /// Two brokers' package cron rounds over the same due tick start one execution: the second finds the tick
+    /// moved on. The next tick is in the future, so a round right after fires nothing.
+    @Test func aPackagesCronTickStartsOneExecutionAcrossBrokers() async throws {
+        try await withBroker { broker in
+            let params = PackagesUpsert.Params(name: "nightly", steps: ["report.fetch"], triggers: ["cron": "0 3 * * *"])
+            let (steps, triggers) = try params.checked()
+            let overdue = Date().addingTimeInterval(-60)
+            _ = try await broker.packageStore.upsert(params, steps: steps, triggers: triggers, nextRunAt: overdue, source: "rpc")
+            let other = Broker(configuration: BrokerConfiguration(), client: broker.packageStore.storage.client, logger: Self.logger)
+            async let first = PackageCron(broker: broker).runOnce()
+            async let second = PackageCron(broker: other).runOnce()
+            let rounds = try await [first, second]
+            #expect(rounds.map(\.fired).reduce(0, +) == 1, "one execution for the tick, whichever broker won")
+            let executions = try await broker.packageStore.executions(PackagesExecutions.Params(name: "nightly"))
+            #expect(executions.executions.map(\.trigger) == [.cron])
+            #expect(try await PackageCron(broker: broker).runOnce().fired == 0)
+            let package = try #require(try await broker.packageStore.package(named: "nightly"))
+            #expect(try #require(package.nextRunAt) > Date(), "the next tick is 03:00 to come")
+        }
+    }
+
     @Test func theWaiterPollLooksOnlyWhenSomeoneWaits() async throws {
         try await withBroker { broker in
             _ = try await enqueue(broker, Enqueue.Params(type: "x"))

@@ -9,14 +9,14 @@ public struct CronHandlers {
 
     /// Reads a schedule's expression and zone, or says which is wrong (an expression that never fires included,
     /// so a config file holding one is refused before the broker serves).
-    public static func parseSchedule(cron: String, timezone: String) throws(RPCErrorObject) -> (CronExpression, TimeZone) {
+    public static func parseSchedule(cron: String, timezone: String, cronField: String = "cron", timezoneField: String = "timezone") throws(RPCErrorObject) -> (CronExpression, TimeZone) {
         let expression: CronExpression
-        do { expression = try CronExpression(cron) } catch { throw .invalidParams(field: "cron", "is not valid: \(error.problem)") }
+        do { expression = try CronExpression(cron) } catch { throw .invalidParams(field: cronField, "is not valid: \(error.problem)") }
         guard let zone = TimeZone(identifier: timezone) else {
-            throw .invalidParams(field: "timezone", "\"\(timezone.prefix(60))\" is not a time zone this broker knows; use an IANA name such as Europe/Berlin or UTC")
+            throw .invalidParams(field: timezoneField, "\"\(timezone.prefix(60))\" is not a time zone this broker knows; use an IANA name such as Europe/Berlin or UTC")
         }
         guard expression.nextFire(after: Date(), in: zone) != nil else {
-            throw .invalidParams(field: "cron", "never fires: no date in the next eight years matches \"\(cron)\"")
+            throw .invalidParams(field: cronField, "never fires: no date in the next eight years matches \"\(cron)\"")
         }
         return (expression, zone)
     }

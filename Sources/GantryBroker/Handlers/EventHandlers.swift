@@ -28,7 +28,7 @@ struct EventHandlers {
     private func log(_ published: EventsPublish.Result) {
         guard !published.triggered.isEmpty else { return }
         broker.logger.info("event published", metadata: [
-            "event": "\(published.id)", "triggered": "\(published.triggered.map(\.subscription).joined(separator: ","))",
+            "event": "\(published.id)", "triggered": "\(published.triggered.map(\.source).joined(separator: ","))",
         ])
     }
 
@@ -39,6 +39,10 @@ struct EventHandlers {
 
     func upsert(_ params: SubscriptionsUpsert.Params, source: String = "rpc") async throws -> SubscriptionsUpsert.Result {
         let target = try params.checkedTarget()
+        if case .package(let name, let config) = target {
+            guard let package = try await broker.packageStore.package(named: name) else { throw RPCErrorObject.noSuchPackage(name, field: "target.package") }
+            try PackageHandlers.checkOverrides(config, of: package, field: "target.config")
+        }
         let (subscription, created) = try await broker.eventStore.upsert(params, target: target, source: source)
         broker.logger.info(created ? "subscription created" : "subscription updated", metadata: [
             "name": "\(params.name)", "event": "\(params.event)",

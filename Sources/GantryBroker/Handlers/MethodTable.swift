@@ -75,6 +75,15 @@ enum MethodTable {
         SubscriptionsDelete.name: route(SubscriptionsDelete.self) { broker, params, _ in try await broker.events.delete(params) },
         SubscriptionsPause.name: route(SubscriptionsPause.self) { broker, params, _ in try await broker.events.setPaused(params, true) },
         SubscriptionsResume.name: route(SubscriptionsResume.self) { broker, params, _ in try await broker.events.setPaused(params, false) },
+
+        PackagesUpsert.name: route(PackagesUpsert.self) { broker, params, _ in try await broker.packages.upsert(params) },
+        PackagesList.name: route(PackagesList.self, roles: [.producer]) { broker, _, _ in PackagesList.Result(packages: try await broker.packageStore.list()) },
+        PackagesGet.name: route(PackagesGet.self, roles: [.producer]) { broker, params, _ in try await broker.packages.get(params) },
+        PackagesDelete.name: route(PackagesDelete.self) { broker, params, _ in try await broker.packages.delete(params) },
+        PackagesRun.name: route(PackagesRun.self, roles: [.producer]) { try await $0.packages.run($1, session: $2) },
+        PackagesExecutions.name: route(PackagesExecutions.self, roles: [.producer]) { broker, params, _ in try await broker.packages.executions(params) },
+        ExecutionsSave.name: route(ExecutionsSave.self) { broker, params, _ in try await broker.packages.save(params) },
+        ExecutionsSaved.name: route(ExecutionsSaved.self, roles: [.producer]) { broker, params, _ in try await broker.packages.saved(params) },
     ]
 
     static let names = rows.keys.sorted()

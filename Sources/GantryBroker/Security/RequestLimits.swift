@@ -16,12 +16,12 @@ extension Broker {
     }
 
     /// An event's payload, which a subscription may pass on as a job's args, takes the args' limit.
-    func checkPayload(_ payload: JSONValue) throws(RPCErrorObject) {
+    func checkPayload(_ payload: JSONValue, field: String = "payload") throws(RPCErrorObject) {
         guard configuration.maxArgsBytes < configuration.maxLineBytes else { return }
         let size = (try? GantryJSON.makeEncoder().encode(payload).count) ?? 0
         if size > configuration.maxArgsBytes {
             throw .invalidParams(
-                field: "payload",
+                field: field,
                 "is \(size) bytes of JSON; this broker takes at most \(configuration.maxArgsBytes) (its max_args_bytes), as for a job's args: publish a reference instead")
         }
     }

@@ -56,6 +56,25 @@ enum ConfigSections {
         return subscriptions
     }
 
+    /// The `packages:` section, each entry checked as `packages.upsert` checks it; nil when the file has none.
+    static func packages(_ file: SettingsFile) throws(SettingProblem) -> [PackagesUpsert.Params]? {
+        guard let entries = try file.section("packages", as: [String: PackageEntry].self, userInfo: yamlScalars) else { return nil }
+        var packages: [PackagesUpsert.Params] = []
+        for (name, entry) in entries.sorted(by: { $0.key < $1.key }) {
+            let params = PackagesUpsert.Params(
+                name: name, description: entry.description, steps: entry.steps, config: entry.config ?? [:], triggers: entry.triggers,
+                active: entry.active ?? true, queue: entry.queue ?? ProtocolDefaults.queue)
+            do {
+                let (_, triggers) = try params.checked()
+                _ = try PackageHandlers.schedule(of: triggers)
+            } catch {
+                throw SettingProblem("The config file's package \(name) is not valid: \(error.message)")
+            }
+            packages.append(params)
+        }
+        return packages
+    }
+
     /// Plain tokens from the environment, one per role (for containers whose secrets arrive as variables).
     static let environmentTokens: [(variable: String, role: Role)] = [
         ("GANTRY_ADMIN_TOKEN", .admin), ("GANTRY_WORKER_TOKEN", .worker), ("GANTRY_PRODUCER_TOKEN", .producer),
@@ -113,6 +132,16 @@ enum ConfigSections {
         var event: String
         var filter: JSONValue?
         var target: JSONValue
+    }
+
+    /// One package under `packages:`, keyed by its name.
+    struct PackageEntry: Decodable {
+        var description: String?
+        var steps: JSONValue
+        var config: JSONValue?
+        var triggers: JSONValue?
+        var active: Bool?
+        var queue: String?
     }
 
     /// One queue under `queues:`.

@@ -100,16 +100,18 @@ public struct OperationStore: Sendable {
         }
     }
 
-    /// What the steps among claimed jobs carry: their operation, place and the globals as they are now.
-    static func stepContexts(_ stepIDs: [Int64], on connection: PostgresConnection, logger: Logger) async throws -> [Int64: StepContext] {
+    /// What the steps among claimed jobs carry: their operation, place and the globals as they are now, and for
+    /// a package's execution the package and the config it runs with.
+    static func stepContexts(_ stepIDs: [Int64], on connection: PostgresConnection, logger: Logger) async throws -> [Int64: (StepContext, PackageContext?)] {
         let rows = try await connection.query("""
-            SELECT s.id, o.id, o.name, s.branch, s.type, s.position, o.globals
+            SELECT s.id, o.id, o.name, s.branch, s.type, s.position, o.globals, o.package, o.package_config
             FROM gantry.operation_steps s JOIN gantry.operations o ON o.id = s.operation_id
             WHERE s.id = ANY(\(stepIDs)::bigint[])
             """, logger: logger)
-        var contexts: [Int64: StepContext] = [:]
-        for try await (stepID, operationID, name, branch, type, position, globals) in rows.decode((Int64, Int64, String, String, String, Int32, JSONValue).self) {
-            contexts[stepID] = StepContext(id: String(operationID), name: name, branch: branch, step: type, index: Int(position), globals: globals)
+        var contexts: [Int64: (StepContext, PackageContext?)] = [:]
+        for try await row in rows.decode((Int64, Int64, String, String, String, Int32, JSONValue, String?, JSONValue?).self) {
+            let step = StepContext(id: String(row.1), name: row.2, branch: row.3, step: row.4, index: Int(row.5), globals: row.6)
+            contexts[row.0] = (step, row.7.map { PackageContext(name: $0, config: row.8 ?? [:]) })
         }
         return contexts
     }
@@ -291,7 +293,7 @@ public struct OperationStore: Sendable {
     }
 
     /// Deletes up to `batch` operations in `states` that finished more than `olderThanMs` ago (their step
-    /// records with them); the step jobs age out of `finished_jobs` on their own.
+    /// records with them), never a saved execution; the step jobs age out of `finished_jobs` on their own.
     public func pruneFinished(states: [OperationState], olderThanMs: Int64, batch: Int = 1000, now: Date? = nil) async throws -> Int {
         let logger = logger
         let names = states.map(\.rawValue)
@@ -300,7 +302,7 @@ public struct OperationStore: Sendable {
                 WITH doomed AS (
                     SELECT id FROM gantry.operations
                     WHERE finished_at < coalesce(\(now)::timestamptz, now()) - \(olderThanMs) * interval '1 millisecond'
-                      AND state = ANY(\(names)::text[])
+                      AND state = ANY(\(names)::text[]) AND saved_at IS NULL
                     ORDER BY finished_at LIMIT \(batch)
                     FOR UPDATE SKIP LOCKED
                 ), deleted AS (

@@ -2,21 +2,32 @@ import Foundation
 
 /// What one event started: a subscription's job or operation.
 public struct EventTrigger: Codable, Sendable, Hashable {
-    public var subscription: String
+    /// The subscription that matched (absent when a package's own `triggers.events` did).
+    public var subscription: String?
+    /// The package started, for a package target or a package's `triggers.events`.
+    public var package: String?
     public var jobID: String?
     public var operationID: String?
+    /// Why nothing started (a package target whose package is inactive or gone).
+    public var skipped: String?
     /// Its state now (`events.get` only): the job's or the operation's.
     public var state: String?
 
-    public init(subscription: String, jobID: String? = nil, operationID: String? = nil, state: String? = nil) {
+    public init(subscription: String? = nil, package: String? = nil, jobID: String? = nil, operationID: String? = nil,
+                skipped: String? = nil, state: String? = nil) {
         self.subscription = subscription
+        self.package = package
         self.jobID = jobID
         self.operationID = operationID
+        self.skipped = skipped
         self.state = state
     }
 
+    /// Who started it, for logs and pages: the subscription, or the package's own trigger.
+    public var source: String { subscription ?? package.map { "package:\($0)" } ?? "?" }
+
     enum CodingKeys: String, CodingKey {
-        case subscription, state
+        case subscription, package, skipped, state
         case jobID = "job_id"
         case operationID = "operation_id"
     }

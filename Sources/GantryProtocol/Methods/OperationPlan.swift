@@ -93,38 +93,42 @@ public struct OperationPlan: Sendable, Hashable {
         var total = 0
         for (name, listed) in object {
             try checkBranchName(name, field: "\(field).\(name)")
-            let path = "\(field).\(name)"
-            guard let entries = listed.arrayValue else {
-                throw .invalidParams(field: path, "must be an array of steps, got \(listed.typeName)")
-            }
-            guard !entries.isEmpty else { throw .invalidParams(field: path, "is empty; a branch needs at least one step") }
-            var parsed: [OperationEntry] = []
-            for (index, entry) in entries.enumerated() {
-                let entryPath = "\(path)[\(index)]"
-                if let group = entry.objectValue, let members = group["parallel"] {
-                    guard group.count == 1 else {
-                        throw .invalidParams(field: entryPath, "a parallel group holds only \"parallel\": [steps]; put step options on its steps")
-                    }
-                    guard let list = members.arrayValue, !list.isEmpty, list.count <= maxParallel else {
-                        throw .invalidParams(field: "\(entryPath).parallel", "must be an array of 1 to \(maxParallel) steps")
-                    }
-                    var steps: [OperationStep] = []
-                    for (member, step) in list.enumerated() {
-                        steps.append(try parseStep(step, defaultQueue: defaultQueue, field: "\(entryPath).parallel[\(member)]"))
-                    }
-                    total += steps.count
-                    parsed.append(.parallel(steps))
-                } else {
-                    total += 1
-                    parsed.append(.step(try parseStep(entry, defaultQueue: defaultQueue, field: entryPath)))
-                }
-                guard total <= maxSteps else {
-                    throw .invalidParams(field: entryPath, "is past the limit: an operation lists at most \(maxSteps) steps over all its branches")
-                }
-            }
-            branches[name] = parsed
+            branches[name] = try parseBranch(listed, defaultQueue: defaultQueue, field: "\(field).\(name)", total: &total)
         }
         return OperationPlan(branches: branches)
+    }
+
+    /// One branch's list of steps (a package's `steps` too); `total` counts steps over every branch parsed.
+    public static func parseBranch(_ listed: JSONValue, defaultQueue: String, field path: String, total: inout Int) throws(RPCErrorObject) -> [OperationEntry] {
+        guard let entries = listed.arrayValue else {
+            throw .invalidParams(field: path, "must be an array of steps, got \(listed.typeName)")
+        }
+        guard !entries.isEmpty else { throw .invalidParams(field: path, "is empty; a branch needs at least one step") }
+        var parsed: [OperationEntry] = []
+        for (index, entry) in entries.enumerated() {
+            let entryPath = "\(path)[\(index)]"
+            if let group = entry.objectValue, let members = group["parallel"] {
+                guard group.count == 1 else {
+                    throw .invalidParams(field: entryPath, "a parallel group holds only \"parallel\": [steps]; put step options on its steps")
+                }
+                guard let list = members.arrayValue, !list.isEmpty, list.count <= maxParallel else {
+                    throw .invalidParams(field: "\(entryPath).parallel", "must be an array of 1 to \(maxParallel) steps")
+                }
+                var steps: [OperationStep] = []
+                for (member, step) in list.enumerated() {
+                    steps.append(try parseStep(step, defaultQueue: defaultQueue, field: "\(entryPath).parallel[\(member)]"))
+                }
+                total += steps.count
+                parsed.append(.parallel(steps))
+            } else {
+                total += 1
+                parsed.append(.step(try parseStep(entry, defaultQueue: defaultQueue, field: entryPath)))
+            }
+            guard total <= maxSteps else {
+                throw .invalidParams(field: entryPath, "is past the limit: an operation lists at most \(maxSteps) steps over all its branches")
+            }
+        }
+        return parsed
     }
 
     static func parseStep(_ value: JSONValue, defaultQueue: String, field: String) throws(RPCErrorObject) -> OperationStep {
@@ -197,6 +201,18 @@ public struct OperationPlan: Sendable, Hashable {
             throw .invalidParams(field: "\(field).step", "branch \(jump.branch) of operation \(operationID) has no step \"\(type)\" (its steps: \(known))")
         }
         return (jump.branch, index)
+    }
+}
+
+extension [OperationEntry] {
+    /// The places as people read them: `report.fetch › (report.mail + report.archive)`.
+    public var summary: String {
+        map { entry in
+            switch entry {
+            case .step(let step): step.type
+            case .parallel(let steps): "(" + steps.map(\.type).joined(separator: " + ") + ")"
+            }
+        }.joined(separator: " › ")
     }
 }
 

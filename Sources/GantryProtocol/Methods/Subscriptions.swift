@@ -1,13 +1,16 @@
 import Foundation
 
-/// What a subscription starts for each matching event: a job (its args the event's payload unless given), or an
-/// operation. As `subscriptions.upsert` takes it, then stored with every default filled in.
+/// What a subscription starts for each matching event: a job (its args the event's payload unless given), a
+/// package's execution, or an operation. As `subscriptions.upsert` takes it, then stored with every default filled in.
 public enum SubscriptionTarget: Sendable, Hashable {
     /// `{"type", "queue"?, "args"? ("$payload" by default: the event's payload), "priority"?, "max_attempts"?}`
     case job(type: String, queue: String, args: JSONValue, priority: Int, maxAttempts: Int)
     /// `{"operation": {"name", "branches", "queue"?, "globals"?}}`: started with the event in its globals
     /// (`event: {id, type, payload}`).
     case operation(name: String, queue: String, globals: JSONValue, plan: OperationPlan)
+    /// `{"package", "config"?}`: an execution of the package, `config` overriding its keys, with the event in its
+    /// globals as for an operation.
+    case package(name: String, config: JSONValue?)
 
     /// Args that stand for the event's payload.
     public static let payloadArgs: JSONValue = "$payload"
@@ -15,10 +18,17 @@ public enum SubscriptionTarget: Sendable, Hashable {
     /// Checks a target as given (`field` names it in errors) and fills in its defaults.
     public static func parse(_ value: JSONValue, field: String = "target") throws(RPCErrorObject) -> SubscriptionTarget {
         guard let fields = value.objectValue else {
-            throw .invalidParams(field: field, "must be a job ({\"type\": …}) or an operation ({\"operation\": {\"name\", \"branches\"}}), got \(value.typeName)")
+            throw .invalidParams(field: field, "must be a job ({\"type\": …}), a package ({\"package\": name}) or an operation ({\"operation\": {\"name\", \"branches\"}}), got \(value.typeName)")
         }
-        if fields["package"] != nil {
-            throw .invalidParams(field: "\(field).package", "names a package, and this broker has no packages yet; target a job or an operation")
+        if let package = fields["package"] {
+            if let unknown = fields.keys.first(where: { !["package", "config"].contains($0) }) {
+                throw .invalidParams(field: "\(field).\(unknown)", "is not a package target field; a package target takes package and config")
+            }
+            guard let name = package.stringValue else { throw .invalidParams(field: "\(field).package", "must be a package's name") }
+            try PackageName.check(name, field: "\(field).package")
+            let config = fields["config"]
+            if let config { try PackageConfig.check(config, field: "\(field).config") }
+            return .package(name: name, config: config)
         }
         if let operation = fields["operation"] {
             guard fields.count == 1, let inner = operation.objectValue else {
@@ -60,6 +70,10 @@ public enum SubscriptionTarget: Sendable, Hashable {
         case .operation(let name, let queue, let globals, let plan):
             let branches = (try? JSONValueEncoder.encode(plan)) ?? [:]
             return ["operation": ["name": .string(name), "queue": .string(queue), "globals": globals, "branches": branches]]
+        case .package(let name, let config):
+            var target: JSONObject = ["package": .string(name)]
+            if let config { target["config"] = config }
+            return .object(target)
         }
     }
 }

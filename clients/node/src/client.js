@@ -338,7 +338,9 @@ export class GantryClient extends EventEmitter {
    * Publishes an event of `type` (like `order.paid`; not ending in `*`) with `payload` (any JSON; default {}):
    * recorded, and every active subscription whose pattern and filter match starts its target, in one commit.
    * Options: `key` (another publish of it within `dedupeMs`, default 24 h, answers the first event with
-   * `duplicate: true` and starts nothing). Resolves {id, duplicate, triggered: [{subscription, job_id | operation_id}]}.
+   * `duplicate: true` and starts nothing). Resolves {id, duplicate, triggered: [{subscription | package, job_id |
+   * operation_id, skipped?}]}: a package whose `triggers.events` names the type comes without `subscription`, and
+   * `skipped` says why a package target started nothing.
    */
   publish(type, payload, { key, dedupeMs } = {}) {
     return this.call("events.publish", wireParams({ type, payload, key, dedupeMs }));
@@ -360,8 +362,9 @@ export class GantryClient extends EventEmitter {
   /**
    * Creates or replaces the subscription `name`: events matching `event` (a type, `prefix.*` or `*`) and, with
    * `filter`, whose payload contains it, start `target`: a job {type, queue, args (default "$payload": the
-   * event's payload), priority, max_attempts} or {operation: {name, branches, queue, globals}} (its globals get
-   * `event: {id, type, payload}`); sent as it is. Resolves {subscription, created}.
+   * event's payload), priority, max_attempts}, {operation: {name, branches, queue, globals}} (its globals get
+   * `event: {id, type, payload}`) or {package, config} (an execution of the package, `config` overriding keys of
+   * its config); sent as it is. Resolves {subscription, created}.
    */
   upsertSubscription(name, event, target, { filter } = {}) {
     return this.call("subscriptions.upsert", wireParams({ name, event, filter, target }));
@@ -375,6 +378,55 @@ export class GantryClient extends EventEmitter {
   pauseSubscription(name) { return this.call("subscriptions.pause", { name }); }
   /** Resolves the subscription (`paused: false`). */
   resumeSubscription(name) { return this.call("subscriptions.resume", { name }); }
+
+  // ---- packages: a named list of steps with a config its steps read; each run is an execution (an operation)
+
+  /**
+   * Creates or replaces the package `name`. `steps` are written as an operation's (a job type, a step object sent
+   * as it is, or {parallel: [step, …]}), one branch. Options: `description`, `config` (an object its steps read as
+   * `job.package.config`; sent as it is), `triggers` ({cron, timezone, events, manual}), `active` (false: it
+   * starts nothing), `queue` (of every step that names none). Executions started before keep what they started
+   * with. Resolves {package, created}.
+   */
+  upsertPackage(name, steps, { description, config, triggers, active, queue } = {}) {
+    return this.call("packages.upsert", wireParams({ name, description, steps, config, triggers, active, queue }));
+  }
+
+  /** Every package, by name: [{name, description?, steps, config, triggers, active, queue, source, next_run_at?, …}]. */
+  async listPackages() { return (await this.call("packages.list")).packages; }
+  /** The package; -32002 not_found when there is none. */
+  getPackage(name) { return this.call("packages.get", { name }); }
+  /** Resolves {deleted: true}; its executions stay. -32008 wrong_state while a subscription targets it (`data.subscriptions`). */
+  deletePackage(name) { return this.call("packages.delete", { name }); }
+
+  /**
+   * Starts an execution by hand; `config` overrides keys of the package's config for this run only (a key the
+   * package lacks is refused with -32602, field `config.<key>`, rather than run with the default). -32008 when
+   * the package is inactive or not `triggers.manual`. Resolves {id (the execution's operation id), package, state}.
+   */
+  runPackage(name, { config } = {}) { return this.call("packages.run", wireParams({ name, config })); }
+
+  /**
+   * The package's executions, newest first: {limit, cursor}. Resolves {executions, next_cursor?}, each {id,
+   * package, state, trigger, config, globals, error?, created_at, finished_at?, saved?, steps: [each step's last
+   * run: {index, member?, type, state, job_id?, attempts, result?, error?, …}]}.
+   */
+  listExecutions(name, { limit, cursor } = {}) {
+    return this.call("packages.executions", wireParams({ name, limit, cursor }));
+  }
+
+  /**
+   * Keeps the execution `id` for good under `name` (unique within its package; saving again renames it): cleanup
+   * and retention never remove it. Resolves the execution with `saved: {name, description?, saved_at}`.
+   */
+  saveExecution(id, name, { description } = {}) {
+    return this.call("executions.save", wireParams({ id, name, description }));
+  }
+
+  /** The saved executions, newest saved first, of one package (`{package: name}`) or all: [execution]. */
+  async listSavedExecutions({ package: name } = {}) {
+    return (await this.call("executions.saved", wireParams({ package: name }))).executions;
+  }
 }
 
 export { failureOf };

@@ -46,9 +46,10 @@ export class StepResult {
 /**
  * Runs `handlers[job.type](job)` for jobs from `queues` (taken in order), up to `concurrency` at once.
  * A handler gets the reserved job (`id`, `type`, `args`, `queue`, `priority`, `attempt`, `max_attempts`,
- * `meta`, `enqueued_at`, `lease_expires_at`, and for a step of an operation `operation`: {id, name, branch,
- * step, index, globals}) plus `signal`, an AbortSignal aborted when the job must stop (`signal.reason.name`:
- * `WorkerStopped`, `JobCancelled` or `LeaseLost`). What it resolves is acked as the job's result (jobs that
+ * `meta`, `enqueued_at`, `lease_expires_at`, for a step of an operation `operation`: {id, name, branch,
+ * step, index, globals}, and for a step of a package's execution also `package`: {name, config}) plus
+ * `signal`, an AbortSignal aborted when the job must stop (`signal.reason.name`: `WorkerStopped`,
+ * `JobCancelled` or `LeaseLost`). What it resolves is acked as the job's result (jobs that
  * finish while an ack is on the way are acked together, in one `ack` with `ids`; see AckBatcher); a
  * StepResult with `set` or `jumpTo` is acked alone, with them (a StepResult the broker refuses buries the job). A
  * rejection nacks the job (retried with backoff), or buries it when the error is a PermanentError (or has

@@ -469,10 +469,13 @@ class _Api:
 
     def events_publish(self, type, payload=None, *, key=None, dedupe_ms=None):
         """Publishes an event: it is recorded and every active subscription matching its type and payload starts
-        its job or operation, in one commit. Returns ``{"id", "duplicate", "triggered": [{"subscription",
-        "job_id" | "operation_id"}]}``. ``payload``: any JSON (None: the broker's default, ``{}``). With ``key``,
-        publishing the same key again within ``dedupe_ms`` (broker default 24 h) starts nothing and answers the
-        first event, with ``duplicate`` true, so a publish whose answer was lost may be sent again."""
+        its job, operation or package's execution, as does every active package whose ``triggers.events`` names
+        it, in one commit. Returns ``{"id", "duplicate", "triggered": [{"subscription", "job_id" |
+        "operation_id"}]}``; an execution also names its ``package`` (and has no ``subscription`` when the
+        package's own trigger matched), and a package target that started nothing (inactive or deleted) has
+        ``skipped`` (why) instead of ``operation_id``. ``payload``: any JSON (None: the broker's default, ``{}``).
+        With ``key``, publishing the same key again within ``dedupe_ms`` (broker default 24 h) starts nothing and
+        answers the first event, with ``duplicate`` true, so a publish whose answer was lost may be sent again."""
         params = drop_none({"type": type, "payload": payload, "key": key, "dedupe_ms": dedupe_ms})
         return self._invoke("events.publish", params)
 
@@ -496,9 +499,10 @@ class _Api:
         """Creates or replaces the subscription ``name``; returns ``{"subscription", "created"}``. ``event``: an
         event type (``"order.paid"``), ``"order.*"`` (every type starting with ``order.``) or ``"*"``.
         ``target``: a job ``{"type", "queue"?, "args"? (default ``"$payload"``: the event's payload),
-        "priority"?, "max_attempts"?}`` or an operation ``{"operation": {"name", "branches", "queue"?,
-        "globals"?}}`` (started with ``event: {id, type, payload}`` in its globals). ``filter``: a dict the
-        payload must contain (JSON containment)."""
+        "priority"?, "max_attempts"?}``, an operation ``{"operation": {"name", "branches", "queue"?,
+        "globals"?}}`` or a package's execution ``{"package": name, "config"?: {overrides}}`` (both started with
+        ``event: {id, type, payload}`` in their globals). ``filter``: a dict the payload must contain (JSON
+        containment)."""
         params = drop_none({"name": name, "event": event, "filter": filter, "target": target})
         return self._invoke("subscriptions.upsert", params)
 
@@ -517,6 +521,57 @@ class _Api:
 
     def subscriptions_resume(self, name):
         return self._invoke("subscriptions.resume", {"name": name})
+
+    # Packages: a named list of steps with a config they read; each execution is an operation.
+
+    def packages_upsert(self, name, steps, *, description=None, config=None, triggers=None, active=None,
+                        queue=None):
+        """Creates or replaces the package ``name``; returns ``{"package", "created"}`` (the package with its
+        steps' defaults filled in, ``source`` and ``next_run_at``). ``steps``: as one branch of
+        ``operations_start`` (job types, step dicts, ``{"parallel": [...]}``). ``config``: a dict its steps read
+        (``job.package["config"]``). ``triggers``: ``{"cron"?, "timezone"?, "events"?: [event types or
+        "prefix.*"], "manual"?}`` (broker default ``{"manual": True}``). ``queue``: the queue of steps that name
+        none. Executions already started keep the steps and config they started with."""
+        params = drop_none({"name": name, "description": description, "steps": steps, "config": config,
+                            "triggers": triggers, "active": active, "queue": queue})
+        return self._invoke("packages.upsert", params)
+
+    def packages_list(self):
+        """Every package, by name (a list of dicts, as ``packages_get`` returns them)."""
+        return self._invoke("packages.list", None, _key("packages"))
+
+    def packages_get(self, name):
+        """The package: ``name``, ``description``?, ``steps``, ``config``, ``triggers``, ``active``, ``queue``,
+        ``source``, ``next_run_at``?, ``created_at``, ``updated_at``; ``RPCError`` -32002 when there is none."""
+        return self._invoke("packages.get", {"name": name})
+
+    def packages_delete(self, name):
+        """Returns ``{"deleted": True}`` (its executions stay until cleanup). ``RPCError`` -32008 while a
+        subscription targets it (``data.subscriptions`` names them)."""
+        return self._invoke("packages.delete", {"name": name})
+
+    def packages_run(self, name, config=None):
+        """Starts an execution by hand; returns ``{"id", "package", "state"}`` (``id`` is its operation's, for
+        ``operations_get`` too). ``config`` overrides keys of the package's config for this run; a key the
+        package does not have is refused (``RPCError`` -32602, ``field`` ``config.<key>``) rather than run with
+        the default. -32008 when the package is inactive or its ``triggers.manual`` is false."""
+        return self._invoke("packages.run", drop_none({"name": name, "config": config}))
+
+    def packages_executions(self, name, *, limit=None, cursor=None):
+        """One page of the package's executions, newest first: ``{"executions": [...], "next_cursor"?}``. Each is
+        ``{"id", "package", "state", "trigger" (manual, cron, event), "config", "globals", "error"?, "created_at",
+        "finished_at"?, "saved"?, "steps"}``, a step being its last run: ``{"index", "member"?, "type", "state",
+        "job_id"?, "attempts", "started_at"?, "finished_at"?, "result"?, "error"?}``."""
+        return self._invoke("packages.executions", drop_none({"name": name, "limit": limit, "cursor": cursor}))
+
+    def executions_save(self, id, name, *, description=None):
+        """Keeps the execution ``id`` for good under ``name`` (unique within its package; saving again renames
+        it): cleanup and retention never remove it. Returns the execution, with ``saved``."""
+        return self._invoke("executions.save", drop_none({"id": id, "name": name, "description": description}))
+
+    def executions_saved(self, package=None):
+        """The saved executions (of one package, or of all), newest saved first (a list of dicts)."""
+        return self._invoke("executions.saved", drop_none({"package": package}), _key("executions"))
 
 
 def hello_params(name, worker, token=None):

@@ -46,7 +46,9 @@ class Job:
     ``enqueued_at`` and ``lease_expires_at`` are the broker's; ``raw`` is the whole reserved job.
     ``operation`` is, for a step of an operation, where it stands: ``{"id", "name", "branch", "step", "index",
     "globals"}`` (``globals`` as they were when the step was reserved); None for other jobs. Its handler may
-    return a ``StepResult`` to change the globals or send the operation to another branch.
+    return a ``StepResult`` to change the globals or send the operation to another branch. ``package`` is, for a
+    step of a package's execution, ``{"name", "config"}`` (the config that execution runs with: the package's,
+    with the overrides it was started with); None for other jobs.
 
     A Python thread cannot be killed, so a handler that runs long should look, now and then, at
     ``cancel_requested`` (an operator cancelled the job: ``jobs.cancel``), ``stop_requested`` (the worker was
@@ -67,6 +69,7 @@ class Job:
         self.enqueued_at = reserved.get("enqueued_at")
         self.lease_expires_at = reserved.get("lease_expires_at")
         self.operation = reserved.get("operation")
+        self.package = reserved.get("package")
         self.cancel_requested = False
         self.stop_requested = False
         self.lease_lost = False

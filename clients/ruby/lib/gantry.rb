@@ -16,6 +16,7 @@ require_relative "gantry/worker"
 #   Gantry::Client  - enqueue and manage jobs (one pipelined, thread-safe connection)
 #   Gantry::Worker  - run handlers for jobs
 #   Gantry::Operation and Gantry::StepResult - operations: steps that share globals and may jump between branches
+#   (packages, configurable operations run by hand, cron or events: Client#upsert_package, #run_package, Job#package)
 #   Gantry::ActiveJobWorker and ActiveJob::QueueAdapters::GantryAdapter - ActiveJob on Gantry
 module Gantry
   autoload :ActiveJobWorker, "gantry/active_job_worker"

@@ -52,6 +52,9 @@ extension DashboardPages {
 
     /// A subscription's target as people read it: "job receipt.send in mail, args: the payload".
     static func summary(of target: JSONValue) -> String {
+        if let package = target["package"]?.stringValue {
+            return "package \(package)" + (target["config"].map { ", config: " + DashboardView.compact($0, limit: 60) } ?? "")
+        }
         if let operation = target["operation"] {
             let steps = (operation["branches"]?["main"]?.arrayValue ?? []).map { entry in
                 entry["parallel"]?.arrayValue.map { "(" + $0.compactMap { $0["type"]?.stringValue }.joined(separator: " + ") + ")" }
@@ -66,8 +69,8 @@ extension DashboardPages {
     static func triggers(_ triggers: [EventTrigger]) -> [[String: Any]] {
         triggers.map { trigger in
             [
-                "subscription": trigger.subscription, "jobID": trigger.jobID ?? "", "operationID": trigger.operationID ?? "",
-                "state": trigger.state ?? "",
+                "subscription": trigger.source, "jobID": trigger.jobID ?? "", "operationID": trigger.operationID ?? "",
+                "state": trigger.state ?? trigger.skipped.map { "skipped: \($0)" } ?? "",
             ]
         }
     }

@@ -140,7 +140,9 @@ extension JobStore {
         if !stepIDs.isEmpty {
             let contexts = try await OperationStore.stepContexts(stepIDs, on: connection, logger: logger)
             for index in claimed.indices {
-                if let stepID = claimed[index].stepID { claimed[index].job.operation = contexts[stepID] }
+                guard let stepID = claimed[index].stepID, let (step, package) = contexts[stepID] else { continue }
+                claimed[index].job.operation = step
+                claimed[index].job.package = package
             }
         }
         var answers = [[ReservedJob]](repeating: [], count: requests.count)

@@ -346,7 +346,9 @@ module Gantry
     # default): in one commit it is recorded and every active subscription matching its type and payload starts
     # its job or operation. With `key`, publishing the same key again within `dedupe_ms` (24 h by default)
     # starts nothing and answers the first event, so a publish whose answer was lost may be sent again. Returns
-    # {"id" =>, "duplicate" =>, "triggered" => [{"subscription" =>, "job_id" or "operation_id" =>}, ...]}.
+    # {"id" =>, "duplicate" =>, "triggered" => [{"subscription" =>, "job_id" or "operation_id" =>}, ...]}; a
+    # package whose triggers.events matched is there as {"package" =>, "operation_id" =>} (no "subscription"),
+    # and a package target that started nothing (inactive, deleted) carries "skipped" saying why.
     def publish(type, payload = {}, key: nil, dedupe_ms: nil)
       call("events.publish", compact("type" => type.to_s, "payload" => payload, "key" => key,
                                      "dedupe_ms" => dedupe_ms))
@@ -378,11 +380,13 @@ module Gantry
 
     # Creates or replaces the subscription `name` (1 to 128 letters, digits, "_ - . :"). `event` is an event
     # type, "prefix.*" or "*"; `filter` a Hash the payload must contain (JSON containment). `target` is a job,
-    # {type:, queue:, args: (the event's payload by default, "$payload"), priority:, max_attempts:}, or an
-    # operation, {operation: {name:, branches:, queue:, globals:}}, started with "event" => {"id", "type",
-    # "payload"} in its globals. Jobs it starts carry meta {"event_id", "event_type", "subscription"}. Returns
+    # {type:, queue:, args: (the event's payload by default, "$payload"), priority:, max_attempts:}, a package's
+    # execution, {package: name, config: (overrides of its config)}, or an operation, {operation: {name:,
+    # branches:, queue:, globals:}}; an execution or operation starts with "event" => {"id", "type", "payload"}
+    # in its globals. Jobs it starts carry meta {"event_id", "event_type", "subscription"}. Returns
     # {"subscription" => {...}, "created" => false when it replaced one}. Mistakes raise Gantry::InvalidParams
-    # naming the field ("filter", "event", "target.operation.branches.main", ...).
+    # naming the field ("filter", "event", "target.package", "target.config.region",
+    # "target.operation.branches.main", ...).
     def upsert_subscription(name, event:, target:, filter: nil)
       call("subscriptions.upsert", compact("name" => name.to_s, "event" => event.to_s, "filter" => filter,
                                            "target" => target))
@@ -405,6 +409,66 @@ module Gantry
 
     def resume_subscription(name)
       call("subscriptions.resume", { "name" => name.to_s })
+    end
+
+    # --- packages and executions ---
+
+    # Creates or replaces the package `name` (a job type: its executions are operations of this name). `steps`
+    # are one branch's steps, as start_operation takes them (job types, Hashes, parallel groups); `config` (a
+    # Hash) is what they read, in job.package["config"]; `queue` that of every step naming none. `triggers`:
+    # {cron: "0 3 * * *", timezone: "Europe/Paris", events: ["report.requested", "order.*"], manual: true (may
+    # run_package start it)}. An inactive package (active: false) starts nothing. Executions already started
+    # keep the steps and config they started with. Returns {"package" => {...}, "created" => false when it
+    # replaced one}. Mistakes raise Gantry::InvalidParams naming the field ("steps[0].type", "config",
+    # "triggers.cron", ...).
+    def upsert_package(name, steps:, description: nil, config: nil, triggers: nil, active: nil, queue: nil)
+      call("packages.upsert", compact("name" => name.to_s, "description" => description, "steps" => steps,
+                                      "config" => config, "triggers" => triggers, "active" => active,
+                                      "queue" => queue))
+    end
+
+    # Every package, by name: [{"name", "steps", "config", "triggers", "active", "queue", "source", ...}, ...].
+    def packages
+      call("packages.list")["packages"]
+    end
+
+    # One package, as a Hash; Gantry::NotFound when there is none.
+    def package(name)
+      call("packages.get", { "name" => name.to_s })
+    end
+    alias get_package package
+
+    # Returns {"deleted" => true}; its executions stay until cleanup. Gantry::NotFound when there is none,
+    # Gantry::WrongState while a subscription targets it (its data names them).
+    def delete_package(name)
+      call("packages.delete", { "name" => name.to_s })
+    end
+
+    # Starts an execution by hand; `config` overrides keys of the package's config for this run only. A key the
+    # package's config lacks is refused (Gantry::InvalidParams, field "config.<key>") rather than run with the
+    # default. Returns {"id" => (the execution's operation id), "package" =>, "state" =>}; Gantry::WrongState
+    # when the package is inactive or its triggers.manual is false.
+    def run_package(name, config: nil)
+      call("packages.run", compact("name" => name.to_s, "config" => config))
+    end
+
+    # A page of the package's executions, newest first: {"executions" => [...], "next_cursor" => ...}. Each has
+    # its state, trigger ("manual", "cron" or "event"), config, globals and "steps": each step's last run
+    # ({"index", "type", "state", "job_id", "attempts", "result", "error", ...}).
+    def package_executions(name, limit: nil, cursor: nil)
+      call("packages.executions", compact("name" => name.to_s, "limit" => limit, "cursor" => cursor))
+    end
+
+    # Keeps an execution (its id, or run_package's answer) for good under `name`, unique within its package
+    # (saving it again renames it): cleanup and retention never remove it. Returns the execution, with "saved"
+    # => {"name", "description", "saved_at"}.
+    def save_execution(id, name:, description: nil)
+      call("executions.save", compact("id" => operation_id(id), "name" => name.to_s, "description" => description))
+    end
+
+    # The saved executions, newest saved first (of one package, or all).
+    def saved_executions(package: nil)
+      call("executions.saved", compact("package" => package&.to_s))["executions"]
     end
 
     # --- queues and workers ---

@@ -5,10 +5,12 @@ module Gantry
   # job by name, including ones this version does not know.
   #
   # A step of an operation carries `operation`: {"id" =>, "name" =>, "branch" =>, "step" => (its type),
-  # "index" =>, "globals" => (as they were when the job was handed out)}; it is nil on other jobs.
+  # "index" =>, "globals" => (as they were when the job was handed out)}; it is nil on other jobs. A step of a
+  # package's execution also carries `package`: {"name" =>, "config" => (the config the execution runs with:
+  # the package's, with run_package's overrides)}; it is nil on other jobs.
   class Job
     attr_reader :id, :type, :args, :queue, :priority, :attempt, :max_attempts, :meta, :enqueued_at, :lease_expires_at,
-                :operation
+                :operation, :package
 
     def initialize(data)
       @data = data
@@ -23,6 +25,7 @@ module Gantry
       @enqueued_at = data["enqueued_at"]
       @lease_expires_at = data["lease_expires_at"]
       @operation = data["operation"]
+      @package = data["package"]
       @cancelled = false
     end
 
@@ -46,7 +49,8 @@ module Gantry
 
     def inspect
       "#<Gantry::Job #{id} #{type} queue=#{queue} attempt=#{attempt}/#{max_attempts}" \
-        "#{" operation=#{operation["id"]}" if operation.is_a?(Hash)}>"
+        "#{" operation=#{operation["id"]}" if operation.is_a?(Hash)}" \
+        "#{" package=#{package["name"]}" if package.is_a?(Hash)}>"
     end
   end
 end

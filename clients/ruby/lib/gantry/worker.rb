@@ -20,7 +20,7 @@ module Gantry
   #   worker.run
   #
   # A handler is anything with #call: it gets (args, job) — or just (args) if it takes one argument — where
-  # job is a Gantry::Job (id, attempt, meta, cancelled?, operation, ...).
+  # job is a Gantry::Job (id, attempt, meta, cancelled?, operation, package, ...).
   #
   # For a step of an operation a handler may return a Gantry::StepResult (set: globals to merge, jump_to: where
   # the operation goes next, result:): a job with set or jump_to is acked alone, never in a batch.
