@@ -34,6 +34,13 @@ struct GantryWorkerCommand: AsyncParsableCommand {
               gantry-worker --broker 127.0.0.1:7440 --queue mail --concurrency 8 \\
                 --handler email.send='python3 send.py'
 
+            Package steps from a folder (--package-dir): a step's type names its file, run with the package's \
+            name, config, the operation's globals and the job's args as JSON on stdin and as its first argument \
+            ({"package_name","config","globals","args"}); *.py with python3, *.sh with sh, *.sql with psql \
+            against --sql-url (the JSON in the variable input), any other executable as it is. A stdout line \
+            {"set": {...}} updates the globals:
+              gantry-worker --queue reports --package-dir ./steps --sql-url postgres://localhost/app
+
             The same from a YAML file (--config worker.yml):
               broker: 127.0.0.1:7440
               queues: [mail]
@@ -81,6 +88,16 @@ struct GantryWorkerCommand: AsyncParsableCommand {
         } catch {
             throw ValidationError("\(error)")
         }
+        if let folder = settings.packageDir {
+            let directory: PackageDirectory
+            do { directory = try PackageDirectory.scan(folder) } catch { throw ValidationError("\(error)") }
+            let runner = PackageStepRunner(directory: directory, sqlURL: settings.sqlURL, timeout: timeout)
+            // A --handler for the same type wins: it was named on purpose.
+            for type in directory.types.sorted() where settings.handlers[type] == nil {
+                worker.register(type, outcome: { job in try await Self.perform(job, with: runner, logger: logger) })
+                logger.info("package step", metadata: ["type": "\(type)", "folder": "\(folder)"])
+            }
+        }
         for (type, command) in settings.handlers.sorted(by: { $0.key < $1.key }) {
             let runner = CommandRunner(command: command, timeout: timeout)
             worker.register(type, outcome: { job in try await Self.perform(job, with: runner, logger: logger) })
@@ -93,9 +110,13 @@ struct GantryWorkerCommand: AsyncParsableCommand {
     }
 
     /// Runs the command and turns how it ended into the job's outcome.
-    static func perform(_ job: ReservedJob, with runner: CommandRunner, logger: Logger) async throws -> StepOutcome {
+    static func perform(_ job: ReservedJob, with runner: some JobCommandRunner, logger: Logger) async throws -> StepOutcome {
         let started = ContinuousClock.now
-        let outcome = try await runner.run(job)
+        let outcome: ChildProcess.Completed
+        do { outcome = try await runner.run(job) } catch let missing as PackageStepRunner.NoFile {
+            // The same worker would not find it on a retry either.
+            throw CommandGaveUp(message: missing.description, stderr: "")
+        }
         let took = ContinuousClock.now - started
         let stderrTail = String(outcome.errors.suffix(4096)).trimmingCharacters(in: .whitespacesAndNewlines)
         logger.info("ran", metadata: [

@@ -9,6 +9,10 @@ struct WorkerSettings: Sendable {
     var concurrency = 4
     /// Job type → the shell command run for it.
     var handlers: [String: String] = [:]
+    /// A folder of package step files (`report.fetch.py` runs steps of type report.fetch).
+    var packageDir: String?
+    /// What `*.sql` step files run against.
+    var sqlURL: String?
     var timeout: Duration = .seconds(30 * 60)
     var logLevel = "info"
 
@@ -32,6 +36,10 @@ struct WorkerSettings: Sendable {
                 settings.handlers[String(item[..<equals])] = String(item[item.index(after: equals)...])
             }
         },
+        .text("package_dir", "DIR",
+              "Run package steps from DIR: a step's type names its file (report.fetch.py, .sql, .sh, or an executable named report.fetch); a subfolder named after a package serves that package first.",
+              \.packageDir),
+        .text("sql_url", "URL", "The PostgreSQL URL psql runs *.sql step files against (postgres://user@host/db).", \.sqlURL),
         .milliseconds("timeout_ms", "Kill a command that runs longer than this (SIGTERM to its process group, SIGKILL 5 s later).",
                       \.timeout, atLeast: 1),
         .choice("log_level", "LEVEL", "trace, debug, info, notice, warning, error or critical.", \.logLevel, SettingValue.logLevels),
@@ -42,8 +50,8 @@ struct WorkerSettings: Sendable {
         let file = try path.map { path throws(SettingProblem) in try SettingsFile(path: path) } ?? SettingsFile()
         var settings = WorkerSettings()
         try table.apply(to: &settings, flags: try table.parseFlags(words), environment: environment, file: file)
-        guard !settings.handlers.isEmpty else {
-            throw SettingProblem("Give at least one --handler TYPE=COMMAND (or handlers: in --config), so the worker knows what to run.")
+        guard !settings.handlers.isEmpty || settings.packageDir != nil else {
+            throw SettingProblem("Give at least one --handler TYPE=COMMAND (or handlers: in --config), or --package-dir DIR, so the worker knows what to run.")
         }
         return settings
     }
