@@ -823,13 +823,65 @@ class DashboardTest:
         self.click('tr[data-subscription="receipts"] button.resume')
         c.expect("active" in (self.text('tr[data-subscription="receipts"]') or ""), "after Resume the subscription row is not active")
 
+    def check_packages(self, c):
+        rpc = worker = self.admin_rpc()
+        rpc.call("packages.upsert", {
+            "name": "nightly.report", "description": "The nightly sales report", "queue": "packaged",
+            "steps": ["report.fetch", {"parallel": ["report.mail", "report.archive"]}], "config": {"region": "eu", "limit": 10},
+            "triggers": {"cron": "0 3 * * *", "events": ["report.requested"]}})
+        first = rpc.call("packages.run", {"name": "nightly.report"})
+        step = worker.call("reserve", {"queues": ["packaged"], "wait_ms": 5000})["jobs"]
+        c.require(step and step[0]["type"] == "report.fetch" and step[0].get("package", {}).get("config", {}).get("region") == "eu",
+                  f"the first step's job is {step}")
+        worker.call("ack", {"id": step[0]["id"], "result": {"rows": 1200}})
+        self.open_page("/packages")
+        self.expect_no_messages(c, "/packages")
+        row = self.text('tr[data-package="nightly.report"]') or ""
+        c.expect("report.fetch › (report.mail + report.archive)" in row and "cron 0 3 * * * (UTC)" in row
+                 and "events report.requested" in row and "by hand" in row and "region" in row,
+                 f"the packages list's row shows {row!r}")
+        self.shot("packages")
+        self.click('tr[data-package="nightly.report"] a[href="/packages/nightly.report"]')
+        c.require(self.path() == "/packages/nightly.report", f"the package's link went to {self.driver.current_url}")
+        c.expect('"region": "eu"' in (self.text("#package-config") or ""), f"the package page's config is {self.text('#package-config')!r}")
+        states = [li.get_attribute("data-step-state") for li in self.finds(f'tr[data-execution="{first["id"]}"] ol.steps li')]
+        c.expect(states == ["completed", "pending", "pending"], f"the first execution's steps show {states}")
+        c.expect("1200" in (self.text(f'tr[data-execution="{first["id"]}"]') or ""), "the first step's result is not shown")
+        # A typo in the overrides is refused with the form kept as typed.
+        field = self.find("#run-config")
+        field.clear()
+        field.send_keys('{"regoin": "us"}')
+        self.click("#run")
+        c.expect("config.regoin is not a key" in (self.text("#run-problem") or ""), f"a typo'd override shows {self.text('#run-problem')!r}")
+        c.expect("regoin" in (self.find("#run-config").get_attribute("value") or ""), "the form lost what was typed")
+        field = self.find("#run-config")
+        field.clear()
+        field.send_keys('{"region": "us"}')
+        self.click("#run")
+        self.expect_notice(c, "Package nightly.report started: execution", "Run")
+        executions = rpc.call("packages.executions", {"name": "nightly.report"})["executions"]
+        c.expect(len(executions) == 2 and executions[0]["config"] == {"region": "us", "limit": 10} and executions[0]["trigger"] == "manual",
+                 f"after Run the executions are {[(e['id'], e['config'], e['trigger']) for e in executions]}")
+        self.open_page("/packages/nightly.report")
+        save = self.find(f'tr[data-execution="{first["id"]}"] input[name=name]')
+        save.send_keys("baseline")
+        self.click(f'tr[data-execution="{first["id"]}"] button.save')
+        self.expect_notice(c, f"Execution {first['id']} saved as baseline", "Save")
+        c.expect("saved as baseline" in (self.text(f'tr[data-execution="{first["id"]}"]') or ""), "the saved execution is not marked")
+        self.driver.execute_script("document.querySelector('#package-config').scrollIntoView()")
+        self.shot("package")
+        self.open_page("/packages")
+        c.expect("baseline" in (self.text('tr[data-saved="baseline"]') or ""), "the saved execution is not under Saved executions")
+        self.ids["package"] = "nightly.report"
+
     def check_viewer(self, c):
         self.driver.delete_all_cookies()
         self.sign_in(VIEWER)
         c.require(self.path() == "/", f"the viewer token did not land on the overview: {self.driver.current_url}: {self.body_text()!r}")
         c.expect(VIEWER_NAME in (self.text("#who") or ""), f"the header shows {self.text('#who')!r} for the viewer")
         pages = ["/", "/jobs", "/queues", "/workers", "/cron", "/types", "/types/invoice.pay", "/audit", f"/jobs/{self.ids['dead']}",
-                 "/operations", "/events"] + ([f"/operations/{self.ids['operation']}"] if "operation" in self.ids else []) \
+                 "/operations", "/events", "/packages"] + ([f"/packages/{self.ids['package']}"] if "package" in self.ids else []) \
+            + ([f"/operations/{self.ids['operation']}"] if "operation" in self.ids else []) \
             + ([f"/events/{self.ids['event']}"] if "event" in self.ids else [])
         for page in pages:
             self.open_page(page)
@@ -992,6 +1044,7 @@ def main():
             ("a dead job: retry, cancel", test.check_job), ("bulk actions", test.check_bulk), ("queues", test.check_queues),
             ("workers", test.check_workers), ("cron", test.check_cron), ("job types and the run form", test.check_types),
             ("audit", test.check_audit), ("operations", test.check_operations), ("events", test.check_events),
+            ("packages", test.check_packages),
             ("a viewer", test.check_viewer), ("CSRF and bearer tokens", test.check_csrf),
             ("sign-out", test.check_sign_out), ("the open broker", test.check_open),
         ]

@@ -14,7 +14,7 @@ struct Gantry: AsyncParsableCommand {
             """,
         subcommands: [StatsCommand.self, QueuesCommand.self, JobsCommand.self, JobCommand.self, RetryCommand.self, CancelCommand.self,
                       DiscardCommand.self, PauseCommand.self, ResumeCommand.self, EnqueueCommand.self, WorkersCommand.self,
-                      CleanupCommand.self, CronCommand.self, LimitCommand.self, OperationsCommand.self, EventsCommand.self, TokenCommand.self, BenchCommand.self])
+                      CleanupCommand.self, CronCommand.self, LimitCommand.self, OperationsCommand.self, EventsCommand.self, PackagesCommand.self, TokenCommand.self, BenchCommand.self])
 }
 
 /// Options every command takes.

@@ -29,6 +29,33 @@ import Testing
         #expect(bad.status == 64, "\(bad.output)")
     }
 
+    @Test func anOperatorListsRunsAndSavesPackages() async throws {
+        let (broker, _) = try await startBroker()
+        let address = "\(broker.host):\(broker.port)"
+        func gantry(_ arguments: String...) async throws -> (status: Int32, output: String) {
+            try await runBuiltTool("gantry", arguments + ["--broker", address])
+        }
+        let client = try await broker.connect()
+        _ = try await client.result("packages.upsert", [
+            "name": "nightly.report", "steps": ["report.fetch", ["parallel": ["report.mail", "report.archive"]]], "config": ["region": "eu"],
+            "queue": "reports", "triggers": ["cron": "0 3 * * *", "events": ["report.requested"]],
+        ])
+        let listed = try await gantry("packages")
+        #expect(listed.status == 0 && listed.output.contains("report.fetch › (report.mail + report.archive)"), "\(listed.output)")
+        #expect(listed.output.contains("cron 0 3 * * * (UTC); events report.requested; by hand"), "\(listed.output)")
+        let run = try await gantry("packages", "run", "nightly.report", "--config", #"{"region": "us"}"#)
+        #expect(run.status == 0 && run.output.hasPrefix("package nightly.report started: execution 1"), "\(run.output)")
+        let executions = try await gantry("packages", "executions", "nightly.report")
+        #expect(executions.output.contains("report.fetch pending, report.mail unprocessed, report.archive unprocessed"), "\(executions.output)")
+        #expect(executions.output.contains("manual"), "\(executions.output)")
+        let saved = try await gantry("packages", "save", "1", "keep", "--description", "the first run")
+        #expect(saved.output == "execution 1 of nightly.report saved as keep\n", "\(saved.output)")
+        let typo = try await gantry("packages", "run", "nightly.report", "--config", #"{"regoin": "us"}"#)
+        #expect(typo.status != 0 && typo.output.contains("config.regoin is not a key"), "\(typo.output)")
+        let bad = try await gantry("packages", "run", "nightly.report", "--config", "[1]")
+        #expect(bad.status == 64, "\(bad.output)")
+    }
+
     @Test func anOperatorListsShowsRetriesAndCancelsOperations() async throws {
         let (broker, _) = try await startBroker()
         let address = "\(broker.host):\(broker.port)"

@@ -69,6 +69,8 @@ struct Dashboard: Sendable {
         page(router, "/operations/:id") { pages, _, context, user, query in try await pages.operation(id: Self.parameter(context, "id"), user: user, query: query) }
         page(router, "/events") { pages, _, _, user, query in try await pages.events(user: user, query: query) }
         page(router, "/events/:id") { pages, _, context, user, query in try await pages.event(id: Self.parameter(context, "id"), user: user, query: query) }
+        page(router, "/packages") { pages, _, _, user, query in try await pages.packages(user: user, query: query) }
+        page(router, "/packages/:name") { pages, _, context, user, query in try await pages.package(named: Self.parameter(context, "name"), user: user, query: query) }
         page(router, "/audit") { pages, _, _, user, query in try await pages.audit(user: user, query: query) }
 
         action(router, "/jobs/:id/retry", "jobs.retry") { pages, context, _, _ in try await pages.jobAction(.retry, id: Self.parameter(context, "id")) }
@@ -90,6 +92,12 @@ struct Dashboard: Sendable {
         }
         action(router, "/events/:id/replay", "events.replay") { pages, context, _, _ in
             try await pages.replayEvent(id: Self.parameter(context, "id"))
+        }
+        action(router, "/packages/:name/run", "packages.run") { pages, context, user, form in
+            try await pages.runPackage(named: Self.parameter(context, "name"), form: form, user: user)
+        }
+        action(router, "/packages/:name/executions/:id/save", "executions.save") { pages, context, _, form in
+            try await pages.saveExecution(id: Self.parameter(context, "id"), package: Self.parameter(context, "name"), form: form)
         }
         for verb in ["pause", "resume", "delete"] {
             action(router, "/subscriptions/:name/\(verb)", "subscriptions.\(verb)") { pages, context, _, _ in

@@ -39,7 +39,7 @@ enum DashboardView {
 
     static let sections: [(path: String, title: String)] = [
         ("/", "Overview"), ("/jobs", "Jobs"), ("/queues", "Queues"), ("/workers", "Workers"), ("/cron", "Cron"),
-        ("/operations", "Operations"), ("/events", "Events"), ("/types", "Job types"), ("/audit", "Audit"),
+        ("/operations", "Operations"), ("/events", "Events"), ("/packages", "Packages"), ("/types", "Job types"), ("/audit", "Audit"),
     ]
 
     /// A whole page. `section` is the navigation entry to mark; `model` is what the page's template reads.

@@ -78,5 +78,7 @@ extension DashboardAssets {
     ol.timeline li.step-running::before { background:var(--warn); } ol.timeline li.step-unprocessed { opacity:.6; }
     ol.timeline li.step-retried { opacity:.75; } .step-error { margin-top:.25rem; color:var(--bad); } .step-error pre { color:var(--fg); }
     .problem-text { color:var(--bad); }
+    ol.steps { margin:0; padding:0; list-style:none; } ol.steps li { margin:2px 0; white-space:nowrap; }
+    .saved { color:var(--muted); font-size:.85em; }
     """#
 }

@@ -3,7 +3,7 @@ enum DashboardTemplates {
     static let all: [(String, String)] = [
         ("layout", layout), ("login", login), ("overview", overview), ("jobs", jobs), ("job", job), ("queues", queues),
         ("workers", workers), ("cron", cron), ("types", types), ("type", type), ("audit", audit), ("bulk", bulk),
-        ("operations", operations), ("operation", operation), ("events", events), ("event", event),
+        ("operations", operations), ("operation", operation), ("events", events), ("event", event), ("packages", packages), ("package", package),
     ]
 
     static let layout = #"""
