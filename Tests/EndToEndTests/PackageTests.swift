@@ -138,6 +138,10 @@ import Testing
         #expect(left.first?["steps"]?[0]?["result"] == ["file": "export.csv"], "the result outlives its job")
         let listed = try await client.result("executions.saved", [:])
         #expect(listed["executions"]?[0]?["saved"]?["description"] == "known good")
+        _ = try await client.result("packages.delete", ["name": "export"])
+        #expect(try await client.result("packages.executions", ["name": "export"])["executions"]?.arrayValue?.count == 1,
+                "a deleted package's executions stay listed")
+        #expect(try await client.call("packages.executions", ["name": "nothing"]).errorCode == -32002)
     }
 
     @Test func badPackagesAndTargetsAreRefusedNamingTheField() async throws {

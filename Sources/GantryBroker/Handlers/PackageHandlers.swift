@@ -79,9 +79,13 @@ struct PackageHandlers {
         }
     }
 
+    /// A deleted package's executions stay listed until cleanup; a name with neither is a mistake worth saying.
     func executions(_ params: PackagesExecutions.Params) async throws -> PackagesExecutions.Result {
-        guard try await broker.packageStore.package(named: params.name) != nil else { throw RPCErrorObject.noSuchPackage(params.name) }
-        return try await broker.packageStore.executions(params)
+        let page = try await broker.packageStore.executions(params)
+        if page.executions.isEmpty, params.cursor == nil, try await broker.packageStore.package(named: params.name) == nil {
+            throw RPCErrorObject.noSuchPackage(params.name)
+        }
+        return page
     }
 
     func save(_ params: ExecutionsSave.Params) async throws -> Execution {
