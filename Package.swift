@@ -35,6 +35,8 @@ let package = Package(
         // Both already come with postgres-nio; named here because Gantry uses them itself (tokens, TLS).
         .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
+        // Webhook deliveries: HTTP/1.1 and TLS, redirects, timeouts and connection pooling done right.
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
     ],
     targets: [
         // Wire types shared by broker and clients: Foundation, and ordered dictionaries for JSON objects.
@@ -73,6 +75,7 @@ let package = Package(
                 .product(name: "Mustache", package: "swift-mustache"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ],
             swiftSettings: strictSettings
         ),

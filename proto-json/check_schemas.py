@@ -45,7 +45,8 @@ METHODS = ["hello", "enqueue", "enqueue_batch", "reserve", "ack", "nack", "exten
            "events.publish", "events.get", "events.list", "events.replay",
            "subscriptions.upsert", "subscriptions.list", "subscriptions.delete", "subscriptions.pause", "subscriptions.resume",
            "packages.upsert", "packages.list", "packages.get", "packages.delete", "packages.run", "packages.executions",
-           "executions.save", "executions.saved"]
+           "executions.save", "executions.saved",
+           "watch", "unwatch", "webhooks.upsert", "webhooks.list", "webhooks.delete", "webhooks.deliveries"]
 
 # -32602 refusals that no schema can foresee: values only the broker can judge. A transcript may show the broker
 # refusing params the schema accepts when data.field is one of these.

@@ -22,6 +22,7 @@ public final class Broker: Sendable {
     let operationStore: OperationStore
     let eventStore: EventStore
     let packageStore: PackageStore
+    let webhookStore: WebhookStore
     let logger: Logger
     let parkedReserves = ParkedReserves()
     let retryPolicy: RetryPolicy
@@ -65,6 +66,7 @@ public final class Broker: Sendable {
         self.operationStore = OperationStore(storage: storage, logger: logger)
         self.eventStore = EventStore(storage: storage, logger: logger)
         self.packageStore = PackageStore(storage: storage, logger: logger)
+        self.webhookStore = WebhookStore(storage: storage, logger: logger)
         self.logger = logger
         self.retryPolicy = retryPolicy
         self.authenticator = Authenticator(tokens: configuration.tokens)
@@ -82,6 +84,8 @@ public final class Broker: Sendable {
     var operations: OperationHandlers { OperationHandlers(broker: self) }
     var events: EventHandlers { EventHandlers(broker: self) }
     var packages: PackageHandlers { PackageHandlers(broker: self) }
+    var watchers: WatchHandlers { WatchHandlers(broker: self) }
+    var webhooks: WebhookHandlers { WebhookHandlers(broker: self) }
 
     // MARK: sessions
 
@@ -113,6 +117,7 @@ public final class Broker: Sendable {
                     logger.info("put back jobs of a closed connection", metadata: ["session": "\(session.id)", "jobs": "\(released.values.reduce(0, +))"])
                     for (queue, count) in released { metrics.leasesLost(queue: queue, reason: "connection_closed", count: count) }
                     await announceAvailable(released)
+                    await announceWorkerLost(session, released: released)
                 }
                 return
             } catch {
@@ -122,6 +127,18 @@ public final class Broker: Sendable {
                 if Task.isCancelled || isDraining { return }
                 try? await Task.sleep(for: backoff.next())
             }
+        }
+    }
+
+    /// `worker.lost` for watchers and webhooks: a connection went away holding jobs (now back in their queues).
+    private func announceWorkerLost(_ session: Session, released: [String: Int]) async {
+        var worker: JSONObject = [
+            "session_id": .string(session.id.wireString), "broker_id": .string(id.wireString), "peer": .string(session.peer),
+            "jobs_put_back": .int(Int64(released.values.reduce(0, +))), "queues": .array(released.keys.sorted().map(JSONValue.string)),
+        ]
+        worker["id"] = session.workerID.map(JSONValue.string)
+        do { try await webhookStore.emit(.workerLost, queue: nil, body: ["worker": .object(worker)]) } catch {
+            logger.warning("could not announce a lost worker", metadata: ["session": "\(session.id)", "error": "\(error)"])
         }
     }
 

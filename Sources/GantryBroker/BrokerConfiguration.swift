@@ -65,6 +65,8 @@ public struct BrokerConfiguration: Sendable {
     public var subscriptions: [SubscriptionsUpsert.Params]?
     /// Packages from the config file, applied on start; nil when the file has no `packages:` section.
     public var packages: [PackagesUpsert.Params]?
+    /// Webhooks from the config file, applied on start; nil when the file has no `webhooks:` section.
+    public var webhooks: [WebhooksUpsert.Params]?
 
     public init() {}
 }

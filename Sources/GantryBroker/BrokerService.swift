@@ -33,6 +33,7 @@ public struct BrokerService: Service {
         if let limits = broker.configuration.queueLimits { try await broker.queues.applyConfigured(limits) }
         // Packages before subscriptions: a subscription may target one.
         if let packages = broker.configuration.packages { try await broker.packages.applyConfigured(packages) }
+        if let webhooks = broker.configuration.webhooks { try await broker.webhooks.applyConfigured(webhooks) }
         if let subscriptions = broker.configuration.subscriptions { try await broker.events.applyConfigured(subscriptions) }
         try await broker.queues.refreshLimits()
         // Signed in before the first lease is handed out, so no other broker mistakes those leases for orphans.
@@ -54,6 +55,7 @@ public struct BrokerService: Service {
             PeriodicChore(name: "retention cleaner", logger: logger, round: RetentionCleaner(broker: broker).round),
             PeriodicChore(name: "cron enqueuer", logger: logger, round: CronEnqueuer(broker: broker).round),
             PeriodicChore(name: "package cron", logger: logger, round: PackageCron(broker: broker).round),
+            PeriodicChore(name: "webhook deliverer", logger: logger, round: WebhookDeliverer(broker: broker).round),
         ]
         try await withThrowingTaskGroup(of: Void.self) { group in
             for chore in chores { group.addTask { try await chore.run() } }

@@ -39,6 +39,8 @@ import Testing
         shapes(SubscriptionsResume.self),
         shapes(PackagesUpsert.self), shapes(PackagesList.self), shapes(PackagesGet.self), shapes(PackagesDelete.self), shapes(PackagesRun.self),
         shapes(PackagesExecutions.self), shapes(ExecutionsSave.self), shapes(ExecutionsSaved.self),
+        shapes(Watch.self), shapes(Unwatch.self), shapes(WebhooksUpsert.self), shapes(WebhooksList.self), shapes(WebhooksDelete.self),
+        shapes(WebhooksDeliveries.self),
     ])
 
     static let readme = URL(fileURLWithPath: #filePath)

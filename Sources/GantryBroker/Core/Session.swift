@@ -21,6 +21,8 @@ public final class Session: Sendable {
     public let connectedAt = Date()
     private let state = Mutex(SessionState())
     private let link = Mutex<SessionLink?>(nil)
+    /// The lifecycle events this connection asked to hear (`watch`); nil when it watches nothing.
+    private let watching = Mutex<WatchFilter?>(nil)
 
     public init(id: UUID = UUID(), peer: String) {
         self.id = id
@@ -57,6 +59,14 @@ public final class Session: Sendable {
         guard update({ $0.told(order) }), let link = link.withLock({ $0 }) else { return false }
         await link.send(Data(#"{"jsonrpc":"2.0","method":"\#(order.rawValue)"}"#.utf8))
         return true
+    }
+
+    func watch(_ filter: WatchFilter?) { watching.withLock { $0 = filter } }
+
+    /// Sends a lifecycle event's notification line when this connection watches it.
+    func hear(event: String, queue: String?, line: Data) async {
+        guard watching.withLock({ $0?.matches(event: event, queue: queue) == true }), let link = link.withLock({ $0 }) else { return }
+        await link.send(line)
     }
 
     /// Hangs up on the client (a stopped worker that did not leave).

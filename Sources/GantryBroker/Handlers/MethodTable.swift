@@ -83,6 +83,12 @@ enum MethodTable {
         PackagesRun.name: route(PackagesRun.self, roles: [.producer]) { try await $0.packages.run($1, session: $2) },
         PackagesExecutions.name: route(PackagesExecutions.self, roles: [.producer]) { broker, params, _ in try await broker.packages.executions(params) },
         ExecutionsSave.name: route(ExecutionsSave.self) { broker, params, _ in try await broker.packages.save(params) },
+        Watch.name: route(Watch.self, roles: [.producer, .viewer]) { try $0.watchers.watch($1, session: $2) },
+        Unwatch.name: route(Unwatch.self, roles: [.producer, .viewer]) { broker, _, session in broker.watchers.unwatch(session: session) },
+        WebhooksUpsert.name: route(WebhooksUpsert.self) { broker, params, _ in try await broker.webhooks.upsert(params) },
+        WebhooksList.name: route(WebhooksList.self, roles: [.viewer]) { broker, _, _ in WebhooksList.Result(webhooks: try await broker.webhookStore.list()) },
+        WebhooksDelete.name: route(WebhooksDelete.self) { broker, params, _ in try await broker.webhooks.delete(params) },
+        WebhooksDeliveries.name: route(WebhooksDeliveries.self) { broker, params, _ in try await broker.webhooks.deliveries(params) },
         ExecutionsSaved.name: route(ExecutionsSaved.self, roles: [.producer]) { broker, params, _ in try await broker.packages.saved(params) },
     ]
 

@@ -5,7 +5,8 @@ import NIOCore
 
 /// Keeps the history bounded: finished jobs past their retention (completed: `completedRetention`; dead,
 /// cancelled and expired: `failedRetention`), per-minute activity, expired unique-key holds and old queue starts
-/// (and finished operations with the same retentions: failed and cancelled ones as dead jobs) are deleted in short statements, so no round holds a long-running delete.
+/// (and finished operations with the same retentions: failed and cancelled ones as dead jobs; events and finished
+/// webhook deliveries as dead jobs) are deleted in short statements, so no round holds a long-running delete.
 struct RetentionCleaner {
     /// Finished jobs deleted per statement, and statements per kind per round.
     static let batchSize = 1000
@@ -39,6 +40,10 @@ struct RetentionCleaner {
         let events = try await broker.eventStore.prune(
             olderThanMs: TimeAmount(configuration.failedRetention).nanoseconds / 1_000_000, batch: Self.batchSize, now: now)
         if events > 0 { broker.logger.info("deleted events past their retention", metadata: ["events": "\(events)"]) }
+        // Webhook deliveries, once delivered or given up on, as long as failed jobs too.
+        let deliveries = try await broker.webhookStore.prune(
+            olderThanMs: TimeAmount(configuration.failedRetention).nanoseconds / 1_000_000, batch: Self.batchSize, now: now)
+        if deliveries > 0 { broker.logger.info("deleted webhook deliveries past their retention", metadata: ["deliveries": "\(deliveries)"]) }
         try await broker.jobStore.pruneActivity(now: now)
         return deleted
     }

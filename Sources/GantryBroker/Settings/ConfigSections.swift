@@ -75,6 +75,24 @@ enum ConfigSections {
         return packages
     }
 
+    /// The `webhooks:` section, each entry checked as `webhooks.upsert` checks it; `secret_env` names an
+    /// environment variable holding the secret, so the file need not; nil when the file has none.
+    static func webhooks(_ file: SettingsFile, environment: [String: String] = ProcessInfo.processInfo.environment) throws(SettingProblem) -> [WebhooksUpsert.Params]? {
+        guard let entries = try file.section("webhooks", as: [String: WebhookEntry].self, userInfo: yamlScalars) else { return nil }
+        var webhooks: [WebhooksUpsert.Params] = []
+        for (name, entry) in entries.sorted(by: { $0.key < $1.key }) {
+            guard let secret = entry.secret ?? entry.secretEnv.flatMap({ environment[$0] }) else {
+                throw SettingProblem("The config file's webhook \(name) needs secret, or secret_env naming an environment variable that is set.")
+            }
+            let params = WebhooksUpsert.Params(name: name, url: entry.url, events: entry.events, queues: entry.queues, secret: secret)
+            do { try params.validate() } catch {
+                throw SettingProblem("The config file's webhook \(name) is not valid: \(error.message)")
+            }
+            webhooks.append(params)
+        }
+        return webhooks
+    }
+
     /// Plain tokens from the environment, one per role (for containers whose secrets arrive as variables).
     static let environmentTokens: [(variable: String, role: Role)] = [
         ("GANTRY_ADMIN_TOKEN", .admin), ("GANTRY_WORKER_TOKEN", .worker), ("GANTRY_PRODUCER_TOKEN", .producer),
@@ -142,6 +160,20 @@ enum ConfigSections {
         var triggers: JSONValue?
         var active: Bool?
         var queue: String?
+    }
+
+    /// One webhook under `webhooks:`, keyed by its name.
+    struct WebhookEntry: Decodable {
+        var url: String
+        var events: [String]
+        var queues: [String]?
+        var secret: String?
+        var secretEnv: String?
+
+        enum CodingKeys: String, CodingKey {
+            case url, events, queues, secret
+            case secretEnv = "secret_env"
+        }
     }
 
     /// One queue under `queues:`.

@@ -21,7 +21,7 @@ public struct GantrydSettings: Sendable {
     public init() {}
 
     /// The config file's sections beside the scalar settings.
-    static let fileSections: Set<String> = ["cron", "packages", "queues", "subscriptions", "tokens"]
+    static let fileSections: Set<String> = ["cron", "packages", "queues", "subscriptions", "tokens", "webhooks"]
 
     /// Reads the settings: each from its flag, else its environment variable, else the config file, else its
     /// default; then the file's sections and the checks that involve several settings.
@@ -34,6 +34,7 @@ public struct GantrydSettings: Sendable {
         settings.broker.queueLimits = try ConfigSections.queueLimits(file)
         settings.broker.subscriptions = try ConfigSections.subscriptions(file)
         settings.broker.packages = try ConfigSections.packages(file)
+        settings.broker.webhooks = try ConfigSections.webhooks(file)
         settings.broker.tokens = try ConfigSections.tokens(file, environment: environment)
         try settings.checkTLS()
         try settings.checkExposure()

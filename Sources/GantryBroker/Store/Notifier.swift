@@ -21,18 +21,23 @@ struct Notifier: Service {
                 try await client.withConnection { connection in
                     try await connection.listen(on: JobStore.notifyChannel) { notifications in
                         try await connection.listen(on: BrokerStore.controlChannel) { orders in
+                          try await connection.listen(on: WebhookStore.watchChannel) { events in
                             backoff.reset()
-                            logger.debug("listening for job notifications and operators' orders")
+                            logger.debug("listening for job notifications, operators' orders and lifecycle events")
                             await onListening()
                             try await withThrowingTaskGroup(of: Void.self) { group in
                                 group.addTask { [broker] in
                                     for try await order in orders { await broker.workers.receiveControl(order.payload) }
+                                }
+                                group.addTask { [broker] in
+                                    for try await event in events { await broker.watchers.deliver(event.payload) }
                                 }
                                 for try await notification in notifications.cancelOnGracefulShutdown() {
                                     handle(notification.payload)
                                 }
                                 group.cancelAll()
                             }
+                          }
                         }
                     }
                 }
