@@ -37,6 +37,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
         // Webhook deliveries: HTTP/1.1 and TLS, redirects, timeouts and connection pooling done right.
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
+        // Jobs carry W3C trace context from the enqueue to the worker's span, through any tracer the app uses.
+        .package(url: "https://github.com/apple/swift-distributed-tracing.git", from: "1.1.0"),
     ],
     targets: [
         // Wire types shared by broker and clients: Foundation, and ordered dictionaries for JSON objects.
@@ -109,6 +111,8 @@ let package = Package(
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
+                .product(name: "Instrumentation", package: "swift-distributed-tracing"),
             ],
             swiftSettings: strictSettings
         ),

@@ -22,6 +22,8 @@ public final class GantryClient: Sendable {
     let token: String?
     let logger: Logger
     let patience: Duration
+    /// Run around every enqueue this client makes (single or batch).
+    public let hooks: Hooks
     private let connector: Connector
     private let nextID = Atomic<Int64>(0)
 
@@ -40,11 +42,12 @@ public final class GantryClient: Sendable {
     ///   - patience: how long to keep trying to (re)connect before a call fails with `ConnectionLost`, and to
     ///     resend a request the broker refused with `storage_unavailable` having changed nothing; a restarting
     ///     broker or database is back within seconds. Zero tries once (for command-line tools).
+    ///   - hooks: run around every enqueue (`Hooks`).
     ///   - onNotification: called with the method of each notification the broker sends (`worker.quiet`,
     ///     `worker.stop`).
     public init(url: String = "gantry://127.0.0.1:7440", name: String = "gantry-swift", worker: Hello.Worker? = nil,
                 token: String? = nil, tls: ClientTLS? = nil,
-                patience: Duration = .seconds(30), logger: Logger = Logger(label: "gantry.client"),
+                patience: Duration = .seconds(30), logger: Logger = Logger(label: "gantry.client"), hooks: Hooks = Hooks(),
                 onNotification: @escaping @Sendable (String) -> Void = { _ in }) throws {
         let address = try BrokerURL(url)
         self.host = address.host
@@ -54,6 +57,7 @@ public final class GantryClient: Sendable {
         self.token = token ?? address.token
         self.logger = logger
         self.patience = patience
+        self.hooks = hooks
         let tlsContext = try (tls ?? (address.tls ? ClientTLS() : nil)).map { try $0.makeContext() }
         self.connector = Connector(
             host: address.host, port: address.port, tls: tlsContext, patience: patience, logger: logger, onNotification: onNotification)
@@ -81,13 +85,24 @@ public final class GantryClient: Sendable {
     /// Enqueues one job; returns its id once the broker has committed it.
     @discardableResult
     public func enqueue<Args: Encodable>(_ type: String, args: Args, options: EnqueueOptions = EnqueueOptions()) async throws -> String {
-        try await call(Enqueue.self, options.params(type: type, args: try Self.json(args))).id
+        try await enqueue(options.params(type: type, args: try Self.json(args)))
+    }
+
+    /// Enqueues one job as given (through the hooks and with the current trace, as every enqueue).
+    @discardableResult
+    public func enqueue(_ params: Enqueue.Params) async throws -> String {
+        let ids = try await hooks.enqueue([TraceContext.stamped(params)]) { jobs in
+            guard jobs.count == 1 else { throw HookMisuse(description: "a beforeEnqueue hook turned one job into \(jobs.count)") }
+            return [try await self.call(Enqueue.self, jobs[0]).id]
+        }
+        guard let id = ids.first else { throw HookMisuse(description: "an aroundEnqueue hook answered no id") }
+        return id
     }
 
     /// Enqueues all the jobs or none; returns their ids in order.
     @discardableResult
     public func enqueueBatch(_ jobs: [Enqueue.Params]) async throws -> [String] {
-        try await call(EnqueueBatch.self, EnqueueBatch.Params(jobs: jobs)).ids
+        try await hooks.enqueue(jobs.map(TraceContext.stamped)) { jobs in try await self.call(EnqueueBatch.self, EnqueueBatch.Params(jobs: jobs)).ids }
     }
 
     /// The whole job: state, attempts, errors, result.
@@ -297,4 +312,9 @@ public struct EnqueueOptions: Sendable {
     static func milliseconds(_ duration: Duration) -> Int64 {
         TimeAmount(duration).nanoseconds / 1_000_000
     }
+}
+
+/// A hook broke the contract of its kind (the description says how).
+public struct HookMisuse: Error, CustomStringConvertible {
+    public let description: String
 }

@@ -61,11 +61,13 @@ public final class Worker: Service, Sendable {
     private let url: String
     private let token: String?
     private let tls: ClientTLS?
+    /// Run around every job and at startup and shutdown (`Hooks`).
+    public let hooks: Hooks
 
     /// `token` and `tls` as for `GantryClient`.
     public init(url: String = "gantry://127.0.0.1:7440", queues: [String], concurrency: Int = 10,
                 id: String = "\(ProcessInfo.processInfo.hostName):\(ProcessInfo.processInfo.processIdentifier)",
-                lease: Duration = .seconds(60), token: String? = nil, tls: ClientTLS? = nil,
+                lease: Duration = .seconds(60), token: String? = nil, tls: ClientTLS? = nil, hooks: Hooks = Hooks(),
                 logger: Logger = Logger(label: "gantry.worker")) throws {
         guard !queues.isEmpty else { throw InvalidWorkerSettings(description: "A worker needs at least one queue to reserve from.") }
         guard concurrency >= 1 else { throw InvalidWorkerSettings(description: "A worker's concurrency must be at least 1 (got \(concurrency)).") }
@@ -78,6 +80,7 @@ public final class Worker: Service, Sendable {
         self.concurrency = concurrency
         self.id = id
         self.lease = lease
+        self.hooks = hooks
         self.logger = logger
     }
 
@@ -156,6 +159,7 @@ public final class Worker: Service, Sendable {
     }
 
     public func run() async throws {
+        await hooks.lifecycle(.beforeStartup)
         let announced = handlers.withLock { $0.keys.sorted() }.map { Hello.Handler(type: $0) }
         let client = try GantryClient(
             url: url, name: "gantry-swift-worker",
@@ -165,6 +169,7 @@ public final class Worker: Service, Sendable {
         let acks = AckBatcher { try await client.call(Ack.self, $0) }
         let extender = Task { await self.extendLeases(client) }
         defer { extender.cancel() }
+        await hooks.lifecycle(.afterStartup)
         try await withGracefulShutdownHandler {
             try await withThrowingTaskGroup(of: Void.self) { group in
                 var free = concurrency
@@ -198,6 +203,7 @@ public final class Worker: Service, Sendable {
                 }
                 // Let running jobs finish (their leases are still extended meanwhile).
                 stopping.store(true, ordering: .relaxed)
+                await hooks.lifecycle(.beforeShutdown)
                 try await group.waitForAll()
             }
         } onGracefulShutdown: {
@@ -205,6 +211,7 @@ public final class Worker: Service, Sendable {
         }
         await client.close()
         logger.info("worker stopped")
+        await hooks.lifecycle(.afterShutdown)
     }
 
     private func perform(_ job: ReservedJob, client: GantryClient, acks: AckBatcher) async {
@@ -213,7 +220,8 @@ public final class Worker: Service, Sendable {
             guard let handler = handlers.withLock({ $0[job.type] }) else {
                 throw UnknownJobType(type: job.type)
             }
-            let work = Task { try await handler(job) }
+            let hooks = hooks
+            let work = Task { try await TraceContext.run(job) { try await hooks.job(job, run: handler) } }
             running.withLock { $0[job.id] = work }
             defer { running.withLock { _ = $0.removeValue(forKey: job.id) } }
             if handingBack.load(ordering: .relaxed) { work.cancel() }
