@@ -3,6 +3,8 @@ import { EventEmitter } from "node:events";
 import { setTimeout as sleep } from "node:timers/promises";
 import { Connection, hostPort, parseAddress } from "./connection.js";
 import { ConnectionLost, RPCError, RequestTooLarge, TLSError } from "./errors.js";
+import { Hooks, reportFatal, runAfter, runAround, runBefore } from "./hooks.js";
+import { tracingProvider, withTraceContext } from "./tracing.js";
 
 const VERSION = "0.1.0";
 
@@ -58,6 +60,7 @@ export class GantryClient extends EventEmitter {
   // Private fields, so that util.inspect, console.log and JSON.stringify of a client never show the token.
   #token;
   #tlsFiles; // {caFile, certFile, keyFile}
+  #tracing; // the trace context provider, or null
 
   /**
    * @param {object} options
@@ -76,11 +79,18 @@ export class GantryClient extends EventEmitter {
    * @param {number} [options.maxLineBytes] longest line accepted from the broker (default 64 MiB)
    * @param {number} [options.maxRequestBytes] longest request sent (default 1 MiB, the broker's default limit)
    * @param {number} [options.connectTimeoutMs] how long one connection attempt may take, TLS handshake included (10 s)
+   * @param {Hooks|Object<string, function|function[]>} [options.hooks] enqueue hooks and onFatalError (a Hooks may
+   *   be shared with a Worker); more can be added later with `client.hooks.beforeEnqueue(fn)` and the like
+   * @param {false|{current?: function, runJob?: function}} [options.tracing] where `meta.traceparent` comes from at
+   *   enqueue: by default OpenTelemetry's active span when @opentelemetry/api is installed; false: never set
    */
   constructor({ url = process.env.GANTRY_URL ?? "127.0.0.1:7440", token, tls, caFile, certFile, keyFile,
     name = `gantry-node ${VERSION}`, worker, patienceMs = 30_000, maxLineBytes = 64 << 20, maxRequestBytes = 1 << 20,
-    connectTimeoutMs = 10_000 } = {}) {
+    connectTimeoutMs = 10_000, hooks, tracing } = {}) {
     super();
+    /** The client's hooks (see Hooks): it fires beforeEnqueue, aroundEnqueue, afterEnqueue and onFatalError. */
+    this.hooks = Hooks.from(hooks);
+    this.#tracing = tracingProvider(tracing);
     const address = parseAddress(url);
     this.host = address.host;
     this.port = address.port;
@@ -232,14 +242,77 @@ export class GantryClient extends EventEmitter {
   /**
    * Enqueues one job and resolves its id once committed. `options`: queue, priority, runAt (Date or string),
    * delayMs, maxAttempts, timeoutMs, expiresAt, queueTimeoutMs, uniqueKey, tags, meta (snake_case works too).
+   * Runs the enqueue hooks, and sets `meta.traceparent` from the current span (see the `tracing` option).
    */
   async enqueue(type, args = [], options = {}) {
-    return (await this.call("enqueue", { type, args, ...wireParams(options) })).id;
+    return (await this.#enqueue([{ type, args, options: { ...options } }], false))[0];
   }
 
-  /** Enqueues all jobs or none: `jobs` is [{type, args, ...options}]. Resolves the ids in order. */
+  /**
+   * Enqueues all jobs or none: `jobs` is [{type, args, ...options}]. Resolves the ids in order. Each job goes
+   * through the enqueue hooks on its own (an around hook's next() resolves that job's id), all in one request.
+   */
   async enqueueBatch(jobs) {
-    return (await this.call("enqueue_batch", { jobs: jobs.map((job) => wireParams(job)) })).ids;
+    return this.#enqueue(jobs.map(({ type, args, ...options }) => ({ type, args, options })), true);
+  }
+
+  /**
+   * Every enqueue path: beforeEnqueue for each job, then each job's aroundEnqueue hooks nested one inside the
+   * other around the one request, then afterEnqueue for each. A before or around hook that throws rejects the
+   * enqueue (nothing is sent); an after hook that throws does not, as the jobs are committed by then.
+   */
+  async #enqueue(jobs, batch) {
+    const hooks = this.hooks;
+    const context = (job) => ({ job, client: this });
+    if (hooks.has("beforeEnqueue")) {
+      for (const job of jobs) await runBefore(hooks, "beforeEnqueue", [job], context(job));
+    }
+    const send = async () => {
+      // Read inside the around hooks, so that a span one of them starts is the jobs' parent.
+      const trace = await this.#traceContext();
+      const wire = jobs.map((job) => {
+        if (trace) job.options = withTraceContext(job.options, trace);
+        return { type: job.type, args: job.args, ...wireParams(job.options) };
+      });
+      if (batch) return (await this.call("enqueue_batch", { jobs: wire })).ids;
+      return [(await this.call("enqueue", wire[0])).id];
+    };
+    let ids;
+    if (!hooks.has("aroundEnqueue")) ids = await send();
+    else {
+      const around = async (index) => {
+        if (index === jobs.length) return send();
+        await null; // a fresh stack for each job's hooks: a batch of thousands nests that deep
+        let rest;
+        const id = await runAround(hooks, "aroundEnqueue", jobs[index], async () => {
+          rest = await around(index + 1);
+          return rest[index];
+        }, context(jobs[index]));
+        rest[index] = id;
+        return rest;
+      };
+      ids = await around(0);
+    }
+    if (hooks.has("afterEnqueue")) {
+      for (const [index, job] of jobs.entries()) await runAfter(hooks, "afterEnqueue", [job, ids[index]], context(job));
+    }
+    return ids;
+  }
+
+  /**
+   * The current span's {traceparent, tracestate}, or undefined. A provider that throws (or gives no W3C
+   * traceparent) is reported to onFatalError and the jobs go without: tracing never stops an enqueue.
+   */
+  async #traceContext() {
+    if (!this.#tracing?.current) return undefined;
+    try {
+      const trace = await this.#tracing.current();
+      if (trace) withTraceContext({}, trace); // throws for a traceparent that is not W3C
+      return trace || undefined;
+    } catch (error) {
+      await reportFatal(this.hooks, error, { source: "tracing", client: this });
+      return undefined;
+    }
   }
 
   // ---- working

@@ -7,6 +7,8 @@ import { AckBatcher } from "./ack_batcher.js";
 import { GantryClient } from "./client.js";
 import { redactAddress } from "./connection.js";
 import { RPCError, TLSError } from "./errors.js";
+import { Hooks, reportFatal, runAfter, runAround, runBefore } from "./hooks.js";
+import { jobTraceParent, tracingProvider } from "./tracing.js";
 
 const named = (name, message) => Object.assign(new Error(message), { name });
 const isPlainObject = (value) => value !== null && typeof value === "object" && !Array.isArray(value);
@@ -57,6 +59,14 @@ export class StepResult {
  *
  * Events: `completed` (job, result, stepResult?), `failed` (job, error, nackResult), `handedBack` (job),
  * `cancelled` (job), `lost` (job), `quiet`, `stopping`, `warning` (error, job?).
+ *
+ * Hooks (`hooks` option, or `worker.hooks.beforeJob(fn)` and the like; see Hooks): beforeJob, aroundJob,
+ * afterJob and onJobFailure around each job, inside the job's span (see the `tracing` option); beforeStartup,
+ * afterStartup, beforeShutdown and afterShutdown around `run()`; onFatalError for a hook that throws and for
+ * the error that ends `run()`. A beforeJob or aroundJob hook that throws fails the job as its handler would
+ * (onJobFailure, then a nack with that error); an afterJob or onJobFailure hook that throws changes nothing. A
+ * beforeStartup hook that throws makes `run()` reject before connecting; the other lifecycle hooks' errors are
+ * only reported.
  */
 export class Worker extends EventEmitter {
   #client = null;
@@ -70,6 +80,7 @@ export class Worker extends EventEmitter {
   #run = null;
   #extending = false;
   #connect; // the client's url, token and TLS options; private, so that inspecting a worker shows no token
+  #tracing; // the trace context provider, or null
 
   /**
    * @param {object} options
@@ -85,10 +96,18 @@ export class Worker extends EventEmitter {
    * @param {string} [options.id] the worker's name for operators (default host:pid)
    * @param {number} [options.leaseMs] lease asked for at reserve; running jobs are extended every third (default 60 s)
    * @param {number} [options.waitMs] long-poll length of each reserve (default 2 s)
+   * @param {Hooks|Object<string, function|function[]>} [options.hooks] job and lifecycle hooks, onFatalError (a
+   *   Hooks may be shared with a GantryClient)
+   * @param {false|{runJob?: function}} [options.tracing] starts each job's span from its `meta.traceparent`:
+   *   by default OpenTelemetry's when @opentelemetry/api is installed; false: none
    */
   constructor({ url, token, tls, caFile, certFile, keyFile, queues, concurrency = 10, handlers = {},
-    id = `${os.hostname()}:${process.pid}`, leaseMs = 60_000, waitMs = 2000, name = "gantry-node-worker 0.1.0", patienceMs } = {}) {
+    id = `${os.hostname()}:${process.pid}`, leaseMs = 60_000, waitMs = 2000, name = "gantry-node-worker 0.1.0", patienceMs,
+    hooks, tracing } = {}) {
     super();
+    /** The worker's hooks (see Hooks). */
+    this.hooks = Hooks.from(hooks);
+    this.#tracing = tracingProvider(tracing);
     queues = [].concat(queues ?? []);
     if (!queues.length) throw new TypeError("A worker needs at least one queue to reserve from.");
     if (!(Number.isInteger(concurrency) && concurrency >= 1)) throw new TypeError(`A worker's concurrency must be an integer ≥ 1 (got ${concurrency}).`);
@@ -149,6 +168,8 @@ export class Worker extends EventEmitter {
 
   async #work() {
     this.#quiet = this.#stopping = this.#handingBack = false;
+    const hooks = this.hooks;
+    const lifecycle = { worker: this };
     const stopController = new AbortController();
     this.#stopController = stopController;
     const client = (this.#client = new GantryClient({
@@ -157,6 +178,18 @@ export class Worker extends EventEmitter {
     }));
     this.#acks = new AckBatcher(client);
     client.on("notification", (method) => this.#obey(method));
+    let started = null; // afterStartup's hooks, run once connected; jobs start only after them
+    client.once("connect", () => { started = runAfter(hooks, "afterStartup", [this], lifecycle); });
+    // The client connects at its first call, so this is still before connecting; and fatal: a worker whose
+    // setup failed must take no jobs.
+    try {
+      await runBefore(hooks, "beforeStartup", [this], lifecycle);
+    } catch (error) {
+      client.close();
+      this.#client = null;
+      this.#acks = null;
+      throw error;
+    }
     const heartbeat = setInterval(() => this.#extendLeases(), Math.floor(this.leaseMs / 3));
     let fatal = null;
     try {
@@ -176,21 +209,29 @@ export class Worker extends EventEmitter {
           if ((error instanceof RPCError && !error.retryable) || error instanceof TLSError) {
             fatal = error;
             this.#stopping = true;
+            await reportFatal(hooks, error, { source: "worker", worker: this });
             break;
           }
           this.emit("warning", error);
           await sleep(1000, undefined, { signal: stopController.signal }).catch(() => {});
           continue;
         }
+        if (started) await started;
         for (const job of jobs) this.#start(job);
       }
+      await runAfter(hooks, "beforeShutdown", [this], lifecycle);
       await Promise.allSettled([...this.#jobs.values()].map((entry) => entry.done));
       if (fatal) throw fatal;
+    } catch (error) {
+      if (error !== fatal) await reportFatal(hooks, error, { source: "worker", worker: this }); // a crash of the loop
+      throw error;
     } finally {
       clearInterval(heartbeat);
       client.close();
       this.#client = null;
       this.#acks = null;
+      await started;
+      await runAfter(hooks, "afterShutdown", [this], lifecycle);
     }
   }
 
@@ -242,20 +283,14 @@ export class Worker extends EventEmitter {
     const { job, controller } = entry;
     const client = this.#client;
     const acks = this.#acks;
-    // A job handed out after we began stopping goes straight back.
-    if (this.#stopping) this.#abort(entry, "stop", named("WorkerStopped", "the worker is stopping"));
-    let result;
-    try {
-      const handler = this.handlers[job.type];
-      if (!handler) throw named("UnknownJobType", `no handler for job type ${job.type} on this worker`);
-      controller.signal.throwIfAborted();
-      const aborted = new Promise((_, reject) => {
-        controller.signal.addEventListener("abort", () => reject(controller.signal.reason), { once: true });
-      });
-      result = await Promise.race([(async () => handler({ ...job, signal: controller.signal }))(), aborted]);
-    } catch (error) {
-      return this.#failed(entry, client, error);
+    // A job handed out after we began stopping goes straight back, unseen by hooks: it never started.
+    if (this.#stopping) {
+      this.#abort(entry, "stop", named("WorkerStopped", "the worker is stopping"));
+      return this.#failed(entry, client, controller.signal.reason);
     }
+    const outcome = await this.#traced({ ...job, signal: controller.signal }, entry);
+    if (outcome.state !== "completed") return this.#failed(entry, client, outcome.error);
+    const { result } = outcome;
     if (result instanceof StepResult) return this.#completeStep(entry, client, acks, result);
     try {
       await acks.ack(job.id, result);
@@ -263,6 +298,63 @@ export class Worker extends EventEmitter {
     } catch (error) {
       this.emit("warning", error, job); // lease_lost (or lost in a batch of acks): put back, may run again elsewhere
     }
+  }
+
+  /**
+   * The job run inside its span when there is a trace context provider: the span is the job's whole run, hooks
+   * included, and fails when the job does. A provider that throws is reported to onFatalError and does not
+   * change the job's outcome (the job runs untraced if it had not started).
+   */
+  async #traced(job, entry) {
+    const runJob = this.#tracing?.runJob;
+    if (!runJob) return this.#execute(job, entry);
+    let outcome = null;
+    const run = async () => {
+      outcome = await this.#execute(job, entry);
+      if (outcome.state !== "completed") throw outcome.error;
+      return outcome.result;
+    };
+    try {
+      await runJob.call(this.#tracing, job, jobTraceParent(job), run);
+    } catch (error) {
+      if (outcome && error === outcome.error) return outcome;
+      await reportFatal(this.hooks, error, { source: "tracing", job, worker: this });
+    }
+    return outcome ?? this.#execute(job, entry);
+  }
+
+  /**
+   * beforeJob, the handler inside the aroundJob hooks, afterJob and (for a failure) onJobFailure. Resolves the
+   * outcome afterJob gets: {state: "completed", result} or {state, error} with state "failed", or "handedBack",
+   * "cancelled" or "lost" when the worker aborted the job. Never rejects.
+   */
+  async #execute(job, entry) {
+    const hooks = this.hooks;
+    const context = { job, worker: this };
+    let outcome;
+    try {
+      await runBefore(hooks, "beforeJob", [job], context);
+      const result = await runAround(hooks, "aroundJob", job, () => this.#callHandler(job, entry), context);
+      outcome = { state: "completed", result };
+    } catch (error) {
+      const state = { stop: "handedBack", cancel: "cancelled", lost: "lost" }[entry.reason] ?? "failed";
+      outcome = { state, error };
+    }
+    await runAfter(hooks, "afterJob", [job, outcome], context);
+    if (outcome.state === "failed") await runAfter(hooks, "onJobFailure", [job, outcome.error], context);
+    return outcome;
+  }
+
+  /** The handler, abandoned (rejecting with the abort's reason) when the job is stopped, cancelled or lost. */
+  async #callHandler(job, entry) {
+    const handler = this.handlers[job.type];
+    if (!handler) throw named("UnknownJobType", `no handler for job type ${job.type} on this worker`);
+    const { signal } = entry.controller;
+    signal.throwIfAborted();
+    const aborted = new Promise((_, reject) => {
+      signal.addEventListener("abort", () => reject(signal.reason), { once: true });
+    });
+    return Promise.race([(async () => handler(job))(), aborted]);
   }
 
   /**
