@@ -16,7 +16,8 @@ Gem::Specification.new do |spec|
   spec.metadata["rubygems_mfa_required"] = "true"
 
   # No runtime dependencies: the standard library only. ActiveJob is needed only for the adapter and
-  # Gantry::ActiveJobWorker (tested with 6.1, Debian 12's ruby-activejob).
+  # Gantry::ActiveJobWorker (tested with 6.1, Debian 12's ruby-activejob). OpenTelemetry (opentelemetry-api) is
+  # used for tracing when the application has loaded it, and never required (see Gantry::Tracing).
   spec.add_development_dependency "activejob", ">= 6.1"
   spec.add_development_dependency "minitest", ">= 5.15"
 end

@@ -2,6 +2,8 @@
 
 require_relative "gantry/version"
 require_relative "gantry/errors"
+require_relative "gantry/hooks"
+require_relative "gantry/tracing"
 require_relative "gantry/job"
 require_relative "gantry/operation"
 require_relative "gantry/tls"
@@ -15,6 +17,8 @@ require_relative "gantry/worker"
 #
 #   Gantry::Client  - enqueue and manage jobs (one pipelined, thread-safe connection)
 #   Gantry::Worker  - run handlers for jobs
+#   Gantry::Hooks - hooks at each stage of a job's life (Gantry.on, Client#on, Worker#on)
+#   Gantry::Tracing - W3C traceparent in a job's meta, from OpenTelemetry when loaded or a provider of your own
 #   Gantry::Operation and Gantry::StepResult - operations: steps that share globals and may jump between branches
 #   (packages, configurable operations run by hand, cron or events: Client#upsert_package, #run_package, Job#package)
 #   Gantry::ActiveJobWorker and ActiveJob::QueueAdapters::GantryAdapter - ActiveJob on Gantry

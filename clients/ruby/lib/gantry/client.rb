@@ -20,8 +20,13 @@ module Gantry
     DEFAULT_PORT = 7440
     # Seconds to wait before each automatic resend of a request refused with -32004 and applied: false.
     RESEND_DELAYS = [0.05, 0.1, 0.2, 0.4, 0.8, 1.6, 2.0, 2.0].freeze
+    # Seconds a call waits for its answer (connecting included) unless told otherwise: a broker that accepts
+    # connections and then stalls must not hold the caller for ever.
+    DEFAULT_TIMEOUT = 30
 
-    attr_reader :host, :port, :name, :session_id
+    attr_reader :host, :port, :name, :session_id, :timeout
+    # The enqueue hooks (and on_fatal_error) of this client; Gantry.hooks' run first. See Gantry::Hooks.
+    attr_reader :hooks
 
     # A broker address read from a URL. `token` is the URL's (percent-decoded) userinfo, or nil; it is never
     # shown by #to_s or #inspect.
@@ -117,9 +122,16 @@ module Gantry
     # worker:: `hello`'s worker object ({id:, queues:, concurrency:, handlers:}); Gantry::Worker sets it.
     # on_notification:: called as (method, params) for each notification from the broker, in the reader
     #   thread: it must return quickly and must not wait for calls on this client.
-    # timeout:: seconds to wait for any answer (nil: no limit; `reserve` adds its wait_ms).
+    # on_connect:: called (with the session id) after each connection's hello, in the thread of the call that
+    #   connected.
+    # timeout:: seconds a call waits, from its start to its answer, connecting and hello included (nil: no
+    #   limit; `reserve` adds its wait_ms). Past it the call raises Gantry::TimeoutError.
+    # connect_timeout:: seconds to open the TCP (and TLS) connection, within `timeout`.
+    # hooks:: a Gantry::Hooks to use as this client's (one made by GantryAdapter, say); else a new one.
+    # tracing:: the trace context provider (see Gantry::Tracing): nil for Gantry::Tracing.default, false for none.
     def initialize(url: nil, token: nil, tls: nil, ca_file: nil, cert_file: nil, key_file: nil, name: "gantry-ruby",
-                   worker: nil, on_notification: nil, connect_timeout: 5, timeout: nil, resend_delays: RESEND_DELAYS)
+                   worker: nil, on_notification: nil, on_connect: nil, connect_timeout: 5, timeout: DEFAULT_TIMEOUT,
+                   resend_delays: RESEND_DELAYS, hooks: nil, tracing: nil)
       address = self.class.parse_url(url || ENV.fetch("GANTRY_URL", DEFAULT_URL))
       @host = address.host
       @port = address.port
@@ -128,8 +140,11 @@ module Gantry
       @name = name
       @worker = worker
       @on_notification = on_notification
+      @on_connect = on_connect
       @connect_timeout = connect_timeout
       @timeout = timeout
+      @hooks = hooks || Hooks.new(names: Hooks::CLIENT, parent: Gantry.hooks, owner: "a Gantry::Client")
+      @tracing = tracing
       @resend_delays = resend_delays
       @mutex = Mutex.new
       @connection = nil
@@ -139,11 +154,20 @@ module Gantry
     # Calls any method with raw params (a Hash, or nil) and returns its result. Raises Gantry::RPCError
     # (a subclass per code: Gantry::InvalidParams, Gantry::NotFound, Gantry::LeaseLost, ...) when the broker
     # answers with an error, Gantry::ConnectionError when the broker cannot be reached or the connection drops
-    # before the answer (the outcome is then unknown).
+    # before the answer (the outcome is then unknown), Gantry::TimeoutError when no answer came within `timeout`
+    # seconds of the call (the client's, DEFAULT_TIMEOUT unless given; connecting counts; the outcome is unknown).
+    # Not hooked: only #enqueue and #enqueue_batch run the enqueue hooks.
     def call(method, params = nil, timeout: @timeout)
       resends = 0
       loop do
-        response = connection.request(method, params, timeout: timeout)
+        deadline = timeout && (now + timeout)
+        current = connection(deadline, timeout)
+        response = begin
+          current.request(method, params, timeout: deadline && [deadline - now, 0.001].max)
+        rescue TimeoutError
+          raise TimeoutError, "no answer to #{method} from the broker at #{url} within #{format_seconds(timeout)} s " \
+                              "(timeout:); the outcome of the request is unknown"
+        end
         return response["result"] unless response.key?("error")
 
         error = RPCError.from(response["error"])
@@ -157,8 +181,13 @@ module Gantry
 
     # Connects now (and says hello) rather than on the first call; returns self.
     def connect
-      connection
+      connection(@timeout && (now + @timeout), @timeout)
       self
+    end
+
+    # Adds a hook (before_enqueue, around_enqueue, after_enqueue, on_fatal_error): see Gantry::Hooks.
+    def on(name, callable = nil, &block)
+      @hooks.on(name, callable, &block)
     end
 
     def connected?
@@ -197,25 +226,31 @@ module Gantry
     # --- jobs ---
 
     # Stores a job and returns its id. Times (`run_at`, `expires_at`) may be Time, Numeric (epoch seconds) or
-    # RFC 3339 strings. Other keywords are sent as they are (the broker refuses unknown ones).
+    # RFC 3339 strings; they are sent to the microsecond. Other keywords are sent as they are (the broker refuses
+    # unknown ones). The enqueue hooks run around it, and meta gets the current trace context (see
+    # Gantry::Tracing) unless it has a traceparent already.
     def enqueue(type, args = [], queue: nil, priority: nil, run_at: nil, delay_ms: nil, max_attempts: nil,
                 timeout_ms: nil, expires_at: nil, queue_timeout_ms: nil, unique_key: nil, tags: nil, meta: nil,
                 **more)
-      params = job_params(type, args, queue: queue, priority: priority, run_at: run_at, delay_ms: delay_ms,
-                                      max_attempts: max_attempts, timeout_ms: timeout_ms, expires_at: expires_at,
-                                      queue_timeout_ms: queue_timeout_ms, unique_key: unique_key, tags: tags,
-                                      meta: meta, **more)
-      call("enqueue", params)["id"]
+      raise ArgumentError, "a job needs a type" if type.nil?
+
+      options = { queue: queue, priority: priority, run_at: run_at, delay_ms: delay_ms, max_attempts: max_attempts,
+                  timeout_ms: timeout_ms, expires_at: expires_at, queue_timeout_ms: queue_timeout_ms,
+                  unique_key: unique_key, tags: tags, meta: meta, **more }.compact
+      enqueue_jobs([NewJob.new(type, args, options)], batch: false)&.first
     end
 
     # Stores all the jobs or none; each a Hash of enqueue's params (`type:`, `args:`, `queue:`, ...). Returns
-    # the ids in order.
+    # the ids in order. before_enqueue and after_enqueue run for each job, around_enqueue once around the batch
+    # (it gets the Array of Gantry::NewJobs).
     def enqueue_batch(jobs)
-      params = jobs.map do |job|
+      jobs = jobs.map do |job|
         job = job.transform_keys(&:to_sym)
-        job_params(job.delete(:type), job.key?(:args) ? job.delete(:args) : [], **job)
+        raise ArgumentError, "a job needs a type" if job[:type].nil?
+
+        NewJob.new(job.delete(:type), job.key?(:args) ? job.delete(:args) : [], job.compact)
       end
-      call("enqueue_batch", { "jobs" => params })["ids"]
+      enqueue_jobs(jobs, batch: true) || []
     end
 
     # Leases up to `max` jobs from the queues (in the order given), waiting up to `wait_ms` for one. Returns
@@ -513,13 +548,18 @@ module Gantry
       end
     end
 
-    # RFC 3339 UTC with milliseconds, as the broker writes them.
+    # RFC 3339 UTC with microseconds (a String is sent as it is). Epoch seconds are rounded to the microsecond
+    # (a Float such as ActiveJob's scheduled_at is seldom exact: 0.25 is, 0.123456 is not), a Time too.
     def self.timestamp(value)
-      case value
-      when String then value
-      when Numeric then Time.at(value).utc.strftime("%Y-%m-%dT%H:%M:%S.%LZ")
-      else value.to_time.utc.strftime("%Y-%m-%dT%H:%M:%S.%LZ")
-      end
+      time = case value
+             when String then return value
+             when Integer then Time.at(value)
+             when Numeric
+               micros = (value * 1_000_000).round
+               Time.at(micros / 1_000_000, micros % 1_000_000, :usec)
+             else value.to_time.round(6)
+             end
+      time.utc.strftime("%Y-%m-%dT%H:%M:%S.%6NZ")
     end
 
     def self.compact(hash)
@@ -528,26 +568,40 @@ module Gantry
 
     private
 
-    def connection
-      @mutex.synchronize do
+    def now
+      Process.clock_gettime(Process::CLOCK_MONOTONIC)
+    end
+
+    # The open connection, or a new one made before `deadline` (nil: none).
+    def connection(deadline = nil, timeout = nil)
+      opened = nil
+      current = @mutex.synchronize do
         if @pid != Process.pid # forked: the parent's socket and reader thread are not ours
           @pid = Process.pid
           @connection = nil
         end
         @connection = nil if @connection&.closed?
-        @connection ||= open_connection
+        @connection ||= (opened = open_connection(deadline, timeout))
       end
+      @on_connect&.call(@session_id) if opened # outside the lock: it may call this client
+      current
     end
 
-    def open_connection
+    def open_connection(deadline, timeout)
       notified = @on_notification && ->(message) { @on_notification.call(message["method"], message["params"]) }
-      connection = Connection.new(@host, @port, connect_timeout: @connect_timeout, tls: @tls,
+      connect_timeout = deadline ? [[deadline - now, 0.001].max, @connect_timeout].min : @connect_timeout
+      connection = Connection.new(@host, @port, connect_timeout: connect_timeout, tls: @tls,
                                                 on_notification: notified)
       hello = compact("client" => @name, "protocol" => PROTOCOL, "worker" => @worker, "token" => @token)
+      hello_wait = [@connect_timeout * 2, 10].max
+      hello_wait = [[deadline - now, 0.001].max, hello_wait].min if deadline
       response = begin
-        connection.request("hello", hello, timeout: [@connect_timeout * 2, 10].max)
+        connection.request("hello", hello, timeout: hello_wait)
       rescue TLSError
         raise
+      rescue TimeoutError
+        raise TimeoutError, "the broker at #{url} accepted the connection but did not answer hello within " \
+                            "#{format_seconds(deadline && timeout ? timeout : hello_wait)} s (timeout:)"
       rescue ConnectionError => e
         detail = "before the broker answered hello"
         detail += "; if it serves TLS there, use #{Address.new(@host, @port, true, nil)}" unless tls?
@@ -560,6 +614,60 @@ module Gantry
     rescue Exception # rubocop:disable Lint/RescueException
       connection&.close
       raise
+    end
+
+    def format_seconds(seconds)
+      seconds.to_f.round(3).to_s.delete_suffix(".0")
+    end
+
+    # Every enqueue path: the before hooks for each job, the around hooks around sending, the trace context
+    # added last (inside the around hooks, so that a span one of them opens is the job's parent), then the after
+    # hooks for each job. Once the broker has stored the jobs no hook's error makes the call raise (the caller
+    # would enqueue them again): it is reported through on_fatal_error only.
+    def enqueue_jobs(jobs, batch:)
+      jobs.each { |job| @hooks.run_before(:before_enqueue, [job], { client: self, job: job }) }
+      ids = nil
+      subject = batch ? jobs : jobs.first
+      begin
+        @hooks.run_around(:around_enqueue, [subject], { client: self, job: subject }) do
+          add_trace_context(jobs)
+          params = jobs.map { |job| job_params(job.type, job.args, **job.options) }
+          ids = batch ? call("enqueue_batch", { "jobs" => params })["ids"] : [call("enqueue", params.first)["id"]]
+          batch ? ids : ids.first # what an around hook's step.call returns
+        end
+      rescue *Hooks::PASS_THROUGH
+        raise
+      rescue Exception # rubocop:disable Lint/RescueException -- an around hook's error after the jobs were stored
+        raise unless ids
+      end
+      return nil unless ids # an around hook swallowed the broker's error: nothing was stored
+
+      jobs.zip(ids) do |job, id|
+        job.id = id
+        @hooks.run_all(:after_enqueue, [job, id], { client: self, job: job })
+      end
+      ids
+    end
+
+    def add_trace_context(jobs)
+      provider = Tracing.resolve(@tracing)
+      return unless provider
+
+      context = begin
+        Tracing.context_from(provider)
+      rescue *Hooks::PASS_THROUGH
+        raise
+      rescue Exception => e # rubocop:disable Lint/RescueException -- a broken tracer must not stop enqueues
+        @hooks.report(e, { hook: :tracing, client: self })
+        nil
+      end
+      return unless context
+
+      # A caller's traceparent wins, with its tracestate (or none): ours would not belong to it.
+      jobs.each do |job|
+        meta = job.meta
+        meta.update(context) unless meta.key?("traceparent") || meta.key?(:traceparent)
+      end
     end
 
     # A keyword or environment value, nil when absent or empty.
@@ -591,7 +699,7 @@ module Gantry
 
       params = { "type" => type.to_s, "args" => args }
       options.each do |key, value|
-        next if value.nil?
+        next if value.nil? || (key == :meta && value == {}) # a meta only looked at by a hook is not sent
 
         params[key.to_s] = %i[run_at expires_at].include?(key) ? Client.timestamp(value) : value
       end

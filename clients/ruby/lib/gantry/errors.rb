@@ -16,8 +16,15 @@ module Gantry
   # No answer came within the timeout given to a call.
   class TimeoutError < Error; end
 
+  # Marks an error that retrying cannot mend: a Worker nacks its job with retry: false. PermanentError has it; any
+  # other error may be marked too (error.extend(Gantry::Permanent)), keeping its class and message for the
+  # job's record.
+  module Permanent; end
+
   # Raise it from a handler when retrying cannot help (bad args, say): the job goes straight to the dead set.
-  class PermanentError < Error; end
+  class PermanentError < Error
+    include Permanent
+  end
 
   # Raised inside a running handler when the worker is told to stop (its job has been handed back).
   class WorkerStopped < Exception; end # rubocop:disable Lint/InheritException -- like Interrupt: not a job failure

@@ -6,9 +6,9 @@ require "socket"
 module Gantry
   # Runs handlers for jobs from ordered queues, up to `concurrency` at once, each in its own thread: reserves
   # with a long poll, extends running jobs' leases every third of the lease, acks with the handler's return
-  # value, nacks with the exception's message, class and backtrace when it raises (Gantry::PermanentError, or
-  # a job an operator cancelled while it ran: no retry). Jobs that finish while an ack is on its way are acked
-  # together in the next one (see Gantry::AckBatcher).
+  # value, nacks with the exception's message, class and backtrace when it raises (Gantry::PermanentError or
+  # another error marked Gantry::Permanent, or a job an operator cancelled while it ran: no retry). Jobs that
+  # finish while an ack is on its way are acked together in the next one (see Gantry::AckBatcher).
   #
   # It obeys the broker: after `worker.quiet` it finishes what it holds and reserves nothing more, but keeps
   # running until stopped; after `worker.stop` it hands its running jobs back (nack, kind "WorkerStopped",
@@ -28,12 +28,36 @@ module Gantry
   # What retrying cannot mend ends #run, which raises it (after handing back what it holds): the broker refusing
   # the token (Gantry::Unauthorized), a role or queue the token may not use (Gantry::Forbidden), TLS that
   # cannot be made safe (Gantry::TLSError). A lost connection is only retried.
+  #
+  # Hooks (#on, see Gantry::Hooks) run around each job (before_job, around_job and after_job, then
+  # on_job_failure, all in the job's thread and before its ack or nack) and around the worker's life
+  # (before_startup, after_startup, before_shutdown, after_shutdown, in the thread that called #run). A job
+  # whose before_job or around_job hook raises fails as if its handler had raised; an error in any other hook
+  # changes nothing. Each is reported to on_fatal_error, as are what ends #run and a crash of its loop.
+  #
+  # With a trace context provider (see Gantry::Tracing), each job runs inside its span, hooks included.
   class Worker
     UnknownJobType = Class.new(Error)
     # Errors of reserve that end #run rather than being retried.
     FATAL = [Unauthorized, Forbidden, TLSError].freeze
 
+    @running = []
+    @running_mutex = Mutex.new
+
+    class << self
+      # Whether a Worker of this process has been told to stop (ActiveJob's adapter answers stopping? with it).
+      def stopping?
+        @running_mutex.synchronize { @running.any?(&:stopping?) }
+      end
+
+      def running(worker, yes) # :nodoc:
+        @running_mutex.synchronize { yes ? @running << worker : @running.delete(worker) }
+      end
+    end
+
     attr_reader :id, :queues, :concurrency, :lease_ms, :handlers
+    # This worker's hooks; Gantry.hooks' run first. See Gantry::Hooks.
+    attr_reader :hooks
 
     # url:: the broker, as for Client (default $GANTRY_URL, else 127.0.0.1:7440).
     # token, tls, ca_file, cert_file, key_file:: as for Client (with the same $GANTRY_... fallbacks): the
@@ -43,15 +67,19 @@ module Gantry
     # lease_ms:: the lease asked for at reserve; running jobs are extended every third of it.
     # wait_ms:: how long one reserve long-polls.
     # max_jobs:: return from #run after this many jobs have finished (nil: run until stopped).
+    # timeout:: seconds each call to the broker may take (as for Client; reserve adds wait_ms).
+    # tracing:: the trace context provider (see Gantry::Tracing): nil for Gantry::Tracing.default, false for none.
     def initialize(queues:, url: nil, token: nil, tls: nil, ca_file: nil, cert_file: nil, key_file: nil,
                    concurrency: 10, handlers: {}, id: nil, name: "gantry-ruby-worker", lease_ms: 60_000,
-                   wait_ms: 2_000, max_jobs: nil, stop_grace: 1.0, logger: nil)
+                   wait_ms: 2_000, max_jobs: nil, stop_grace: 1.0, logger: nil, timeout: Client::DEFAULT_TIMEOUT,
+                   tracing: nil)
       @queues = Array(queues).map(&:to_s)
       raise ArgumentError, "a worker needs at least one queue" if @queues.empty?
       raise ArgumentError, "concurrency must be at least 1" unless concurrency.is_a?(Integer) && concurrency >= 1
       raise ArgumentError, "lease_ms must be at least 1000" unless lease_ms.is_a?(Integer) && lease_ms >= 1000
 
-      @connect = { url: url, token: token, tls: tls, ca_file: ca_file, cert_file: cert_file, key_file: key_file }
+      @connect = { url: url, token: token, tls: tls, ca_file: ca_file, cert_file: cert_file, key_file: key_file,
+                   timeout: timeout }
       @concurrency = concurrency
       @handlers = {}
       handlers.each { |type, handler| register(type, handler) }
@@ -62,12 +90,20 @@ module Gantry
       @max_jobs = max_jobs
       @stop_grace = stop_grace
       @logger = logger || Logger.new($stderr, progname: "gantry-worker", level: Logger::INFO)
+      @hooks = Hooks.new(names: Hooks::WORKER, parent: Gantry.hooks, logger: @logger, owner: "a Gantry::Worker")
+      @tracing = tracing
       @events = Thread::Queue.new
       @wake_reader, @wake_writer = IO.pipe
       @quiet = false
       @stopping = false
       @finished = 0
       @state = :idle
+    end
+
+    # Adds a hook (before_job, around_job, after_job, on_job_failure, on_fatal_error, before_startup,
+    # after_startup, before_shutdown, after_shutdown): see Gantry::Hooks.
+    def on(name, callable = nil, &block)
+      @hooks.on(name, callable, &block)
     end
 
     # Registers the handler for a job type: a callable, or a block.
@@ -82,6 +118,12 @@ module Gantry
     # Whether an operator told it to quiet (or #quiet was called): it reserves nothing more until stopped.
     def quiet?
       @quiet
+    end
+
+    # Whether it has been told to stop (by #stop, the broker, or an error that ends #run). A long handler may
+    # check it and return early: its job is handed back when the stop's timeout ends.
+    def stopping?
+      @stop_requested || @stopping
     end
 
     # :idle before #run, :running, :stopped after.
@@ -100,6 +142,7 @@ module Gantry
     # Stop reserving, let running jobs finish for up to `timeout` seconds, then hand the rest back (nack for an
     # immediate retry) and return from #run. Safe in a signal trap.
     def stop(timeout: 0)
+      @stop_requested = true
       post([:stop, timeout])
     end
 
@@ -124,17 +167,27 @@ module Gantry
       @reserve_failures = 0
       @next_extend = now + (@lease_ms / 3000.0)
       @fatal = nil
-      @client = Client.new(**@connect, name: @name, worker: hello_worker,
-                           on_notification: ->(method, _params) { notified(method) })
+      Worker.running(self, true)
+      @lifecycle = []
+      lifecycle(:before_startup)
+      @client = Client.new(**@connect, name: @name, worker: hello_worker, tracing: false,
+                           on_notification: ->(method, _params) { notified(method) },
+                           on_connect: ->(_session_id) { post(:connected) })
       @acks = AckBatcher.new(@client, logger: @logger)
       @logger.info("worker #{@id} started: queues #{@queues.join(", ")}, concurrency #{@concurrency}, " \
                    "handlers #{@handlers.keys.join(", ")}")
-      loop do
-        start_reserve if may_reserve?
-        wait_for_events
-        start_extend if now >= @next_extend
-        break if done?
+      begin
+        loop do
+          start_reserve if may_reserve?
+          wait_for_events
+          start_extend if now >= @next_extend
+          break if done?
+        end
+      rescue Exception => e # rubocop:disable Lint/RescueException -- a crash of the loop is reported, then raised
+        @hooks.report(e, { worker: self }) unless e.is_a?(Interrupt) || e.is_a?(SystemExit)
+        raise
       end
+      lifecycle(:before_shutdown) # when max_jobs ended it: no stop order ran it
       hand_back_all
       @logger.info("worker #{@id} stopped")
       raise @fatal if @fatal
@@ -145,6 +198,8 @@ module Gantry
       @acks&.close
       @client&.close
       [@wake_reader, @wake_writer].each(&:close)
+      lifecycle(:after_shutdown) if @lifecycle&.include?(:before_startup)
+      Worker.running(self, false)
     end
 
     private
@@ -176,7 +231,9 @@ module Gantry
     def notified(method)
       case method
       when "worker.quiet" then post(:quiet)
-      when "worker.stop" then post([:stop, 0, :broker])
+      when "worker.stop"
+        @stop_requested = true
+        post([:stop, 0, :broker])
       else @logger.debug("ignoring the notification #{method}")
       end
     end
@@ -209,6 +266,8 @@ module Gantry
     def handle(event)
       kind, *rest = event
       case kind
+      when :connected
+        lifecycle(:after_startup)
       when :quiet
         @logger.info("told to quiet: finishing running jobs, reserving no more until stopped") unless @quiet
         @quiet = true
@@ -218,6 +277,7 @@ module Gantry
         deadline = now + timeout.to_f
         @stop_deadline = @stopping ? [@stop_deadline, deadline].min : deadline
         @stopping = true
+        lifecycle(:before_shutdown)
       when :reserved
         @reserving = false
         @reserve_failures = 0
@@ -225,8 +285,10 @@ module Gantry
       when :fatal
         @fatal = rest.first
         @logger.error("cannot go on: #{@fatal.message}")
+        @hooks.report(@fatal, { worker: self })
         @stop_deadline = now
         @stopping = true
+        lifecycle(:before_shutdown)
       when :reserve_failed
         @reserving = false
         @reserve_failures += 1
@@ -292,16 +354,71 @@ module Gantry
     def perform(running)
       job = running.job
       outcome = begin
-        handler = @handlers[job.type] or raise UnknownJobType, "no handler for job type #{job.type} on this worker"
-        [:ok, invoke(handler, job)]
+        traced(job) { work(job) }
       rescue WorkerStopped
         nil
-      rescue Exception => e # rubocop:disable Lint/RescueException -- any failure of the handler fails the job
-        [:error, e]
       end
       finish(job, *outcome) if outcome && running.claim!
     ensure
       post([:finished, job.id])
+    end
+
+    # Runs the job's hooks and handler: [:ok, value] or [:error, exception].
+    def work(job)
+      context = { worker: self, job: job }
+      outcome = begin
+        @hooks.run_before(:before_job, [job], context)
+        [:ok, @hooks.run_around(:around_job, [job], context) { handle_job(job) }]
+      rescue WorkerStopped
+        raise
+      rescue Exception => e # rubocop:disable Lint/RescueException -- any failure of the handler fails the job
+        [:error, e]
+      end
+      error = outcome[1] if outcome[0] == :error
+      @hooks.run_all(:after_job, [job, JobOutcome.new(error ? nil : outcome[1], error)], context)
+      @hooks.run_all(:on_job_failure, [job, error], context) if error
+      outcome
+    end
+
+    def handle_job(job)
+      handler = @handlers[job.type] or raise UnknownJobType, "no handler for job type #{job.type} on this worker"
+      invoke(handler, job)
+    end
+
+    # Runs the block (the job's work) inside its span when there is a trace context provider. The job's error is
+    # raised through the provider, so that its span records it; a provider that fails is reported and the job
+    # runs (or keeps its outcome) without it.
+    def traced(job)
+      provider = Tracing.resolve(@tracing)
+      return yield unless provider
+
+      outcome = nil
+      begin
+        provider.in_job_span(job, Tracing.parent_of(job), link: job.attempt.to_i > 1) do
+          outcome = yield
+          raise outcome[1] if outcome[0] == :error
+
+          outcome[1]
+        end
+      rescue WorkerStopped
+        raise
+      rescue Exception => e # rubocop:disable Lint/RescueException
+        @hooks.report(e, { hook: :tracing, worker: self, job: job }) unless outcome && e.equal?(outcome[1])
+        return outcome || yield
+      end
+      return outcome if outcome
+
+      @hooks.report(HookError.new("the tracing provider's in_job_span returned without running the job"),
+                    { hook: :tracing, worker: self, job: job })
+      yield
+    end
+
+    # Runs a lifecycle hook once, in the loop's thread.
+    def lifecycle(name)
+      return if @lifecycle.include?(name)
+
+      @lifecycle << name
+      @hooks.run_all(name, [self], { worker: self })
     end
 
     def invoke(handler, job)
@@ -335,7 +452,7 @@ module Gantry
                    "the broker puts it back when its lease ends")
     end
 
-    def fail_job(job, error, again: !error.is_a?(PermanentError))
+    def fail_job(job, error, again: !error.is_a?(Permanent))
       state = @client.nack(job, error, retry: again && !job.cancelled?)["state"]
       @logger.warn("job #{job.id} #{job.type} failed (#{error.class}: #{error.message}); now #{state}")
     end
