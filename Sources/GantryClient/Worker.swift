@@ -63,11 +63,21 @@ public final class Worker: Service, Sendable {
     private let tls: ClientTLS?
     /// Run around every job and at startup and shutdown (`Hooks`).
     public let hooks: Hooks
+    /// Where `/live` and `/ready` are served (nil: nowhere; 0: any free port, see `healthPort`).
+    let healthPortAsked: Int?
+    /// On a graceful stop, how long running jobs may finish before they are cancelled and handed back.
+    public let drainTimeout: Duration
+    private let lastBeat = Mutex<ContinuousClock.Instant?>(nil)
+    private let connected = Atomic<Bool>(false)
+    private let health = Mutex<HealthServer?>(nil)
+    /// Cancels running jobs once the drain timeout of a graceful stop has passed.
+    private let draining = Mutex<Task<Void, any Error>?>(nil)
 
     /// `token` and `tls` as for `GantryClient`.
     public init(url: String = "gantry://127.0.0.1:7440", queues: [String], concurrency: Int = 10,
                 id: String = "\(ProcessInfo.processInfo.hostName):\(ProcessInfo.processInfo.processIdentifier)",
                 lease: Duration = .seconds(60), token: String? = nil, tls: ClientTLS? = nil, hooks: Hooks = Hooks(),
+                healthPort: Int? = nil, drainTimeout: Duration = .seconds(30),
                 logger: Logger = Logger(label: "gantry.worker")) throws {
         guard !queues.isEmpty else { throw InvalidWorkerSettings(description: "A worker needs at least one queue to reserve from.") }
         guard concurrency >= 1 else { throw InvalidWorkerSettings(description: "A worker's concurrency must be at least 1 (got \(concurrency)).") }
@@ -81,8 +91,27 @@ public final class Worker: Service, Sendable {
         self.id = id
         self.lease = lease
         self.hooks = hooks
+        self.healthPortAsked = healthPort
+        self.drainTimeout = drainTimeout
         self.logger = logger
     }
+
+    /// The port `/live` and `/ready` are served on while it runs (nil when none was asked for).
+    public var healthPort: Int? { health.withLock { $0?.port } }
+
+    /// Live: its loop (or its lease heartbeat, while every slot is busy) went round within the last lease.
+    /// Ready: connected to a broker, reserving, and not told to quiet or stop.
+    func healthStatus() -> HealthServer.Status {
+        let beat = lastBeat.withLock { $0 }
+        let live = beat.map { ContinuousClock.now - $0 < max(lease, .seconds(30)) } ?? false
+        let reserving = !stopping.load(ordering: .relaxed) && !quieted.load(ordering: .relaxed)
+        let ready = live && connected.load(ordering: .relaxed) && reserving
+        let detail = !live ? "the worker loop has not run recently" : !connected.load(ordering: .relaxed) ? "not connected to a broker"
+            : !reserving ? "stopping or quiet: taking no jobs" : "connected and reserving"
+        return HealthServer.Status(live: live, ready: ready, detail: detail)
+    }
+
+    private func beat() { lastBeat.withLock { $0 = .now } }
 
     /// Registers the handler for a job type; `args` are decoded to `Args` (a decoding failure is permanent).
     public func register<Args: Decodable & Sendable>(
@@ -133,9 +162,18 @@ public final class Worker: Service, Sendable {
     /// Whether an operator told it to quiet (it reserves nothing until stopped).
     public var isQuiet: Bool { quieted.load(ordering: .relaxed) }
 
-    /// Stops reserving; `run()` returns once running jobs have finished.
+    /// Stops reserving; `run()` returns once running jobs have finished, or after `drainTimeout` has cancelled
+    /// those still running and handed their jobs back.
     public func shutdown() {
-        stopping.store(true, ordering: .relaxed)
+        guard !stopping.exchange(true, ordering: .relaxed) else { return }
+        let drain = drainTimeout
+        let drainer = Task { [weak self] in
+            try await Task.sleep(for: drain)
+            guard let self, !self.running.withLock({ $0.isEmpty }) else { return }
+            self.logger.warning("drain timeout: handing back the jobs still running", metadata: ["timeout": "\(drain)"])
+            self.stop()
+        }
+        draining.withLock { $0 = drainer }
     }
 
     /// Stops reserving and cancels running handlers; their jobs are handed back for another worker.
@@ -160,6 +198,17 @@ public final class Worker: Service, Sendable {
 
     public func run() async throws {
         await hooks.lifecycle(.beforeStartup)
+        beat()
+        if let port = healthPortAsked {
+            let server = try await HealthServer.start(port: port) { [weak self] in
+                self?.healthStatus() ?? HealthServer.Status(live: false, ready: false, detail: "the worker is gone")
+            }
+            health.withLock { $0 = server }
+            logger.info("health endpoints", metadata: ["live": "http://127.0.0.1:\(server.port)/live", "ready": "http://127.0.0.1:\(server.port)/ready"])
+        }
+        defer {
+            if let server = health.withLock({ $0 }) { Task { await server.stop() } }
+        }
         let announced = handlers.withLock { $0.keys.sorted() }.map { Hello.Handler(type: $0) }
         let client = try GantryClient(
             url: url, name: "gantry-swift-worker",
@@ -177,6 +226,7 @@ public final class Worker: Service, Sendable {
                 // one round trip per finished job.
                 let batch = max(1, concurrency / 4)
                 while !stopping.load(ordering: .relaxed) && !Task.isCancelled {
+                    beat()
                     if quieted.load(ordering: .relaxed) {
                         try? await Task.sleep(for: .milliseconds(250))
                         continue
@@ -191,7 +241,9 @@ public final class Worker: Service, Sendable {
                         // Short enough to notice shutdown promptly; the broker answers at once when a job comes.
                         jobs = try await client.call(Reserve.self, Reserve.Params(
                             queues: queues, max: free, waitMs: 2000, leaseMs: EnqueueOptions.milliseconds(lease))).jobs
+                        connected.store(true, ordering: .relaxed)
                     } catch {
+                        connected.store(false, ordering: .relaxed)
                         logger.warning("reserve failed; retrying", metadata: ["error": "\(error)"])
                         try await Task.sleep(for: .seconds(1))
                         continue
@@ -209,6 +261,7 @@ public final class Worker: Service, Sendable {
         } onGracefulShutdown: {
             self.shutdown()
         }
+        draining.withLock { $0 }?.cancel()
         await client.close()
         logger.info("worker stopped")
         await hooks.lifecycle(.afterShutdown)
@@ -272,6 +325,7 @@ public final class Worker: Service, Sendable {
     private func extendLeases(_ client: GantryClient) async {
         while !Task.isCancelled {
             try? await Task.sleep(for: lease / 3)
+            beat()
             let ids = running.withLock { Array($0.keys) }
             guard !ids.isEmpty else { continue }
             guard let result = try? await client.call(Extend.self, Extend.Params(ids: ids, leaseMs: EnqueueOptions.milliseconds(lease))) else {

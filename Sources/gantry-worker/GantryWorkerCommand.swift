@@ -49,7 +49,8 @@ struct GantryWorkerCommand: AsyncParsableCommand {
               handlers:
                 email.send: python3 send.py
 
-            SIGTERM or SIGINT: stop taking jobs, let running commands finish, exit.
+            SIGTERM or SIGINT: stop taking jobs, let running commands finish (up to --drain-timeout-ms, then stop \
+            them and hand their jobs back), exit. --health-port PORT serves GET /live and GET /ready for probes.
 
             Settings: each a flag, an environment variable (in brackets) and a config file key (the flag's name \
             with underscores; queues: and handlers: for --queue and --handler); flags win over the environment, \
@@ -84,7 +85,7 @@ struct GantryWorkerCommand: AsyncParsableCommand {
         do {
             worker = try Worker(
                 url: url, queues: queues, concurrency: concurrency, token: ProcessInfo.processInfo.environment["GANTRY_TOKEN"],
-                tls: ClientTLS.fromEnvironment(), logger: logger)
+                tls: ClientTLS.fromEnvironment(), healthPort: settings.healthPort, drainTimeout: settings.drainTimeout, logger: logger)
         } catch {
             throw ValidationError("\(error)")
         }

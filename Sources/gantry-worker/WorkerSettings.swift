@@ -14,6 +14,9 @@ struct WorkerSettings: Sendable {
     /// What `*.sql` step files run against.
     var sqlURL: String?
     var timeout: Duration = .seconds(30 * 60)
+    /// Where `/live` and `/ready` are served (on 127.0.0.1); none by default.
+    var healthPort: Int?
+    var drainTimeout: Duration = .seconds(30)
     var logLevel = "info"
 
     typealias Entry = Setting<WorkerSettings>
@@ -42,6 +45,12 @@ struct WorkerSettings: Sendable {
         .text("sql_url", "URL", "The PostgreSQL URL psql runs *.sql step files against (postgres://user@host/db).", \.sqlURL),
         .milliseconds("timeout_ms", "Kill a command that runs longer than this (SIGTERM to its process group, SIGKILL 5 s later).",
                       \.timeout, atLeast: 1),
+        Entry("health_port", "PORT", "Serve GET /live (the worker loop runs) and GET /ready (connected and taking jobs) on 127.0.0.1:PORT, for a supervisor's probes.",
+              show: { $0.healthPort.map(String.init) }) { settings, text throws(SettingProblem) in
+            settings.healthPort = try SettingValue.integer(text, within: 1...65535)
+        },
+        .milliseconds("drain_timeout_ms", "On SIGTERM, how long running commands may finish before they are stopped and their jobs handed back.",
+                      \.drainTimeout, atLeast: 0),
         .choice("log_level", "LEVEL", "trace, debug, info, notice, warning, error or critical.", \.logLevel, SettingValue.logLevels),
     ], environmentPrefix: "GANTRY_WORKER_", environmentAliases: ["broker": ["GANTRY_URL"]])
 
