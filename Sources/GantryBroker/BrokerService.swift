@@ -55,6 +55,7 @@ public struct BrokerService: Service {
             PeriodicChore(name: "retention cleaner", logger: logger, round: RetentionCleaner(broker: broker).round),
             PeriodicChore(name: "cron enqueuer", logger: logger, round: CronEnqueuer(broker: broker).round),
             PeriodicChore(name: "package cron", logger: logger, round: PackageCron(broker: broker).round),
+            PeriodicChore(name: "backlog watch", logger: logger, round: BacklogWatch(broker: broker).round),
             PeriodicChore(name: "webhook deliverer", logger: logger, round: WebhookDeliverer(broker: broker).round),
         ]
         try await withThrowingTaskGroup(of: Void.self) { group in

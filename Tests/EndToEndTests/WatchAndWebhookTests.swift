@@ -115,6 +115,8 @@ import Testing
         #expect(Set(posts.compactMap { $0["delivery"]?.stringValue }).count == 1, "one delivery id across attempts and brokers")
         #expect(posts.first?["event"] == "job.dead")
         #expect(posts.first?["body"]?["job"]?["id"] == .string(id) && posts.first?["body"]?["queue"] == "billing")
+        // The receiver logs before it answers; the broker records the answer just after.
+        #expect(try await eventually { try await again.result("webhooks.deliveries", ["name": "pager"])["deliveries"]?[0]?["delivered_at"] != nil })
         let delivered = try #require(try await again.result("webhooks.deliveries", ["name": "pager"])["deliveries"]?[0])
         #expect(delivered["delivered_at"] != nil && delivered["last_status"] == 200 && delivered["last_response"] == "ok")
         #expect((delivered["attempts"]?.intValue ?? 0) >= 2)
@@ -123,5 +125,40 @@ import Testing
         #expect(bad.error?.data?["field"] == "url")
         let short = try await again.call("webhooks.upsert", ["name": "x", "url": "http://example.com", "events": ["job.dead"], "secret": "short"])
         #expect(short.error?.data?["field"] == "secret")
+    }
+
+    /// A queue whose oldest available job waited past its backlog_alert_ms raises queue.backlog once; a cron
+    /// schedule fired late by a broker that was down raises cron.missed with the ticks it skipped. (Read from a
+    /// webhook's outbox, which keeps what an unreachable receiver did not take.)
+    @Test func aBacklogAndMissedCronTicksRaiseTheirEvents() async throws {
+        let (url, _) = try await TestPostgres.freshDatabase()
+        let first = try await BrokerProcess(databaseURL: url)
+        let client = try await first.connect()
+        _ = try await client.result("webhooks.upsert", [
+            "name": "ops", "url": "http://127.0.0.1:9/unreachable", "events": ["queue.backlog", "cron.missed"], "secret": "0123456789abcdef",
+        ])
+        let configured = try await client.result("queues.configure", ["queue": "reports", "backlog_alert_ms": 1000])
+        #expect(configured["backlog_alert_ms"] == 1000)
+        _ = try await enqueue(client, ["type": "report.build", "queue": "reports"])
+        _ = try await client.result("cron.upsert", ["name": "tick", "cron": "* * * * * *", "type": "tick.tock", "queue": "ticks"])
+        func deliveries(_ event: String, on client: LineClient) async throws -> [JSONValue] {
+            let all = try await client.result("webhooks.deliveries", ["name": "ops"])["deliveries"]?.arrayValue ?? []
+            return all.filter { $0["event"]?.stringValue == event }
+        }
+        #expect(try await eventually(timeout: .seconds(20)) { try await !deliveries("queue.backlog", on: client).isEmpty })
+        let backlog = try #require(try await deliveries("queue.backlog", on: client).first?["body"])
+        #expect(backlog["queue"] == "reports" && backlog["backlog"]?["threshold_ms"] == 1000 && backlog["backlog"]?["available"] == 1, "\(backlog)")
+
+        first.signal(SIGKILL)
+        try await Task.sleep(for: .seconds(3))
+        let second = try await BrokerProcess(databaseURL: url)
+        let again = try await second.connect()
+        #expect(try await eventually(timeout: .seconds(20)) { try await !deliveries("cron.missed", on: again).isEmpty })
+        let missed = try #require(try await deliveries("cron.missed", on: again).first?["body"])
+        #expect(missed["queue"] == "ticks" && missed["schedule"]?["name"] == "tick", "\(missed)")
+        #expect((missed["schedule"]?["missed"]?.intValue ?? 0) >= 2, "three seconds down skip at least two ticks: \(missed)")
+        #expect(try await deliveries("queue.backlog", on: again).count == 1, "the backlog alerted once, not on every check")
+        let refused = try await again.call("queues.configure", ["queue": "reports", "backlog_alert_ms": 10])
+        #expect(refused.error?.data?["field"] == "backlog_alert_ms")
     }
 }

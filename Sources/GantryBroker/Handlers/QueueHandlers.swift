@@ -46,11 +46,14 @@ struct QueueHandlers {
     func configure(_ params: QueuesConfigure.Params) async throws -> QueuesConfigure.Result {
         let limit = QueueLimit(concurrency: params.concurrency, rateLimit: params.rateLimit)
         try await apply(limit, to: params.queue, source: .rpc)
+        try await broker.queueStore.setBacklogAlert(params.queue, ms: params.backlogAlertMs)
         broker.logger.info("queue configured", metadata: [
+            "backlog_alert_ms": "\(params.backlogAlertMs.map(String.init) ?? "none")",
             "queue": "\(params.queue)", "concurrency": "\(params.concurrency.map(String.init) ?? "none")",
             "rate_limit": "\(params.rateLimit.map { "\($0.limit) per \($0.periodMs) ms" } ?? "none")",
         ])
-        return QueuesConfigure.Result(queue: params.queue, concurrency: params.concurrency, rateLimit: params.rateLimit)
+        return QueuesConfigure.Result(queue: params.queue, concurrency: params.concurrency, rateLimit: params.rateLimit,
+                                      backlogAlertMs: params.backlogAlertMs)
     }
 
     /// Stores the limit, tells the other brokers, and wakes waiters: a raised limit may free room at once.

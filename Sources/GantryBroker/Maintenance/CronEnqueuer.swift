@@ -30,9 +30,11 @@ struct CronEnqueuer {
         for schedule in round.due {
             guard let tick = schedule.nextRunAt else { continue }
             let next: Date?
+            var missed: (count: Int, first: Date?) = (0, nil)
             do {
                 let (expression, zone) = try CronHandlers.parseSchedule(cron: schedule.cron, timezone: schedule.timezone)
                 next = expression.nextFire(after: max(round.now, tick), in: zone)
+                missed = Self.ticks(of: expression, in: zone, after: tick, upTo: round.now)
                 if let next { nextDue = min(nextDue ?? next, next) }
             } catch {
                 logger.error("cron schedule cannot be read; pausing it", metadata: ["schedule": "\(schedule.name)", "error": "\(error.message)"])
@@ -44,6 +46,9 @@ struct CronEnqueuer {
             }
             fired += 1
             broker.cron.enqueued(by: schedule, state: state)
+            if missed.count > 0 {
+                await announceMissed(schedule, firedTick: tick, missed: missed)
+            }
             logger.info("cron schedule fired", metadata: [
                 "schedule": "\(schedule.name)", "tick": "\(GantryJSON.formatTimestamp(tick))", "job": "\(jobID)",
                 "next": "\(next.map(GantryJSON.formatTimestamp) ?? "never")",
@@ -51,6 +56,34 @@ struct CronEnqueuer {
         }
         let wait = nextDue.map { Duration.milliseconds(max(1, Int64(($0.timeIntervalSince(round.now) * 1000).rounded(.up)))) }
         return Round(fired: fired, nextDueIn: wait, moreDue: round.due.count >= Self.batchLimit)
+    }
+
+    /// The ticks after `tick` up to `now` that firing `tick` late skips (counted up to a thousand).
+    static func ticks(of expression: CronExpression, in zone: TimeZone, after tick: Date, upTo now: Date) -> (count: Int, first: Date?) {
+        var count = 0
+        var first: Date?
+        var cursor = tick
+        while count < 1000, let following = expression.nextFire(after: cursor, in: zone), following <= now {
+            if first == nil { first = following }
+            count += 1
+            cursor = following
+        }
+        return (count, first)
+    }
+
+    /// `cron.missed` for watchers and webhooks: the schedule fired late, and these ticks will not run.
+    private func announceMissed(_ schedule: CronSchedule, firedTick: Date, missed: (count: Int, first: Date?)) async {
+        var body: JSONObject = [
+            "name": .string(schedule.name), "cron": .string(schedule.cron), "timezone": .string(schedule.timezone),
+            "fired_tick": .string(GantryJSON.formatTimestamp(firedTick)), "missed": .int(Int64(missed.count)),
+        ]
+        body["first_missed_tick"] = missed.first.map { .string(GantryJSON.formatTimestamp($0)) }
+        do { try await broker.webhookStore.emit(.cronMissed, queue: schedule.queue, body: ["schedule": .object(body)]) } catch {
+            broker.logger.warning("could not announce missed cron ticks", metadata: ["schedule": "\(schedule.name)", "error": "\(error)"])
+        }
+        broker.logger.warning("cron schedule fired late; ticks in between skipped", metadata: [
+            "schedule": "\(schedule.name)", "missed": "\(missed.count)",
+        ])
     }
 
     func round() async throws -> Duration {

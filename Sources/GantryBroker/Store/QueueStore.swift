@@ -74,6 +74,60 @@ public struct QueueStore: Sendable {
         }
     }
 
+    /// Sets (or with nil removes) the queue's backlog alert; a changed threshold is judged afresh.
+    public func setBacklogAlert(_ queue: String, ms: Int64?) async throws {
+        let logger = logger
+        try await storage.withConnection { connection in
+            if let ms {
+                try await connection.query("""
+                    INSERT INTO gantry.queue_alerts AS a (queue, backlog_ms) VALUES (\(queue), \(ms))
+                    ON CONFLICT (queue) DO UPDATE
+                    SET backlog_ms = excluded.backlog_ms, updated_at = now(),
+                        alerted_at = CASE WHEN a.backlog_ms = excluded.backlog_ms THEN a.alerted_at END
+                    """, logger: logger)
+            } else {
+                try await connection.query("DELETE FROM gantry.queue_alerts WHERE queue = \(queue)", logger: logger)
+            }
+        }
+    }
+
+    /// Raises `queue.backlog` for each alerting queue whose oldest available job waited past its threshold and
+    /// that has not alerted since it last recovered; re-arms those that recovered. Answers the queues alerted.
+    public func checkBacklogs() async throws -> [String] {
+        let logger = logger
+        return try await storage.withConnection { connection in
+            try await connection.withTransaction(logger: logger) { connection in
+                let rows = try await connection.query("""
+                    WITH ages AS (
+                        SELECT a.queue, a.backlog_ms, a.alerted_at,
+                               (SELECT min(j.run_at) FROM gantry.jobs j WHERE j.queue = a.queue AND j.state = 'available') AS oldest,
+                               (SELECT count(*) FROM gantry.jobs j WHERE j.queue = a.queue AND j.state = 'available') AS waiting
+                        FROM gantry.queue_alerts a
+                        FOR UPDATE OF a SKIP LOCKED
+                    ), rearmed AS (
+                        UPDATE gantry.queue_alerts q SET alerted_at = NULL FROM ages
+                        WHERE q.queue = ages.queue AND ages.alerted_at IS NOT NULL
+                          AND (ages.oldest IS NULL OR ages.oldest >= now() - ages.backlog_ms * interval '1 millisecond')
+                        RETURNING q.queue
+                    ), alerted AS (
+                        UPDATE gantry.queue_alerts q SET alerted_at = now() FROM ages
+                        WHERE q.queue = ages.queue AND ages.alerted_at IS NULL
+                          AND ages.oldest < now() - ages.backlog_ms * interval '1 millisecond'
+                        RETURNING q.queue, ages.oldest, ages.waiting, ages.backlog_ms
+                    )
+                    SELECT a.queue FROM alerted a
+                    CROSS JOIN LATERAL (SELECT gantry.emit('queue.backlog', a.queue, jsonb_build_object('backlog', jsonb_build_object(
+                        'oldest_available_at', to_char(a.oldest AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'),
+                        'waited_ms', (extract(epoch FROM now() - a.oldest) * 1000)::bigint, 'available', a.waiting,
+                        'threshold_ms', a.backlog_ms)))) AS emitted
+                    """, logger: logger)
+                var alerted: [String] = []
+                for try await queue in rows.decode(String.self) { alerted.append(queue) }
+                return alerted
+            }
+        }
+    }
+
     /// Removes limits a config file set on queues it no longer names.
     public func removeConfiguredLimits(except kept: [String]) async throws {
         let logger = logger

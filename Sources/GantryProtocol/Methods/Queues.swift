@@ -84,6 +84,8 @@ public enum QueuesConfigure: RPCMethod {
         public var queue: String
         public var concurrency: Int?
         public var rateLimit: RateLimit?
+        /// Raise `queue.backlog` when the oldest available job has waited longer than this.
+        public var backlogAlertMs: Int64?
 
         public static let fieldNames = Set(CodingKeys.allCases.map(\.rawValue))
 
@@ -96,15 +98,17 @@ public enum QueuesConfigure: RPCMethod {
             }
         }
 
-        public init(queue: String, concurrency: Int? = nil, rateLimit: RateLimit? = nil) {
+        public init(queue: String, concurrency: Int? = nil, rateLimit: RateLimit? = nil, backlogAlertMs: Int64? = nil) {
             self.queue = queue
             self.concurrency = concurrency
             self.rateLimit = rateLimit
+            self.backlogAlertMs = backlogAlertMs
         }
 
         enum CodingKeys: String, CodingKey, CaseIterable {
             case queue, concurrency
             case rateLimit = "rate_limit"
+            case backlogAlertMs = "backlog_alert_ms"
         }
 
         public init(from decoder: any Decoder) throws {
@@ -112,6 +116,7 @@ public enum QueuesConfigure: RPCMethod {
             queue = try c.decode(String.self, forKey: .queue)
             concurrency = try c.decodeInteger(Int.self, forKey: .concurrency)
             rateLimit = try c.decodeIfPresent(RateLimit.self, forKey: .rateLimit)
+            backlogAlertMs = try c.decodeInteger(Int64.self, forKey: .backlogAlertMs)
         }
 
         public func validate() throws(RPCErrorObject) {
@@ -127,6 +132,9 @@ public enum QueuesConfigure: RPCMethod {
                     throw .invalidParams(field: "rate_limit.period_ms", "must be between 1 and \(QueuesConfigure.maxRatePeriodMs) (a day), got \(rateLimit.periodMs)")
                 }
             }
+            if let backlogAlertMs, !(1000...ProtocolDefaults.maxDurationMs).contains(backlogAlertMs) {
+                throw .invalidParams(field: "backlog_alert_ms", "must be a whole number of milliseconds, at least 1000, or null for no alert")
+            }
         }
     }
 
@@ -134,16 +142,19 @@ public enum QueuesConfigure: RPCMethod {
         public var queue: String
         public var concurrency: Int?
         public var rateLimit: RateLimit?
+        public var backlogAlertMs: Int64?
 
-        public init(queue: String, concurrency: Int?, rateLimit: RateLimit?) {
+        public init(queue: String, concurrency: Int?, rateLimit: RateLimit?, backlogAlertMs: Int64? = nil) {
             self.queue = queue
             self.concurrency = concurrency
             self.rateLimit = rateLimit
+            self.backlogAlertMs = backlogAlertMs
         }
 
         enum CodingKeys: String, CodingKey {
             case queue, concurrency
             case rateLimit = "rate_limit"
+            case backlogAlertMs = "backlog_alert_ms"
         }
     }
 }

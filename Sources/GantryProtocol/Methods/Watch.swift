@@ -12,6 +12,10 @@ public enum LifecycleEvent: String, Codable, Sendable, CaseIterable {
     case operationFailed = "operation.failed"
     /// A worker's connection went away while it held jobs (they went back to their queues).
     case workerLost = "worker.lost"
+    /// A queue's oldest available job has waited longer than its `backlog_alert_ms` (once, until it recovers).
+    case queueBacklog = "queue.backlog"
+    /// A cron schedule fired late, its ticks in between skipped (the brokers were down or paused meanwhile).
+    case cronMissed = "cron.missed"
 
     /// Checks a list of event names (`field` names it in errors).
     public static func parse(_ names: [String], field: String) throws(RPCErrorObject) -> [LifecycleEvent] {

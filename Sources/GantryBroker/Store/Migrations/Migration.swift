@@ -6,5 +6,5 @@ public struct Migration: Sendable {
     public let statements: [String]
 
     /// Every migration, in order. Append new ones here.
-    public static let all: [Migration] = [.v0001, .v0002, .v0003, .v0004, .v0005, .v0006, .v0007, .v0008, .v0009, .v0010, .v0011, .v0012, .v0013, .v0014, .v0015, .v0016]
+    public static let all: [Migration] = [.v0001, .v0002, .v0003, .v0004, .v0005, .v0006, .v0007, .v0008, .v0009, .v0010, .v0011, .v0012, .v0013, .v0014, .v0015, .v0016, .v0017]
 }
