@@ -11,13 +11,18 @@ print(client.job(job_id)["state"])
 ``gantry.Client`` (threads), ``gantry.aio.AsyncClient`` (asyncio), ``gantry.Worker`` (handlers in threads;
 a step of an operation may return ``gantry.StepResult``).
 ``gantrys://TOKEN@host:port`` (or ``token=``, ``ca_file=``...) connects over TLS with a token.
+``gantry.Hooks`` (``client.hooks``, ``worker.hooks``) run around enqueues, jobs, a worker's startup and
+shutdown; ``gantry.TraceProvider`` (OpenTelemetry when installed) carries W3C trace context in a job's meta.
 """
-from . import aio
+from . import aio, tracing
 from .client import Client
 from .errors import (ERRORS, ConnectionLost, GantryError, PermanentError, RPCError, TLSError)
+from .hooks import HOOKS, HookError, Hooks, Outcome
+from .tracing import TraceProvider
 from .worker import Job, StepResult, UnknownJobType, Worker
 
 __version__ = "0.1.0"
 
 __all__ = ["Client", "Worker", "Job", "StepResult", "RPCError", "ConnectionLost", "TLSError", "PermanentError",
-           "GantryError", "UnknownJobType", "ERRORS", "aio"]
+           "GantryError", "UnknownJobType", "ERRORS", "aio", "Hooks", "HOOKS", "HookError", "Outcome",
+           "TraceProvider", "tracing"]

@@ -299,6 +299,51 @@ def job_params(type, args=None, **options):
     return params
 
 
+#: The methods that store jobs: what the enqueue hooks and the trace context wrap.
+ENQUEUE_METHODS = ("enqueue", "enqueue_batch")
+
+
+def enqueue_request(method, params):
+    """For an enqueue's hooks: (params, jobs, subject), a copy of ``params`` whose job dicts (and their ``meta``)
+    hooks may change without touching the caller's; ``jobs`` is the list of its job dicts and ``subject`` what
+    ``around_enqueue`` gets (the job, or a batch's list). None for params the broker will refuse anyway."""
+    if not isinstance(params, dict):
+        return None
+    if method == "enqueue":
+        job = _own(params)
+        return job, [job], job
+    jobs = params.get("jobs")
+    if not isinstance(jobs, (list, tuple)) or not all(isinstance(job, dict) for job in jobs):
+        return None
+    jobs = [_own(job) for job in jobs]
+    return {**params, "jobs": jobs}, jobs, jobs
+
+
+def _own(job):
+    job = dict(job)
+    if isinstance(job.get("meta"), dict):
+        job["meta"] = dict(job["meta"])
+    return job
+
+
+def settle_timestamps(jobs):
+    """A datetime a hook put in ``run_at``/``expires_at`` is sent as RFC 3339, as ``enqueue``'s own are."""
+    for job in jobs:
+        for key in _TIMESTAMP_FIELDS:
+            if key in job:
+                job[key] = timestamp(job[key])
+
+
+def enqueue_answers(method, answer, jobs):
+    """What ``after_enqueue`` gets for each job: the broker's answer, or ``{"id": ...}`` for a batch's jobs."""
+    if method == "enqueue":
+        return [answer]
+    ids = answer.get("ids") if isinstance(answer, dict) else None
+    if not isinstance(ids, list) or len(ids) != len(jobs):
+        return [answer] * len(jobs)
+    return [{"id": id} for id in ids]
+
+
 def error_object(error, kind=None, backtrace=None):
     """A nack's ``error``: from an exception (message, class name, traceback lines), a string or a dict."""
     if isinstance(error, BaseException):

@@ -13,7 +13,9 @@ import logging
 import socket
 
 from . import _api
+from . import tracing as _tracing
 from .errors import STORAGE_UNAVAILABLE, ConnectionLost, RPCError
+from .hooks import Hooks
 
 log = logging.getLogger("gantry")
 
@@ -125,11 +127,13 @@ class AsyncClient(_api._Api):
     request's future by id, ``hello`` first on each (re)connection, reconnect on the next call after a drop,
     and the same transparent resend of ``storage_unavailable`` with nothing applied. Every method of
     ``gantry.Client`` is here as a coroutine, and the same keywords: ``token``, ``tls``, ``ca_file``,
-    ``cert_file``, ``key_file`` (see ``gantry.Client``). ``on_notification(method, params)`` may be a plain
-    function or a coroutine function (run as a task). Use it from one event loop."""
+    ``cert_file``, ``key_file``, ``hooks``, ``tracing`` (see ``gantry.Client``). ``on_notification(method,
+    params)`` may be a plain function or a coroutine function (run as a task), and so may hooks (an
+    ``around_enqueue`` hook then awaits ``next()``). Use it from one event loop."""
 
     def __init__(self, url=None, name="gantry-python", *, token=None, tls=None, ca_file=None, cert_file=None,
-                 key_file=None, worker=None, on_notification=None, timeout=60.0, patience=30.0, connect_timeout=10.0):
+                 key_file=None, worker=None, on_notification=None, timeout=60.0, patience=30.0, connect_timeout=10.0,
+                 hooks=None, tracing=None):
         self._endpoint = _api.endpoint(url, token=token, tls=tls, ca_file=ca_file, cert_file=cert_file,
                                        key_file=key_file)
         self.host, self.port = self._endpoint.host, self._endpoint.port
@@ -140,6 +144,12 @@ class AsyncClient(_api._Api):
         self.timeout = timeout
         self.patience = patience
         self.connect_timeout = connect_timeout
+        self.hooks = hooks if isinstance(hooks, Hooks) else Hooks(hooks)
+        self._tracing_option = tracing
+        if tracing is not None:
+            _tracing.resolve(tracing)
+        self._tracer_resolved = False
+        self._tracer = None
         self.session_id = None
         self.connections_opened = 0
         self._ids = itertools.count(1)
@@ -167,6 +177,42 @@ class AsyncClient(_api._Api):
 
     async def call(self, method, params=None, *, timeout=None):
         """Calls any method; returns its ``result`` or raises ``RPCError`` (see ``gantry.Client.call``)."""
+        if method in _api.ENQUEUE_METHODS and (self.hooks or self.tracer is not None):
+            request = _api.enqueue_request(method, params)
+            if request is not None:
+                return await self._enqueue(method, timeout, *request)
+        return await self._call(method, params, timeout)
+
+    @property
+    def tracer(self):
+        """The ``TraceProvider`` in use (None: no tracing), decided on first use."""
+        if not self._tracer_resolved:
+            self._tracer = _tracing.resolve(self._tracing_option)
+            self._tracer_resolved = True
+        return self._tracer
+
+    async def _enqueue(self, method, timeout, params, jobs, subject):
+        """``gantry.Client._enqueue``, awaiting the hooks that are coroutine functions."""
+        hooks, tracer, answers = self.hooks, self.tracer, []
+        for job in jobs:
+            await hooks._arun_before("before_enqueue", job, job=job)
+        _api.settle_timestamps(jobs)
+
+        async def send():
+            if tracer is not None:
+                _tracing.inject(tracer, jobs)
+            answers.append(await self._call(method, params, timeout))
+            return answers[0]
+        try:
+            await hooks._arun_around("around_enqueue", subject, send, job=subject)
+        except Exception:
+            if not answers:
+                raise
+        for job, answer in zip(jobs, _api.enqueue_answers(method, answers[0], jobs)):
+            await hooks._arun_after("after_enqueue", job, answer, job=job)
+        return answers[0]
+
+    async def _call(self, method, params, timeout):
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.patience
         delay = 0.1

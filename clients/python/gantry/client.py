@@ -12,7 +12,9 @@ import threading
 import time
 
 from . import _api
+from . import tracing as _tracing
 from .errors import STORAGE_UNAVAILABLE, ConnectionLost, RPCError
+from .hooks import Hooks
 
 log = logging.getLogger("gantry")
 
@@ -265,10 +267,16 @@ class Client(_api._Api):
     - ``timeout``: seconds to wait for an answer (a ``reserve`` adds its ``wait_ms``); ``None`` waits forever.
     - ``patience``: seconds to keep trying to connect, and to resend a request refused with
       ``storage_unavailable`` that changed nothing (``data.applied`` false); 0 tries once.
+    - ``hooks``: a ``gantry.Hooks`` (may be shared), or a dict name -> function(s); ``client.hooks`` either way.
+      ``before_enqueue``, ``around_enqueue`` and ``after_enqueue`` wrap every enqueue: ``enqueue``,
+      ``enqueue_batch`` and ``call("enqueue"/"enqueue_batch", ...)``.
+    - ``tracing``: a ``gantry.TraceProvider``; None (the default) uses OpenTelemetry when it is installed,
+      False turns tracing off. An enqueue puts the current span's ``traceparent``/``tracestate`` in ``meta``.
     """
 
     def __init__(self, url=None, name="gantry-python", *, token=None, tls=None, ca_file=None, cert_file=None,
-                 key_file=None, worker=None, on_notification=None, timeout=60.0, patience=30.0, connect_timeout=10.0):
+                 key_file=None, worker=None, on_notification=None, timeout=60.0, patience=30.0, connect_timeout=10.0,
+                 hooks=None, tracing=None):
         self._endpoint = _api.endpoint(url, token=token, tls=tls, ca_file=ca_file, cert_file=cert_file,
                                        key_file=key_file)
         self.host, self.port = self._endpoint.host, self._endpoint.port
@@ -280,6 +288,13 @@ class Client(_api._Api):
         self.timeout = timeout
         self.patience = patience
         self.connect_timeout = connect_timeout
+        #: The hooks (``gantry.Hooks``): ``@client.hooks.before_enqueue`` adds one.
+        self.hooks = hooks if isinstance(hooks, Hooks) else Hooks(hooks)
+        self._tracing_option = tracing
+        if tracing is not None:
+            _tracing.resolve(tracing)  # a wrong value is refused here, not at the first enqueue
+        self._tracer_resolved = False
+        self._tracer = None
         #: The session id the broker gave the current connection's ``hello``.
         self.session_id = None
         self.connections_opened = 0
@@ -312,8 +327,46 @@ class Client(_api._Api):
         """Calls any method with a dict of params; returns its ``result`` or raises ``RPCError``.
 
         A request refused with ``storage_unavailable`` and ``data.applied`` false (nothing was done) is sent
-        again with a backoff (0.1 s doubling to 2 s) for up to ``patience`` seconds.
+        again with a backoff (0.1 s doubling to 2 s) for up to ``patience`` seconds. ``enqueue`` and
+        ``enqueue_batch`` go through the enqueue hooks and get the trace context.
         """
+        if method in _api.ENQUEUE_METHODS and (self.hooks or self.tracer is not None):
+            request = _api.enqueue_request(method, params)
+            if request is not None:
+                return self._enqueue(method, timeout, *request)
+        return self._call(method, params, timeout)
+
+    @property
+    def tracer(self):
+        """The ``TraceProvider`` in use (None: no tracing), decided on first use (OpenTelemetry is imported
+        then, when ``tracing`` was left None)."""
+        if not self._tracer_resolved:
+            self._tracer = _tracing.resolve(self._tracing_option)
+            self._tracer_resolved = True
+        return self._tracer
+
+    def _enqueue(self, method, timeout, params, jobs, subject):
+        hooks, tracer, answers = self.hooks, self.tracer, []
+        for job in jobs:
+            hooks._run_before("before_enqueue", job, job=job)
+        _api.settle_timestamps(jobs)
+
+        def send():
+            if tracer is not None:
+                _tracing.inject(tracer, jobs)
+            answers.append(self._call(method, params, timeout))
+            return answers[0]
+        try:
+            hooks._run_around("around_enqueue", subject, send, job=subject)
+        except Exception:
+            if not answers:
+                raise
+            # The broker stored the job: a hook that raised afterwards was reported, and cannot undo it.
+        for job, answer in zip(jobs, _api.enqueue_answers(method, answers[0], jobs)):
+            hooks._run_after("after_enqueue", job, answer, job=job)
+        return answers[0]
+
+    def _call(self, method, params, timeout):
         deadline = time.monotonic() + self.patience
         delay = 0.1
         while True:

@@ -3,10 +3,12 @@ import logging
 import threading
 
 from . import _api
+from . import tracing as _tracing
 from ._acks import AckBatcher
 from .client import Client
 from .errors import (FORBIDDEN, INVALID_PARAMS, LEASE_LOST, UNAUTHORIZED, ConnectionLost, PermanentError, RPCError,
                      TLSError)
+from .hooks import Hooks, Outcome
 
 log = logging.getLogger("gantry.worker")
 
@@ -105,6 +107,11 @@ class Worker:
     ``shutdown()`` stops reserving and lets running jobs finish first (e.g. on SIGTERM):
     ``signal.signal(signal.SIGTERM, lambda *_: worker.shutdown())``.
 
+    ``hooks`` (a ``gantry.Hooks`` or a dict; ``worker.hooks`` either way) run around each job (``before_job``,
+    ``around_job``, ``after_job``, ``on_job_failure``), its startup and shutdown, and get its fatal errors
+    (``on_fatal_error``); see ``gantry.Hooks``. ``tracing`` (a ``gantry.TraceProvider``; None: OpenTelemetry when
+    installed; False: none) runs each job inside a span continuing the trace of its enqueue.
+
     ```python
     worker = gantry.Worker("127.0.0.1:7440", ["critical", "mail"], concurrency=8)
 
@@ -117,7 +124,8 @@ class Worker:
     """
 
     def __init__(self, url=None, queues=("default",), concurrency=10, handlers=None, *, id=None,
-                 name="gantry-python-worker", lease_ms=60_000, poll_ms=2_000, **client_options):
+                 name="gantry-python-worker", lease_ms=60_000, poll_ms=2_000, hooks=None, tracing=None,
+                 **client_options):
         queues = [queues] if isinstance(queues, str) else list(queues)
         if not queues:
             raise ValueError("A worker needs at least one queue to reserve from.")
@@ -134,6 +142,12 @@ class Worker:
         self.lease_ms = lease_ms
         self.poll_ms = poll_ms
         self.client_options = client_options
+        #: The hooks (``gantry.Hooks``): ``@worker.hooks.on_job_failure`` adds one.
+        self.hooks = hooks if isinstance(hooks, Hooks) else Hooks(hooks)
+        self._tracing_option = tracing
+        if tracing is not None:
+            _tracing.resolve(tracing)  # a wrong value is refused here, not at the first job
+        self.tracer = None
         #: Jobs acked / nacked by this worker so far.
         self.completed = 0
         self.failed = 0
@@ -148,6 +162,8 @@ class Worker:
         self._handing_back = False
         self._started = False
         self._fatal = None
+        self._shutdown_lock = threading.Lock()
+        self._shutdown_begun = False
 
     def handler(self, type):
         """Decorator: ``@worker.handler("email.send")`` registers the function for that job type."""
@@ -180,6 +196,15 @@ class Worker:
         if self.client is not None:
             threading.Thread(target=self._hand_back, name="gantry-hand-back", daemon=True).start()
 
+    def _begin_shutdown(self):
+        """Runs the ``before_shutdown`` hooks, once, before running jobs are finished or handed back (whichever
+        thread gets here first; the others wait for the hooks to be done)."""
+        with self._shutdown_lock:
+            if self._shutdown_begun:
+                return
+            self._shutdown_begun = True
+            self.hooks._run_after("before_shutdown", self)
+
     def shutdown(self):
         """Stops reserving; ``run()`` returns once running jobs have finished (acked or nacked)."""
         self._stop_event.set()
@@ -201,10 +226,12 @@ class Worker:
         if self._started:
             raise RuntimeError("a Worker runs once; make a new one")
         self._started = True
+        self.hooks._run_before("before_startup", self)
+        self.tracer = _tracing.resolve(self._tracing_option)
         announce = {"id": self.id, "queues": self.queues, "concurrency": self.concurrency,
                     "handlers": [{"type": type} for type in sorted(self._handlers)]}
-        self.client = Client(self.url, self.name, worker=announce, on_notification=self._obey,
-                             **self.client_options)
+        self.client = Client(self.url, self.name, worker=announce, on_notification=self._obey, hooks=self.hooks,
+                             tracing=self.tracer or False, **self.client_options)
         self._acks = AckBatcher(self.client)
         extender = threading.Thread(target=self._extend_leases, name="gantry-extend", daemon=True)
         extender.start()
@@ -212,16 +239,23 @@ class Worker:
                  self.concurrency, sorted(self._handlers))
         try:
             self._reserve_loop()
+            self._begin_shutdown()
             self._drain()
+        except Exception as crash:
+            self.hooks._fatal(crash)
+            raise
         finally:
+            self._begin_shutdown()
             self._done.set()
             self.client.close()
             log.info("gantry worker %s: stopped", self.id)
+            self.hooks._run_after("after_shutdown", self)
         if self._fatal is not None:
             raise self._fatal
 
     def _reserve_loop(self):
         batch = max(1, self.concurrency // 4)  # reserve for several free slots at once, not one per finished job
+        connected = False
         while not self._stop_event.is_set():
             if self._quiet:
                 self._stop_event.wait(0.25)
@@ -233,12 +267,18 @@ class Worker:
             if self._stop_event.is_set():
                 break
             try:
+                if not connected:
+                    self.client._connection()  # connects (with hello), so after_startup means connected
+                    connected = True
+                    self.hooks._run_after("after_startup", self)
                 # Short polls, so shutdown is noticed promptly; the broker answers at once when a job comes.
                 reserved = self.client.reserve(self.queues, max=free, wait_ms=self.poll_ms, lease_ms=self.lease_ms)
             except (RPCError, OSError) as error:
                 if isinstance(error, TLSError) or (isinstance(error, RPCError) and error.code in _FATAL_CODES):
                     log.error("gantry worker %s: stopping: %s", self.id, error)
                     self._fatal = error
+                    if self.hooks.get("on_fatal_error"):
+                        self.hooks._fatal(error)
                     self._stop_event.set()
                     break
                 log.warning("gantry worker %s: reserve failed (%s); retrying in 1 s", self.id, error)
@@ -263,16 +303,37 @@ class Worker:
         with self._cond:
             if job._state != _RUNNING:
                 return
+        try:
+            with _tracing.job_span(self.tracer, job) as span:
+                self._work(job, span)
+        except Exception as crash:  # a bug here or in a tracer: reported rather than lost with the thread
+            self.hooks._fatal(crash)
+        finally:
+            with self._cond:
+                # A job handed back is the hand-back's to forget, once its nack is sent: until then run() must
+                # not return and close the connection under it.
+                if job._state != _HANDING_BACK:
+                    self._jobs.pop(job.id, None)
+                    self._cond.notify_all()
+
+    def _handle(self, job):
+        handler = self._handlers.get(job.type)
+        if handler is None:
+            raise UnknownJobType(f"no handler for job type {job.type!r} on this worker (it has "
+                                 f"{sorted(self._handlers)})")
+        return handler(job)
+
+    def _work(self, job, span):
         error = result = None
         refused_step = False
+        hooks = self.hooks
         try:
-            handler = self._handlers.get(job.type)
-            if handler is None:
-                raise UnknownJobType(f"no handler for job type {job.type!r} on this worker (it has "
-                                     f"{sorted(self._handlers)})")
-            result = handler(job)
+            # A before_job or around_job hook that raises fails the job as its handler raising would.
+            hooks._run_before("before_job", job, job=job)
+            result = hooks._run_around("around_job", job, lambda: self._handle(job), job=job)
         except Exception as raised:
             error = raised
+        hooks._run_after("after_job", job, Outcome(result, error), job=job)
         with self._cond:
             if job._state != _RUNNING:
                 log.info("gantry worker %s: job %s finished after it was handed back; its outcome is dropped",
@@ -300,6 +361,8 @@ class Worker:
                         log.info("gantry worker %s: job %s completed although an operator asked to cancel it",
                                  self.id, job.id)
             if error is not None:
+                _tracing.job_failed(self.tracer, span, error)
+                hooks._run_after("on_job_failure", job, error, job=job)
                 permanent = isinstance(error, PermanentError) or job.cancel_requested or refused_step
                 answer = self.client.nack(job.id, error, retry=False if permanent else None)
                 with self._cond:
@@ -316,10 +379,6 @@ class Worker:
         except OSError as lost:
             log.warning("gantry worker %s: could not report job %s (%s); the broker puts it back when its lease "
                         "ends", self.id, job.id, lost)
-        finally:
-            with self._cond:
-                self._jobs.pop(job.id, None)
-                self._cond.notify_all()
 
     def _ack(self, job, result):
         if not isinstance(result, StepResult):
@@ -330,6 +389,7 @@ class Worker:
         return self.client.ack(job.id, result.result, set=result.set, jump_to=result.jump_to)
 
     def _hand_back(self):
+        self._begin_shutdown()
         with self._cond:
             jobs = [job for job in self._jobs.values() if job._state == _RUNNING]
             for job in jobs:
