@@ -11,6 +11,7 @@ require_relative "gantry/connection"
 require_relative "gantry/client"
 require_relative "gantry/ack_batcher"
 require_relative "gantry/worker"
+require_relative "gantry/asynchronous"
 
 # Ruby client for Gantry, a job broker speaking newline-delimited JSON-RPC 2.0 over TCP
 # (gantry://) or TLS (gantrys://).
@@ -21,6 +22,7 @@ require_relative "gantry/worker"
 #   Gantry::Tracing - W3C traceparent in a job's meta, from OpenTelemetry when loaded or a provider of your own
 #   Gantry::Operation and Gantry::StepResult - operations: steps that share globals and may jump between branches
 #   (packages, configurable operations run by hand, cron or events: Client#upsert_package, #run_package, Job#package)
+#   Gantry::Asynchronous - `perform_asynchronously :method`: a record's method run later by a worker
 #   Gantry::ActiveJobWorker and ActiveJob::QueueAdapters::GantryAdapter - ActiveJob on Gantry
 module Gantry
   autoload :ActiveJobWorker, "gantry/active_job_worker"

@@ -39,14 +39,15 @@ module Gantry
     end
   end
 
-  # A Gantry::Worker that runs ActiveJob jobs (and any other handlers given):
+  # A Gantry::Worker that runs ActiveJob jobs, the methods declared with Gantry::Asynchronous's
+  # perform_asynchronously in the classes loaded when it is made, and any other handlers given:
   #
-  #   require_relative "config/environment"      # boot the Rails app, so job classes load
+  #   require_relative "config/environment"      # boot the Rails app, so job classes (and models) load
   #   Gantry::ActiveJobWorker.new(queues: %w[default mailers], concurrency: 5).run
   class ActiveJobWorker < Worker
     def initialize(queues: ["default"], handlers: {}, name: "gantry-ruby-activejob", **options)
-      super(queues: queues, handlers: { ActiveJob::QueueAdapters::GantryAdapter::JOB_TYPE => ActiveJobHandler.new }
-                                        .merge(handlers), name: name, **options)
+      own = Asynchronous.handlers.merge(ActiveJob::QueueAdapters::GantryAdapter::JOB_TYPE => ActiveJobHandler.new)
+      super(queues: queues, handlers: own.merge(handlers), name: name, **options)
     end
   end
 end

@@ -57,6 +57,10 @@ module ActiveJob
         @mutex = Mutex.new
       end
 
+      # The enqueue keywords given to new (max_attempts:, tags:, ...): every job it enqueues gets them, and so does
+      # every Gantry::Asynchronous method enqueued through it.
+      attr_reader :enqueue_options
+
       def client
         @client || @mutex.synchronize { @client ||= Gantry::Client.new(**@connect, name: "active_job", hooks: @hooks) }
       end
