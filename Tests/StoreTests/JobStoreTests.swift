@@ -34,6 +34,21 @@ import Testing
         }
     }
 
+    /// A run_at sent with microseconds is stored with exactly those (Rails' `set(wait_until:)` sends them).
+    @Test func runAtKeepsTheMicrosecondSent() async throws {
+        try await withStore { store, client in
+            var stored: [String] = []
+            for sent in ["2030-01-31T10:00:09.250000Z", "2030-01-31T10:00:09.250001Z", "2030-01-31T10:00:09.999999Z", "2030-01-31T10:00:09.123457Z"] {
+                let params = try GantryJSON.makeDecoder().decode(Enqueue.Params.self, from: Data(#"{"type": "t", "run_at": "\#(sent)"}"#.utf8))
+                let id = try #require(Int64(try await store.insertJobs([params])[0].id))
+                let rows = try await client.query(
+                    "SELECT to_char(run_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"') FROM gantry.jobs WHERE id = \(id)", logger: Self.logger)
+                for try await text in rows.decode(String.self) { stored.append(text) }
+            }
+            #expect(stored == ["2030-01-31T10:00:09.250000Z", "2030-01-31T10:00:09.250001Z", "2030-01-31T10:00:09.999999Z", "2030-01-31T10:00:09.123457Z"])
+        }
+    }
+
     @Test func orderIsPriorityThenRunAtThenEnqueueOrder() async throws {
         try await withStore { store, _ in
             let ids = try await store.insertJobs([

@@ -45,6 +45,17 @@ public enum GantryJSON {
         (try? withFraction.parse(text)) ?? (try? withoutFraction.parse(text))
     }
 
+    /// To the microsecond, as PostgreSQL keeps it (the wire's answers show milliseconds): for handing a time a
+    /// client sent with microseconds (Rails' `wait_until`) to the database as text, so none is lost.
+    public static func formatMicroseconds(_ date: Date) -> String {
+        let microseconds = (date.timeIntervalSince1970 * 1_000_000).rounded()
+        let seconds = (microseconds / 1_000_000).rounded(.down)
+        let fraction = Int64(microseconds - seconds * 1_000_000)
+        let whole = withoutFraction.format(Date(timeIntervalSince1970: seconds))
+        let digits = String(fraction)
+        return String(whole.dropLast()) + "." + String(repeating: "0", count: 6 - digits.count) + digits + "Z"
+    }
+
     /// Decodes a request's params for its method.
     public static func decodeParams<Params: Decodable & KnownFields>(_ type: Params.Type, of request: RPCRequest) throws(RPCErrorObject) -> Params {
         try decodeParams(type, from: request.params)

@@ -28,11 +28,11 @@ extension JobStore {
             args = params.args
             queue = params.queue
             priority = params.priority
-            run_at = params.runAt.map(GantryJSON.formatTimestamp)
+            run_at = params.runAt.map(GantryJSON.formatMicroseconds)
             delay_ms = params.delayMs ?? 0
             max_attempts = params.maxAttempts
             timeout_ms = params.timeoutMs
-            expires_at = params.expiresAt.map(GantryJSON.formatTimestamp)
+            expires_at = params.expiresAt.map(GantryJSON.formatMicroseconds)
             queue_timeout_ms = params.queueTimeoutMs
             unique_key = params.uniqueKey
             unique_for_ms = params.uniqueForMs
