@@ -4,8 +4,9 @@ import Logging
 import PostgresNIO
 import ServiceLifecycle
 
-/// Holds this broker's one LISTEN connection: notifications from other brokers become wakes, and operators'
-/// orders for workers (sent through any broker) reach the workers connected here.
+/// Holds this broker's one LISTEN connection: notifications from other brokers become wakes, operators'
+/// orders for workers (sent through any broker) reach the workers connected here, and lifecycle events reach
+/// the connections here that watch them.
 /// The connection can die silently; it is re-opened with backoff, and each (re)connect triggers a poll for
 /// what may have been missed meanwhile.
 struct Notifier: Service {
@@ -21,23 +22,23 @@ struct Notifier: Service {
                 try await client.withConnection { connection in
                     try await connection.listen(on: JobStore.notifyChannel) { notifications in
                         try await connection.listen(on: BrokerStore.controlChannel) { orders in
-                          try await connection.listen(on: WebhookStore.watchChannel) { events in
-                            backoff.reset()
-                            logger.debug("listening for job notifications, operators' orders and lifecycle events")
-                            await onListening()
-                            try await withThrowingTaskGroup(of: Void.self) { group in
-                                group.addTask { [broker] in
-                                    for try await order in orders { await broker.workers.receiveControl(order.payload) }
+                            try await connection.listen(on: WebhookStore.watchChannel) { events in
+                                backoff.reset()
+                                logger.debug("listening for job notifications, operators' orders and lifecycle events")
+                                await onListening()
+                                try await withThrowingTaskGroup(of: Void.self) { group in
+                                    group.addTask { [broker] in
+                                        for try await order in orders { await broker.workers.receiveControl(order.payload) }
+                                    }
+                                    group.addTask { [broker] in
+                                        for try await event in events { await broker.watchers.deliver(event.payload) }
+                                    }
+                                    for try await notification in notifications.cancelOnGracefulShutdown() {
+                                        handle(notification.payload)
+                                    }
+                                    group.cancelAll()
                                 }
-                                group.addTask { [broker] in
-                                    for try await event in events { await broker.watchers.deliver(event.payload) }
-                                }
-                                for try await notification in notifications.cancelOnGracefulShutdown() {
-                                    handle(notification.payload)
-                                }
-                                group.cancelAll()
                             }
-                          }
                         }
                     }
                 }
