@@ -112,12 +112,13 @@ public final class Broker: Sendable {
         var backoff = Backoff(initial: .seconds(2), maximum: .seconds(2))
         for attempt in 1...30 {
             do {
-                let released = try await jobStore.releaseSessionJobs(sessionID: session.id, workerID: session.workerID)
+                let released = try await jobStore.releaseSessionJobs(sessionID: session.id, workerID: session.workerID) { [id] released in
+                    Self.workerLost(session, brokerID: id, released: released)
+                }
                 if !released.isEmpty {
                     logger.info("put back jobs of a closed connection", metadata: ["session": "\(session.id)", "jobs": "\(released.values.reduce(0, +))"])
                     for (queue, count) in released { metrics.leasesLost(queue: queue, reason: "connection_closed", count: count) }
                     await announceAvailable(released)
-                    await announceWorkerLost(session, released: released)
                 }
                 return
             } catch {
@@ -130,16 +131,14 @@ public final class Broker: Sendable {
         }
     }
 
-    /// `worker.lost` for watchers and webhooks: a connection went away holding jobs (now back in their queues).
-    private func announceWorkerLost(_ session: Session, released: [String: Int]) async {
+    /// What `worker.lost` says of a connection that went away holding jobs (now back in their queues).
+    static func workerLost(_ session: Session, brokerID: UUID, released: [String: Int]) -> JSONValue {
         var worker: JSONObject = [
-            "session_id": .string(session.id.wireString), "broker_id": .string(id.wireString), "peer": .string(session.peer),
+            "session_id": .string(session.id.wireString), "broker_id": .string(brokerID.wireString), "peer": .string(session.peer),
             "jobs_put_back": .int(Int64(released.values.reduce(0, +))), "queues": .array(released.keys.sorted().map(JSONValue.string)),
         ]
         worker["id"] = session.workerID.map(JSONValue.string)
-        do { try await webhookStore.emit(.workerLost, queue: nil, body: ["worker": .object(worker)]) } catch {
-            logger.warning("could not announce a lost worker", metadata: ["session": "\(session.id)", "error": "\(error)"])
-        }
+        return ["worker": .object(worker)]
     }
 
     public var isDraining: Bool { counts.withLock { $0.draining } }

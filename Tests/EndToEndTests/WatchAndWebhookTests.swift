@@ -41,6 +41,16 @@ import Testing
         let unheard = try? await watcher.nextLine(where: { $0.contains(#""method":"event""#) }, timeout: .seconds(2))
         #expect(unheard == nil, "unwatched, it hears nothing: \(unheard ?? "")")
 
+        // A worker that goes away holding a job: its job is put back, and watchers hear worker.lost.
+        _ = try await watcher.result("watch", ["events": ["worker.lost"]])
+        let leaving = try await second.connect()
+        _ = try await enqueue(worker, ["type": "invoice.pay", "queue": "billing"])
+        #expect(try await reserve(leaving, ["billing"], waitMs: 5000).count == 1)
+        await leaving.close()
+        let lostLine = try await watcher.nextLine(where: { $0.contains(#""worker.lost""#) }, timeout: .seconds(10))
+        let lost = try JSONReader.read(Data((lostLine ?? "{}").utf8))["params"]
+        #expect(lost?["worker"]?["jobs_put_back"] == 1 && lost?["worker"]?["queues"] == ["billing"], "\(String(describing: lost))")
+
         let refused = try await watcher.call("watch", ["events": ["job.exploded"]])
         #expect(refused.error?.data?["field"] == "events[0]")
     }
@@ -158,6 +168,8 @@ import Testing
         #expect(missed["queue"] == "ticks" && missed["schedule"]?["name"] == "tick", "\(missed)")
         #expect((missed["schedule"]?["missed"]?.intValue ?? 0) >= 2, "three seconds down skip at least two ticks: \(missed)")
         #expect(try await deliveries("queue.backlog", on: again).count == 1, "the backlog alerted once, not on every check")
+        try await Task.sleep(for: .milliseconds(1500))
+        #expect(try await deliveries("cron.missed", on: again).count == 1, "ticks fired on time miss nothing")
         let refused = try await again.call("queues.configure", ["queue": "reports", "backlog_alert_ms": 10])
         #expect(refused.error?.data?["field"] == "backlog_alert_ms")
     }

@@ -41,13 +41,18 @@ struct CronEnqueuer {
                 _ = try await cron.pause(schedule.name)
                 continue
             }
-            guard let (jobID, state) = try await cron.fire(schedule.name, tick: tick, next: next, job: CronHandlers.runJob(of: schedule, tick: tick)) else {
+            let report: JSONValue? = missed.count > 0 ? Self.missedReport(schedule, firedTick: tick, missed: missed) : Optional.none
+            guard let (jobID, state) = try await cron.fire(
+                schedule.name, tick: tick, next: next, job: CronHandlers.runJob(of: schedule, tick: tick), missed: report)
+            else {
                 continue
             }
             fired += 1
             broker.cron.enqueued(by: schedule, state: state)
             if missed.count > 0 {
-                await announceMissed(schedule, firedTick: tick, missed: missed)
+                logger.warning("cron schedule fired late; ticks in between skipped", metadata: [
+                    "schedule": "\(schedule.name)", "missed": "\(missed.count)",
+                ])
             }
             logger.info("cron schedule fired", metadata: [
                 "schedule": "\(schedule.name)", "tick": "\(GantryJSON.formatTimestamp(tick))", "job": "\(jobID)",
@@ -71,19 +76,14 @@ struct CronEnqueuer {
         return (count, first)
     }
 
-    /// `cron.missed` for watchers and webhooks: the schedule fired late, and these ticks will not run.
-    private func announceMissed(_ schedule: CronSchedule, firedTick: Date, missed: (count: Int, first: Date?)) async {
+    /// What `cron.missed` says: the schedule fired late, and these ticks will not run.
+    static func missedReport(_ schedule: CronSchedule, firedTick: Date, missed: (count: Int, first: Date?)) -> JSONValue {
         var body: JSONObject = [
             "name": .string(schedule.name), "cron": .string(schedule.cron), "timezone": .string(schedule.timezone),
             "fired_tick": .string(GantryJSON.formatTimestamp(firedTick)), "missed": .int(Int64(missed.count)),
         ]
         body["first_missed_tick"] = missed.first.map { .string(GantryJSON.formatTimestamp($0)) }
-        do { try await broker.webhookStore.emit(.cronMissed, queue: schedule.queue, body: ["schedule": .object(body)]) } catch {
-            broker.logger.warning("could not announce missed cron ticks", metadata: ["schedule": "\(schedule.name)", "error": "\(error)"])
-        }
-        broker.logger.warning("cron schedule fired late; ticks in between skipped", metadata: [
-            "schedule": "\(schedule.name)", "missed": "\(missed.count)",
-        ])
+        return ["schedule": .object(body)]
     }
 
     func round() async throws -> Duration {

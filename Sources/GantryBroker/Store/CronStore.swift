@@ -154,7 +154,8 @@ public struct CronStore: Sendable {
 
     /// Fires `tick` of a schedule: moves its next run to `next` and enqueues `job` in one transaction. Nil when
     /// the tick was already fired (by another broker) or the schedule was paused, changed or deleted meanwhile.
-    public func fire(_ name: String, tick: Date, next: Date?, job: Enqueue.Params) async throws -> (jobID: Int64, state: JobState)? {
+    /// `missed`, when the tick fires late, is what `cron.missed` reports, raised in the same transaction.
+    public func fire(_ name: String, tick: Date, next: Date?, job: Enqueue.Params, missed: JSONValue? = nil) async throws -> (jobID: Int64, state: JobState)? {
         let (logger, jobs) = (logger, jobs)
         return try await storage.withConnection { connection in
             try await connection.withTransaction(logger: logger) { connection in
@@ -169,6 +170,10 @@ public struct CronStore: Sendable {
                 guard let inserted = try await jobs.insertRows([job], on: connection).first else { throw JobStore.InsertedRowMissing() }
                 try await connection.query(
                     "UPDATE gantry.cron_schedules SET last_job_id = \(inserted.id) WHERE name = \(name)", logger: logger)
+                if let missed {
+                    try await connection.query(
+                        "SELECT gantry.emit(\(LifecycleEvent.cronMissed.rawValue), \(job.queue), \(missed)::jsonb)", logger: logger)
+                }
                 return (inserted.id, inserted.state)
             }
         }

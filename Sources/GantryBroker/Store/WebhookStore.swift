@@ -174,12 +174,4 @@ public struct WebhookStore: Sendable {
             return Int(try await rows.decode(Int64.self).first(where: { _ in true }) ?? 0)
         }
     }
-
-    /// Raises an event from outside a trigger (a worker's connection lost), through the same function.
-    public func emit(_ event: LifecycleEvent, queue: String?, body: JSONValue) async throws {
-        let logger = logger
-        try await storage.withConnection { connection in
-            try await connection.query("SELECT gantry.emit(\(event.rawValue), \(queue), \(body)::jsonb)", logger: logger)
-        }
-    }
 }

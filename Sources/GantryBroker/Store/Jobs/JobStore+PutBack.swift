@@ -8,19 +8,28 @@ import PostgresNIO
 extension JobStore {
     /// Puts back every job leased to the session (its connection closed), recording why. Jobs with attempts
     /// left become available at once; the others are dead. Returns the queues that gained available jobs.
-    public func releaseSessionJobs(sessionID: UUID, workerID: String?) async throws -> [String: Int] {
+    /// `announce`, given what was put back, says what `worker.lost` reports; it is raised in the same transaction.
+    public func releaseSessionJobs(sessionID: UUID, workerID: String?,
+                                   announce: (@Sendable ([String: Int]) -> JSONValue)? = nil) async throws -> [String: Int] {
         let logger = logger
         let failure = FailedAttempt.connectionClosed(workerID: workerID)
         return try await storage.withConnection { connection in
-            try await Self.putBack(on: connection, logger: logger, """
-            WITH lost AS (
-                SELECT j.id, j.attempt >= j.max_attempts OR j.cancel_requested_at IS NOT NULL AS exhausted,
-                       \(failure.fields)::jsonb || \(unescaped: FailedAttempt.rowFields(of: "j")) AS error
-                FROM gantry.jobs j WHERE j.session_id = \(sessionID) AND j.state = 'reserved'
-                FOR UPDATE
-            )
-            \(unescaped: Self.putBackRest)
-            """)
+            try await connection.withTransaction(logger: logger) { transaction in
+                let released = try await Self.putBack(on: transaction, logger: logger, """
+                WITH lost AS (
+                    SELECT j.id, j.attempt >= j.max_attempts OR j.cancel_requested_at IS NOT NULL AS exhausted,
+                           \(failure.fields)::jsonb || \(unescaped: FailedAttempt.rowFields(of: "j")) AS error
+                    FROM gantry.jobs j WHERE j.session_id = \(sessionID) AND j.state = 'reserved'
+                    FOR UPDATE
+                )
+                \(unescaped: Self.putBackRest)
+                """)
+                if !released.isEmpty, let announce {
+                    try await transaction.query(
+                        "SELECT gantry.emit(\(LifecycleEvent.workerLost.rawValue), NULL, \(announce(released))::jsonb)", logger: logger)
+                }
+                return released
+            }
         }
     }
 
