@@ -32,6 +32,8 @@ public final class Broker: Sendable {
     let counts = Mutex(Counts())
     /// Open sessions, so operators can list and steer the workers among them.
     let sessions = Mutex<[UUID: Session]>([:])
+    /// The sessions that `watch` lifecycle events: each event every broker hears goes only through these.
+    let watchingSessions = Mutex<[UUID: Session]>([:])
     /// Single enqueues and acks from all connections, each kind sharing statements and commits.
     let enqueues: Coalescer<Enqueue.Params, Enqueue.Result>
     let acks: Coalescer<JobStore.Completion, JobStore.Completed>
@@ -100,6 +102,7 @@ public final class Broker: Sendable {
         let closed = session.update { $0.closed() }
         let wasWorker = closed.wasWorker
         sessions.withLock { _ = $0.removeValue(forKey: session.id) }
+        watchingSessions.withLock { _ = $0.removeValue(forKey: session.id) }
         counts.withLock {
             $0.connections -= 1
             if wasWorker { $0.workers -= 1 }

@@ -92,10 +92,10 @@ public final class GantryClient: Sendable {
     @discardableResult
     public func enqueue(_ params: Enqueue.Params) async throws -> String {
         let ids = try await hooks.enqueue([TraceContext.stamped(params)]) { jobs in
-            guard jobs.count == 1 else { throw HookMisuse(description: "a beforeEnqueue hook turned one job into \(jobs.count)") }
+            guard jobs.count == 1 else { throw HookMisuse(description: "a beforeEnqueue hook turned one job into \(jobs.count); return the jobs it was given (changed or not), one for one") }
             return [try await self.call(Enqueue.self, jobs[0]).id]
         }
-        guard let id = ids.first else { throw HookMisuse(description: "an aroundEnqueue hook answered no id") }
+        guard let id = ids.first else { throw HookMisuse(description: "an aroundEnqueue hook answered no id; return what its next step returned") }
         return id
     }
 

@@ -17,7 +17,7 @@ struct PackageStepRunner: JobCommandRunner {
 
     func run(_ job: ReservedJob) async throws -> ChildProcess.Completed {
         guard let file = directory.file(for: job.type, package: job.package?.name) else {
-            throw NoFile(description: "no file in \(directory.path) runs steps of type \(job.type)")
+            throw NoFile(description: "no file in \(directory.path) runs steps of type \(job.type): add \(job.type).py, .sql, .sh or an executable named \(job.type), then retry the operation")
         }
         let input: JSONValue = [
             "package_name": job.package.map { .string($0.name) } ?? .null, "config": job.package?.config ?? [:],
@@ -33,7 +33,7 @@ struct PackageStepRunner: JobCommandRunner {
         case .executable: (executable, arguments) = (file.path, [text])
         case .sql:
             guard let sqlURL else {
-                throw NoFile(description: "\(file.path) is SQL, and this worker has no --sql-url to run it against")
+                throw NoFile(description: "\(file.path) is SQL, and this worker has no --sql-url to run it against: start it with --sql-url postgres://…, then retry the operation")
             }
             // -At: bare rows, so `SELECT json_build_object('set', …)` prints a line that steers the operation.
             (executable, arguments) = ("/usr/bin/env", [

@@ -48,12 +48,15 @@ struct PackageHandlers {
         }
     }
 
-    /// A run by hand: refused for an inactive package, one that takes no manual runs, and config keys the
-    /// package does not have (a typo would otherwise run with the default silently).
-    func run(_ params: PackagesRun.Params, session: Session) async throws -> PackagesRun.Result {
+    /// A run by hand (`packages.run`, the dashboard's Run): refused for an inactive package, one that takes no
+    /// manual runs, and config keys the package does not have (a typo would otherwise run with the default
+    /// silently). With `session`, a token limited to queues starts only packages whose steps all go to its
+    /// queues, as for `operations.start`.
+    func run(_ params: PackagesRun.Params, session: Session?) async throws -> PackagesRun.Result {
         guard let package = try await broker.packageStore.package(named: params.name) else { throw RPCErrorObject.noSuchPackage(params.name) }
-        // A token limited to queues starts only packages whose steps all go to its queues, as for operations.start.
-        try broker.checkQueues(OperationPlan(branches: [OperationPlan.mainBranch: package.steps]).queues, method: PackagesRun.name, session: session)
+        if let session {
+            try broker.checkQueues(OperationPlan(branches: [OperationPlan.mainBranch: package.steps]).queues, method: PackagesRun.name, session: session)
+        }
         guard package.active else {
             throw RPCErrorObject(.wrongState, "Package \(params.name) is inactive; packages.upsert with active: true turns it on.", data: ["name": .string(params.name)])
         }

@@ -111,16 +111,15 @@ public struct PackageStore: Sendable {
         }
     }
 
-    /// Starts an execution; nil when the package is gone or inactive (the caller checked it a moment before).
+    /// Starts an execution (one statement: committed when it answers); nil when the package is gone or inactive
+    /// (the caller checked it a moment before).
     public func run(_ name: String, overrides: JSONValue?, startedBy: ExecutionTrigger) async throws -> Int64? {
         let logger = logger
         return try await storage.withConnection { connection in
-            try await connection.withTransaction(logger: logger) { connection in
-                let rows = try await connection.query("""
-                    SELECT gantry.run_package(\(name), \(overrides)::jsonb, \(startedBy.rawValue))
-                    """, logger: logger)
-                return try await rows.decode(Int64?.self).first(where: { _ in true }) ?? nil
-            }
+            let rows = try await connection.query("""
+                SELECT gantry.run_package(\(name), \(overrides)::jsonb, \(startedBy.rawValue))
+                """, logger: logger)
+            return try await rows.decode(Int64?.self).first(where: { _ in true }) ?? nil
         }
     }
 

@@ -80,22 +80,15 @@ extension DashboardPages {
             return try await again("The config overrides are not valid JSON: \(error).")
         }
         let params = PackagesRun.Params(name: name, config: overrides == [:] ? nil : overrides)
+        let started: PackagesRun.Result
         do {
             try params.validate()
-            guard let known = try await broker.packageStore.package(named: name) else { throw RPCErrorObject.noSuchPackage(name) }
-            guard known.active, known.triggers.manual else {
-                return try await again("Package \(name) cannot be run by hand: it is \(known.active ? "not manual (triggers.manual is false)" : "inactive").")
-            }
-            try PackageHandlers.checkOverrides(params.config, of: known, field: "config")
+            started = try await broker.packages.run(params, session: nil)
         } catch let error as RPCErrorObject {
             return try await again(error.message)
         }
-        guard let id = try await broker.packageStore.run(name, overrides: params.config, startedBy: .manual) else {
-            return try await again("Package \(name) is gone or inactive now.")
-        }
-        broker.metrics.operationStarted(name: name)
-        return .done(back, "Package \(name) started: execution \(id).", target: "package \(name)",
-                     details: ["execution": .string(String(id)), "config": params.config ?? [:]])
+        return .done(back, "Package \(name) started: execution \(started.id).", target: "package \(name)",
+                     details: ["execution": .string(started.id), "config": params.config ?? [:]])
     }
 
     func saveExecution(id: String, package name: String, form: FormFields) async throws -> Dashboard.ActionOutcome {
