@@ -55,11 +55,14 @@ let package = Package(
         ),
         // Starting, watching, signalling and reaping child processes: the one way Gantry runs programs.
         .target(name: "CSpawnExtras"),
+        // libpq, for the statements on every request: run in pipeline mode by a thread per connection.
+        .systemLibrary(name: "CLibPQ", path: "Sources/CLibPQ", providers: [.apt(["libpq-dev"])]),
         .target(name: "ChildProcesses", dependencies: ["CSpawnExtras"], swiftSettings: strictSettings),
         .target(
             name: "GantryBroker",
             dependencies: [
                 "ChildProcesses",
+                "CLibPQ",
                 "GantryProtocol",
                 "GantrySettings",
                 .product(name: "NIOCore", package: "swift-nio"),

@@ -49,12 +49,12 @@ public final class Broker: Sendable {
         var draining = false
     }
 
-    public init(id: UUID = UUID(), configuration: BrokerConfiguration, client: PostgresClient, logger: Logger,
-                retryPolicy: RetryPolicy = RetryPolicy(), metrics: BrokerMetrics = BrokerMetrics()) {
+    public init(id: UUID = UUID(), configuration: BrokerConfiguration, client: PostgresClient, pipelines: PostgresPipelines,
+                logger: Logger, retryPolicy: RetryPolicy = RetryPolicy(), metrics: BrokerMetrics = BrokerMetrics()) {
         self.id = id
         self.configuration = configuration
         self.metrics = metrics
-        let storage = Storage(client: client, connectionTimeout: configuration.storageTimeout, metrics: metrics)
+        let storage = Storage(client: client, pipelines: pipelines, connectionTimeout: configuration.storageTimeout, metrics: metrics)
         let store = JobStore(storage: storage, brokerID: id, logger: logger)
         self.jobStore = store
         self.enqueues = Coalescer { try await store.insertJobs($0) }
@@ -195,6 +195,21 @@ public final class Broker: Sendable {
         if let unavailable = error as? StorageUnavailable {
             logger.warning("storage unavailable", metadata: ["method": "\(method)", "error": "\(unavailable)"])
             return .storageUnavailable(unavailable.description)
+        }
+        if let pipeline = error as? PipelineError {
+            switch pipeline {
+            case .unavailable(let reason):
+                logger.warning("storage unavailable", metadata: ["method": "\(method)", "error": "\(reason)"])
+                return .storageUnavailable(reason)
+            case .closed:
+                return .shuttingDown
+            case _ where pipeline.meansPostgresIsAway:
+                logger.warning("storage unavailable", metadata: ["method": "\(method)", "error": "\(pipeline)"])
+                return .storageUnavailable(pipeline.description, certain: false)
+            default:
+                logger.error("query failed", metadata: ["method": "\(method)", "error": "\(pipeline)"])
+                return .internalError("a query failed: \(pipeline)")
+            }
         }
         if let psql = error as? PSQLError {
             if psql.meansPostgresIsAway {

@@ -13,9 +13,9 @@ public struct BrokerService: Service {
     let logger: Logger
     let onBound: @Sendable (SocketAddress) -> Void
 
-    public init(configuration: BrokerConfiguration, client: PostgresClient, migrate: Bool = true, logger: Logger,
-                onBound: @escaping @Sendable (SocketAddress) -> Void = { _ in }) {
-        self.broker = Broker(configuration: configuration, client: client, logger: logger)
+    public init(configuration: BrokerConfiguration, client: PostgresClient, pipelines: PostgresPipelines, migrate: Bool = true,
+                logger: Logger, onBound: @escaping @Sendable (SocketAddress) -> Void = { _ in }) {
+        self.broker = Broker(configuration: configuration, client: client, pipelines: pipelines, logger: logger)
         self.client = client
         self.migrate = migrate
         self.logger = logger
@@ -63,6 +63,7 @@ public struct BrokerService: Service {
             group.addTask { try await RPCListener(broker: broker, logger: logger, onBound: onBound).run() }
             try await group.waitForAll()
         }
+        await broker.jobStore.storage.pipelines.close()
         try? await broker.brokerStore.signOut(id: broker.id)
         logger.info("broker stopped")
     }

@@ -45,9 +45,11 @@ struct Serve: AsyncParsableCommand {
             ])
         }
 
-        try await withDatabase(settings, logger: logger) { client in
+        try await withDatabase(settings, logger: logger) { client, url in
             // Lines tests and scripts can wait for, whatever the log format.
-            let broker = BrokerService(configuration: configuration, client: client, migrate: !noMigrate, logger: logger) { address in
+            let pipelines = PostgresPipelines(url: url, logger: logger)
+            let broker = BrokerService(configuration: configuration, client: client, pipelines: pipelines, migrate: !noMigrate,
+                                       logger: logger) { address in
                 FileHandle.standardOutput.write(Data("gantryd listening on \(address.ipAddress ?? host):\(address.port ?? port)\n".utf8))
             }
             let http = HTTPService(broker: broker.broker, host: httpHost, port: httpPort, logger: logger) { address in
@@ -75,7 +77,7 @@ struct Migrate: AsyncParsableCommand {
     func run() async throws {
         let settings = try common.resolve()
         let logger = bootstrapLogging(settings)
-        try await withDatabase(settings, logger: logger) { client in
+        try await withDatabase(settings, logger: logger) { client, _ in
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { await client.run() }
                 let applied = try await Migrator(client: client, logger: logger).migrate()
@@ -86,12 +88,15 @@ struct Migrate: AsyncParsableCommand {
     }
 }
 
-/// Runs `body` with a client for the configured database, or for an embedded one started (and stopped) here.
+/// Runs `body` with a client for the configured database, or for an embedded one started (and stopped) here, and
+/// the database's URL (for libpq).
 func withDatabase(_ settings: GantrydSettings, logger: Logger,
-                  _ body: (PostgresClient) async throws -> Void) async throws {
+                  _ body: (PostgresClient, String) async throws -> Void) async throws {
     var embedded: EmbeddedPostgres?
     let postgresConfiguration: PostgresClient.Configuration
+    let databaseURL: String
     if let url = settings.databaseURL {
+        databaseURL = url
         do { postgresConfiguration = try DatabaseURL.configuration(from: url) } catch { throw ValidationError("\(error)") }
         logger.info("using PostgreSQL", metadata: ["url": "\(DatabaseURL.redacted(url))"])
     } else {
@@ -100,10 +105,11 @@ func withDatabase(_ settings: GantrydSettings, logger: Logger,
             throw ValidationError("Could not start the embedded PostgreSQL: \(String(reflecting: error))")
         }
         embedded = database
+        databaseURL = database.url(database: database.database)
     }
     defer { embedded?.stop() }
     let client = PostgresClient(configuration: postgresConfiguration.withGantrySessionSettings(), backgroundLogger: logger)
-    try await body(client)
+    try await body(client, databaseURL)
 }
 
 func bootstrapLogging(_ settings: GantrydSettings) -> Logger {

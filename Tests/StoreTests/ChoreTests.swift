@@ -13,8 +13,8 @@ import Testing
 
     /// A signed-in broker (its heartbeat written) on a fresh database.
     func withBroker(_ body: @Sendable @escaping (Broker) async throws -> Void) async throws {
-        try await TestPostgres.withMigratedDatabase { client, _ in
-            let broker = Broker(configuration: BrokerConfiguration(), client: client, logger: Self.logger)
+        try await TestPostgres.withMigratedDatabase { client, url in
+            let broker = Broker(configuration: BrokerConfiguration(), client: client, pipelines: PostgresPipelines(url: url, logger: Self.logger), logger: Self.logger)
             #expect(try await BrokerHeartbeat(broker: broker).runOnce() == 0, "no workers to publish yet")
             try await body(broker)
         }
@@ -125,7 +125,7 @@ import Testing
             let (steps, triggers) = try params.checked()
             let overdue = Date().addingTimeInterval(-60)
             _ = try await broker.packageStore.upsert(params, steps: steps, triggers: triggers, nextRunAt: overdue, source: "rpc")
-            let other = Broker(configuration: BrokerConfiguration(), client: broker.packageStore.storage.client, logger: Self.logger)
+            let other = Broker(configuration: BrokerConfiguration(), client: broker.packageStore.storage.client, pipelines: broker.packageStore.storage.pipelines, logger: Self.logger)
             async let first = PackageCron(broker: broker).runOnce()
             async let second = PackageCron(broker: other).runOnce()
             let rounds = try await [first, second]

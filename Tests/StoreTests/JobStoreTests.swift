@@ -12,8 +12,8 @@ import Testing
 
     /// A store for a broker that has signed in (so its leases are not taken for a dead broker's).
     func withStore(_ body: @Sendable @escaping (JobStore, PostgresClient) async throws -> Void) async throws {
-        try await TestPostgres.withMigratedDatabase { client, _ in
-            let storage = Storage(client: client)
+        try await TestPostgres.withMigratedDatabase { client, url in
+            let storage = Storage(client: client, pipelines: PostgresPipelines(url: url, logger: Self.logger))
             let brokerID = UUID()
             try await BrokerStore(storage: storage, logger: Self.logger).heartbeat(id: brokerID, host: "test", version: "test")
             try await body(JobStore(storage: storage, brokerID: brokerID, logger: Self.logger), client)
@@ -25,7 +25,7 @@ import Testing
     }
 
     @Test func migrationsAreIdempotent() async throws {
-        try await TestPostgres.withMigratedDatabase { client, _ in
+        try await TestPostgres.withMigratedDatabase { client, url in
             let migrator = Migrator(client: client, logger: Self.logger)
             let appliedAgain = try await migrator.migrate()
             let version = try await migrator.currentVersion()
@@ -308,8 +308,8 @@ import Testing
     static let logger = Logger(label: "store-test")
 
     @Test func aPausedQueueHandsOutNothingUntilResumed() async throws {
-        try await TestPostgres.withMigratedDatabase { client, _ in
-            let storage = Storage(client: client)
+        try await TestPostgres.withMigratedDatabase { client, url in
+            let storage = Storage(client: client, pipelines: PostgresPipelines(url: url, logger: Self.logger))
             let brokerID = UUID()
             try await BrokerStore(storage: storage, logger: Self.logger).heartbeat(id: brokerID, host: "test", version: "test")
             let store = JobStore(storage: storage, brokerID: brokerID, logger: Self.logger)
@@ -326,8 +326,8 @@ import Testing
     }
 
     @Test func finishedJobsPastTheirRetentionArePrunedInBatches() async throws {
-        try await TestPostgres.withMigratedDatabase { client, _ in
-            let storage = Storage(client: client)
+        try await TestPostgres.withMigratedDatabase { client, url in
+            let storage = Storage(client: client, pipelines: PostgresPipelines(url: url, logger: Self.logger))
             let store = JobStore(storage: storage, brokerID: UUID(), logger: Self.logger)
             let ids = try await store.insertJobs((0..<5).map { Enqueue.Params(type: "t\($0)") }).map { Int64($0.id)! }
             // Finish them by hand: three completed long ago, one completed just now, one dead long ago.

@@ -9,7 +9,7 @@ import Testing
 /// Finding operations by what their globals hold stays an index scan however many there are.
 @Suite(.deadline(.seconds(180))) struct OperationPlanTests {
     @Test func aLookupByGlobalAmong100000OperationsUsesTheIndex() async throws {
-        try await TestPostgres.withMigratedDatabase { client, _ in
+        try await TestPostgres.withMigratedDatabase { client, url in
             let logger = Logger(label: "operation-plan-test")
             try await client.withConnection { connection in
                 try await connection.query("""
@@ -27,7 +27,7 @@ import Testing
                 #expect(PlanTests.sequentialScans(of: "operations", in: plan) == 0, "\(plan)")
                 #expect(Self.indexes(in: plan).contains("operations_globals"), "\(plan)")
             }
-            let store = OperationStore(storage: Storage(client: client), logger: Logger(label: "operation-plan-test"))
+            let store = OperationStore(storage: Storage(client: client, pipelines: PostgresPipelines(url: url, logger: Logger(label: "operation-plan-test"))), logger: Logger(label: "operation-plan-test"))
             let found = try await store.list(OperationsList.Params(globals: ["subscription_id": 7]))
             #expect(found.operations.map(\.globals) == [["plan": "pro", "subscription_id": 7]])
         }

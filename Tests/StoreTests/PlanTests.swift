@@ -21,8 +21,8 @@ import Testing
     }
 
     @Test func theClaimUsesIndexesBesideABacklogThatCameAfterItWasPrepared() async throws {
-        try await TestPostgres.withMigratedDatabase { client, _ in
-            let storage = Storage(client: client)
+        try await TestPostgres.withMigratedDatabase { client, url in
+            let storage = Storage(client: client, pipelines: PostgresPipelines(url: url, logger: Self.logger))
             let store = JobStore(storage: storage, brokerID: UUID(), logger: Self.logger)
             try await client.withConnection { connection in
                 // Running the claim on the empty table prepares it on this connection, as on a new broker.

@@ -91,6 +91,7 @@ final class Coalescer<Input: Sendable, Output: Sendable>: Sendable {
 
     /// PostgreSQL refused the statement for what was in it (a bad value, a constraint), not because it was away.
     static func refusedForTheRows(_ error: any Error) -> Bool {
+        if let pipeline = error as? PipelineError, case .statementFailed = pipeline { return !pipeline.meansPostgresIsAway }
         guard let psql = error.unwrappingTransaction as? PSQLError else { return false }
         return !psql.meansPostgresIsAway
     }

@@ -18,11 +18,15 @@ public struct StorageUnavailable: Error, CustomStringConvertible {
 /// client unsure whether its write happened.
 public struct Storage: Sendable {
     public let client: PostgresClient
+    /// Where the hot statements run (see PostgresPipelines); everything else runs on `client`.
+    public let pipelines: PostgresPipelines
     public let connectionTimeout: Duration
     let metrics: BrokerMetrics?
 
-    public init(client: PostgresClient, connectionTimeout: Duration = .seconds(5), metrics: BrokerMetrics? = nil) {
+    public init(client: PostgresClient, pipelines: PostgresPipelines, connectionTimeout: Duration = .seconds(5),
+                metrics: BrokerMetrics? = nil) {
         self.client = client
+        self.pipelines = pipelines
         self.connectionTimeout = connectionTimeout
         self.metrics = metrics
     }

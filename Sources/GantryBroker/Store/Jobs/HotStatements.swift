@@ -59,12 +59,14 @@ struct InsertJobsStatement: PostgresPreparedStatement {
 
 /// Completes the jobs (`[Completion]` as JSON) whose sessions still hold them: moves each to `finished_jobs`,
 /// writes its unique hold, counts it as processed. Answers the ids it moved and whether a cancel was asked.
+/// Plain acks run it on the pipelines; a step's ack inside the transaction that moves its operation on.
 struct CompleteJobsStatement: PostgresPreparedStatement {
     typealias Row = (Int64, Bool)
 
     var completions: String
 
     static let name = "gantry_complete_jobs_v3"
+    static let pipelined = PipelinedStatement(name: name, sql: sql)
     static let sql = """
         WITH input AS (
             SELECT * FROM json_to_recordset($1::json) AS i(id bigint, session_id uuid, result json)
@@ -92,6 +94,8 @@ struct CompleteJobsStatement: PostgresPreparedStatement {
         SELECT id, cancel_requested_at IS NOT NULL FROM moved
         """
 
+    var pipelineParameters: [String?] { [completions] }
+
     func makeBindings() throws -> PostgresBindings {
         var bindings = PostgresBindings(capacity: 1)
         bindings.append(completions)
@@ -102,12 +106,10 @@ struct CompleteJobsStatement: PostgresPreparedStatement {
 }
 
 /// One job by id, waiting, running or finished.
-struct JobByIDStatement: PostgresPreparedStatement {
-    typealias Row = Job
-
+struct JobByIDStatement {
     var id: Int64
 
-    static let name = "gantry_job_by_id_v2"
+    static let pipelined = PipelinedStatement(name: "gantry_job_by_id_v2", sql: sql)
     static let sql = """
         SELECT \(JobStore.liveJobColumns) FROM gantry.jobs WHERE id = $1::bigint
         UNION ALL
@@ -115,11 +117,24 @@ struct JobByIDStatement: PostgresPreparedStatement {
         LIMIT 1
         """
 
-    func makeBindings() throws -> PostgresBindings {
-        var bindings = PostgresBindings(capacity: 1)
-        bindings.append(id)
-        return bindings
+    var pipelineParameters: [String?] { [String(id)] }
+}
+
+// The insert and the claim run on the libpq pipelines (PostgresPipelines), which take parameters as text and
+// answer rows in binary, and on PostgresNIO inside transactions (unique keys, cron, limited queues).
+extension InsertJobsStatement {
+    static let pipelined = PipelinedStatement(name: name, sql: sql)
+    var pipelineParameters: [String?] { [jobs, JobStore.notifyChannel, brokerID.wireString] }
+}
+
+/// Array literals in PostgreSQL's text form, for parameters sent as text.
+enum PostgresArrayLiteral {
+    static func text(_ elements: [String]) -> String {
+        "{" + elements.map { "\"" + $0.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\"" }
+            .joined(separator: ",") + "}"
     }
 
-    func decodeRow(_ row: PostgresRow) throws -> Job { try JobStore.decodeJob(row) }
+    static func integers(_ elements: [Int]) -> String {
+        "{" + elements.map(String.init).joined(separator: ",") + "}"
+    }
 }

@@ -105,8 +105,21 @@ extension JobStore {
     /// Claims for every request on queues without limits (a queue with limits is skipped: its claims go through
     /// `claimJobs`, which takes the limit's lock); answers each request's jobs in the order given.
     public func claimJobsTogether(queues: [String], requests: [ClaimRequest], defaultLeaseMs: Int64) async throws -> [[ReservedJob]] {
-        try await storage.withConnection { connection in
-            try await claimStatement(queues: queues, requests: requests, defaultLeaseMs: defaultLeaseMs, limits: nil, on: connection)
+        let statement = try makeClaimStatement(queues: queues, requests: requests, defaultLeaseMs: defaultLeaseMs, limits: nil)
+        let rows = try await storage.pipelines.execute(ClaimStatement.pipelined, statement.pipelineParameters)
+        var claimed: [ClaimedRow] = []
+        claimed.reserveCapacity(rows.count)
+        for row in 0..<rows.count {
+            let job = ReservedJob(
+                id: String(try rows.int64(row, 0)), type: rows.string(row, 1), args: try rows.json(row, 2), queue: rows.string(row, 3),
+                priority: Int(try rows.int16(row, 4)), attempt: Int(try rows.int32(row, 5)), maxAttempts: Int(try rows.int32(row, 6)),
+                enqueuedAt: try rows.date(row, 7), leaseExpiresAt: try rows.date(row, 8), meta: try rows.json(row, 9))
+            claimed.append(ClaimedRow(request: Int(try rows.int32(row, 10)), slot: try rows.int64(row, 11), job: job,
+                                      stepID: try rows.optionalInt64(row, 12)))
+        }
+        let (storage, logger) = (storage, logger)
+        return try await deal(claimed, among: requests.count) { stepIDs in
+            try await storage.withConnection { try await OperationStore.stepContexts(stepIDs, on: $0, logger: logger) }
         }
     }
 
@@ -122,30 +135,51 @@ extension JobStore {
     /// at its allowance and starts on rate-limited queues are logged.
     func claimStatement(queues: [String], requests: [ClaimRequest], defaultLeaseMs: Int64, limits: LimitsInForce?,
                         on connection: PostgresConnection) async throws -> [[ReservedJob]] {
-        let slots = requests.enumerated().map { ClaimSlot(request: $0.offset, session_id: $0.element.sessionID, lease_ms: $0.element.leaseMs, max: $0.element.max) }
-        let statement = ClaimStatement(
-            slots: String(decoding: try JSONEncoder().encode(slots), as: UTF8.self), queues: queues,
-            allowances: limits?.allowances ?? queues.map { _ in -1 }, limitsApplied: limits != nil,
-            total: requests.reduce(0) { $0 + $1.max }, brokerID: brokerID, defaultLeaseMs: defaultLeaseMs,
-            rateLimited: limits?.rateLimited ?? [])
+        let statement = try makeClaimStatement(queues: queues, requests: requests, defaultLeaseMs: defaultLeaseMs, limits: limits)
         let rows = try await connection.execute(statement, logger: logger)
-        var claimed: [(request: Int, slot: Int64, job: ReservedJob, stepID: Int64?)] = []
+        var claimed: [ClaimedRow] = []
         for try await row in rows {
             let job = ReservedJob(
                 id: String(row.0), type: row.1, args: row.2, queue: row.3, priority: Int(row.4), attempt: Int(row.5),
                 maxAttempts: Int(row.6), enqueuedAt: row.7, leaseExpiresAt: row.8, meta: row.9)
-            claimed.append((Int(row.10), row.11, job, row.12))
+            claimed.append(ClaimedRow(request: Int(row.10), slot: row.11, job: job, stepID: row.12))
         }
+        let logger = logger
+        return try await deal(claimed, among: requests.count) { stepIDs in
+            try await OperationStore.stepContexts(stepIDs, on: connection, logger: logger)
+        }
+    }
+
+    private func makeClaimStatement(queues: [String], requests: [ClaimRequest], defaultLeaseMs: Int64, limits: LimitsInForce?) throws -> ClaimStatement {
+        let slots = requests.enumerated().map { ClaimSlot(request: $0.offset, session_id: $0.element.sessionID, lease_ms: $0.element.leaseMs, max: $0.element.max) }
+        return ClaimStatement(
+            slots: String(decoding: try JSONEncoder().encode(slots), as: UTF8.self), queues: queues,
+            allowances: limits?.allowances ?? queues.map { _ in -1 }, limitsApplied: limits != nil,
+            total: requests.reduce(0) { $0 + $1.max }, brokerID: brokerID, defaultLeaseMs: defaultLeaseMs,
+            rateLimited: limits?.rateLimited ?? [])
+    }
+
+    struct ClaimedRow {
+        var request: Int
+        var slot: Int64
+        var job: ReservedJob
+        var stepID: Int64?
+    }
+
+    /// Gives steps their operation's context, then each request its jobs in the order they were picked.
+    private func deal(_ claimed: [ClaimedRow], among requestCount: Int,
+                      stepContexts: ([Int64]) async throws -> [Int64: (StepContext, PackageContext?)]) async throws -> [[ReservedJob]] {
+        var claimed = claimed
         let stepIDs = claimed.compactMap(\.stepID)
         if !stepIDs.isEmpty {
-            let contexts = try await OperationStore.stepContexts(stepIDs, on: connection, logger: logger)
+            let contexts = try await stepContexts(stepIDs)
             for index in claimed.indices {
                 guard let stepID = claimed[index].stepID, let (step, package) = contexts[stepID] else { continue }
                 claimed[index].job.operation = step
                 claimed[index].job.package = package
             }
         }
-        var answers = [[ReservedJob]](repeating: [], count: requests.count)
+        var answers = [[ReservedJob]](repeating: [], count: requestCount)
         // Slots were numbered in pick order: each request's jobs come back in the order they were picked.
         for entry in claimed.sorted(by: { $0.slot < $1.slot }) { answers[entry.request].append(entry.job) }
         return answers
@@ -230,4 +264,12 @@ struct ClaimStatement: PostgresPreparedStatement {
     }
 
     func decodeRow(_ row: PostgresRow) throws -> Row { try row.decode(Row.self) }
+}
+
+extension ClaimStatement {
+    static let pipelined = PipelinedStatement(name: name, sql: sql)
+    var pipelineParameters: [String?] {
+        [slots, PostgresArrayLiteral.text(queues), PostgresArrayLiteral.integers(allowances), limitsApplied ? "t" : "f", String(total),
+         brokerID.wireString, String(defaultLeaseMs), PostgresArrayLiteral.text(rateLimited)]
+    }
 }

@@ -48,8 +48,17 @@ extension JobStore {
     /// concurrent producers on any broker create one job).
     public func insertJobs(_ jobs: [Enqueue.Params]) async throws -> [Enqueue.Result] {
         let logger = logger
-        let inserted = try await storage.withConnection { connection in
-            try await Self.committed(on: connection, logger: logger) { connection in try await insertRows(jobs, on: connection) }
+        let inserted: [InsertedRow]
+        if jobs.allSatisfy({ $0.uniqueKey == nil }) {
+            // One statement, answered after its own Sync has committed it: no BEGIN and COMMIT round trips.
+            let rows = try await storage.pipelines.execute(InsertJobsStatement.pipelined, try insertStatement(jobs).pipelineParameters)
+            inserted = try (0..<rows.count).map { row throws(PipelineError) in
+                InsertedRow(id: try rows.int64(row, 0), state: JobState(rawValue: rows.string(row, 1)) ?? .available, key: nil)
+            }
+        } else {
+            inserted = try await storage.withConnection { connection in
+                try await Self.committed(on: connection, logger: logger) { connection in try await insertRows(jobs, on: connection) }
+            }
         }
         // Rows come back in input order, minus those whose key was taken: match them up.
         var unkeyed = inserted.filter { $0.key == nil }.makeIterator()
@@ -116,10 +125,13 @@ extension JobStore {
         return inserted.filter { !withdrawn.contains($0.id) }
     }
 
-    private func insertStatement(_ jobs: [Enqueue.Params], on connection: PostgresConnection) async throws -> [InsertedRow] {
+    private func insertStatement(_ jobs: [Enqueue.Params]) throws -> InsertJobsStatement {
         let records = jobs.map(NewJobRecord.init)
-        let payload = String(decoding: try GantryJSON.makeEncoder().encode(records), as: UTF8.self)
-        let rows = try await connection.execute(InsertJobsStatement(jobs: payload, brokerID: brokerID), logger: logger)
+        return InsertJobsStatement(jobs: String(decoding: try GantryJSON.makeEncoder().encode(records), as: UTF8.self), brokerID: brokerID)
+    }
+
+    private func insertStatement(_ jobs: [Enqueue.Params], on connection: PostgresConnection) async throws -> [InsertedRow] {
+        let rows = try await connection.execute(try insertStatement(jobs), logger: logger)
         var inserted: [InsertedRow] = []
         inserted.reserveCapacity(jobs.count)
         for try await (id, state, key, _) in rows {

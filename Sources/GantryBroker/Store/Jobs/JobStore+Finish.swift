@@ -26,18 +26,13 @@ extension JobStore {
     }
 
     /// Marks jobs completed whose lease their session holds, in one statement (acks from many connections
-    /// share a commit); answers in the order given.
+    /// share a commit); answers in the order given, once the statement has committed.
     public func completeJobs(_ completions: [Completion]) async throws -> [Completed] {
         let payload = String(decoding: try GantryJSON.makeEncoder().encode(completions), as: UTF8.self)
-        let logger = logger
-        return try await storage.withConnection { connection -> [Completed] in
-            try await Self.committed(on: connection, logger: logger) { connection in
-                let rows = try await connection.execute(CompleteJobsStatement(completions: payload), logger: logger)
-                var found: [Int64: Bool] = [:]
-                for try await (id, cancelRequested) in rows { found[id] = cancelRequested }
-                return completions.map { Completed(held: found[$0.id] != nil, cancelRequested: found[$0.id] ?? false) }
-            }
-        }
+        let rows = try await storage.pipelines.execute(CompleteJobsStatement.pipelined, CompleteJobsStatement(completions: payload).pipelineParameters)
+        var found: [Int64: Bool] = [:]
+        for row in 0..<rows.count { found[try rows.int64(row, 0)] = try rows.bool(row, 1) }
+        return completions.map { Completed(held: found[$0.id] != nil, cancelRequested: found[$0.id] ?? false) }
     }
 
     /// How a failed attempt ends, decided by the broker's retry rules before the store records it.

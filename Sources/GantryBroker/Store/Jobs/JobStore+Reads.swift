@@ -8,11 +8,8 @@ extension JobStore {
 
     /// The whole job, live or finished; nil when there is none with that id.
     public func job(id: Int64) async throws -> Job? {
-        let logger = logger
-        return try await storage.withConnection { connection -> Job? in
-            for try await job in try await connection.execute(JobByIDStatement(id: id), logger: logger) { return job }
-            return nil
-        }
+        let rows = try await storage.pipelines.execute(JobByIDStatement.pipelined, JobByIDStatement(id: id).pipelineParameters)
+        return rows.count == 0 ? nil : try Self.decodeJob(rows, row: 0)
     }
 
     /// What `jobs.list` filters on; nil means any.
@@ -137,6 +134,20 @@ extension JobStore {
             uniqueKey: try columns[15].decode(String?.self), tags: try columns[16].decode([String].self),
             meta: try columns[17].decode(JSONValue.self), errors: try decodeErrors(try columns[18].decode(JSONValue.self)),
             result: try columns[19].decode(JSONValue?.self), cancelRequestedAt: try columns[20].decode(Date?.self))
+    }
+
+    /// `decodeJob` for a row of the pipelines, which come in binary.
+    static func decodeJob(_ rows: PipelineRows, row: Int) throws -> Job {
+        Job(
+            id: String(try rows.int64(row, 0)), type: rows.string(row, 1), queue: rows.string(row, 2), args: try rows.json(row, 3),
+            state: JobState(rawValue: rows.string(row, 4)) ?? .available, priority: Int(try rows.int16(row, 5)),
+            attempt: Int(try rows.int32(row, 6)), maxAttempts: Int(try rows.int32(row, 7)), runAt: try rows.date(row, 8),
+            enqueuedAt: try rows.date(row, 9), reservedAt: try rows.optionalDate(row, 10),
+            leaseExpiresAt: try rows.optionalDate(row, 11), finishedAt: try rows.optionalDate(row, 12),
+            timeoutMs: try rows.optionalInt64(row, 13), expiresAt: try rows.optionalDate(row, 14),
+            uniqueKey: rows.optionalString(row, 15), tags: try rows.textArray(row, 16), meta: try rows.json(row, 17),
+            errors: try decodeErrors(try rows.json(row, 18, jsonb: true)), result: try rows.optionalJSON(row, 19),
+            cancelRequestedAt: try rows.optionalDate(row, 20))
     }
 
     /// The state of a job, to tell "lease lost" from "no such job" when a lease check fails.
