@@ -58,6 +58,35 @@ import Testing
         }
     }
 
+    /// `jobs.get` reads binary rows from libpq, `jobs.list` PostgresNIO's: a job reads the same through both, at
+    /// every stage of its life (absent columns absent, not null; errors, tags, result and spelled numbers kept).
+    @Test func aJobReadsTheSameThroughBothDrivers() async throws {
+        try await withStore { store, _, _ in
+            let params = try GantryJSON.makeDecoder().decode(Enqueue.Params.self, from: Data(#"""
+                {"type": "t", "queue": "q", "args": {"z": 1.0, "a": [1e21, "\\ \"", null]}, "tags": ["x", "y \"z\"", "{}", "a,b"],
+                 "meta": {"k": -0.0}, "max_attempts": 3, "timeout_ms": 5000}
+                """#.utf8))
+            let id = try #require(Int64(try await store.insertJobs([params])[0].id))
+            func same(_ stage: String) async throws {
+                let listed = try await store.listJobs(JobStore.JobFilter(), limit: 1).first
+                let got = try await store.job(id: id)
+                #expect(got != nil && got == listed, "\(stage): \(String(describing: got)) against \(String(describing: listed))")
+                #expect(got?.result == nil || stage == "completed", "\(stage): \(String(describing: got?.result))")
+            }
+            try await same("available")
+            let session = UUID()
+            let request = JobStore.ClaimRequest(sessionID: session, max: 1, leaseMs: nil)
+            #expect(try await store.claimJobsTogether(queues: ["q"], requests: [request], defaultLeaseMs: 60_000)[0].first?.args == params.args)
+            try await same("reserved")
+            _ = try await store.failJob(id: id, sessionID: session, failure: .nacked(Nack.Failure(message: "boom"), workerID: "w"),
+                                        outcome: .retry(afterMs: 0))
+            try await same("retried")
+            _ = try await store.claimJobsTogether(queues: ["q"], requests: [request], defaultLeaseMs: 60_000)
+            #expect(try await store.completeJobs([JobStore.Completion(id: id, sessionID: session, result: ["n": 2.50])]) == [.init(held: true, cancelRequested: false)])
+            try await same("completed")
+        }
+    }
+
     @Test func aConnectionPostgreSQLClosesIsReplacedBeforeTheNextRequest() async throws {
         try await withStore { store, _, client in
             let id = try #require(Int64(try await store.insertJobs([Enqueue.Params(type: "kept", queue: "q")])[0].id))

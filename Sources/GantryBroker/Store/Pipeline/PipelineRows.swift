@@ -75,7 +75,9 @@ final class PipelineRows: @unchecked Sendable {
     }
 
     func optionalJSON(_ row: Int, _ column: Int) throws -> JSONValue? {
-        isNull(row, column) ? nil : try json(row, column)
+        // Not a ternary: JSONValue is ExpressibleByNilLiteral, so `nil` there would become JSON null, not absence.
+        guard !isNull(row, column) else { return nil }
+        return try json(row, column)
     }
 
     /// A one-dimensional `text[]` without NULLs (an empty array has no dimensions).
