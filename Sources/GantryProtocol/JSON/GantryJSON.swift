@@ -8,7 +8,8 @@ public struct GantryJSONEncoder: Sendable {
     public init() {}
 
     public func encode<Value: Encodable>(_ value: Value) throws -> Data {
-        try JSONWriter.data(JSONValueEncoder.encode(value), prettyPrinted: prettyPrinted)
+        if !prettyPrinted, let direct = value as? any DirectJSONWritable { return try JSONObjectWriter.data(direct) }
+        return try JSONWriter.data(JSONValueEncoder.encode(value), prettyPrinted: prettyPrinted)
     }
 }
 
