@@ -3,7 +3,7 @@ import GantryProtocol
 import Testing
 
 /// The hot answers' own writers spell exactly what their Codable conformances spell, byte for byte.
-struct DirectJSONTests {
+@Suite(.deadline(.seconds(60))) struct DirectJSONTests {
     static let texts = ["", "plain", "quote \" and \\ backslash", "line\nbreak\ttab\u{1}", "ünïcødé ✓ 🚀", "</script>"]
     static let values: [JSONValue] = [
         .null, .bool(true), .int(-7), .number("1.0"), .number("1e21"), .number("-0"), .double(2.5),
