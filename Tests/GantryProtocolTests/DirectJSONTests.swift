@@ -1,5 +1,6 @@
 import Foundation
 import GantryProtocol
+import GantryTesting
 import Testing
 
 /// The hot answers' own writers spell exactly what their Codable conformances spell, byte for byte.
