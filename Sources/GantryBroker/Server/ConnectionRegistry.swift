@@ -23,6 +23,8 @@ final class ConnectionRegistry: Sendable {
         var entries: [UUID: Entry] = [:]
         var perAddress: [String: Int] = [:]
         var draining = false
+        /// Who waits for the last connection to close.
+        var emptied: [CheckedContinuation<Void, Never>] = []
     }
 
     private let state = Mutex(State())
@@ -43,11 +45,28 @@ final class ConnectionRegistry: Sendable {
         return refusal
     }
 
+    /// The connection closed and its session was closed down (its jobs put back).
     func closed(_ id: UUID) {
-        state.withLock {
-            guard let entry = $0.entries.removeValue(forKey: id) else { return }
-            let left = $0.perAddress[entry.address, default: 1] - 1
-            $0.perAddress[entry.address] = left > 0 ? left : nil
+        let waiters = state.withLock { state -> [CheckedContinuation<Void, Never>] in
+            guard let entry = state.entries.removeValue(forKey: id) else { return [] }
+            let left = state.perAddress[entry.address, default: 1] - 1
+            state.perAddress[entry.address] = left > 0 ? left : nil
+            guard state.entries.isEmpty else { return [] }
+            defer { state.emptied.removeAll() }
+            return state.emptied
+        }
+        for waiter in waiters { waiter.resume() }
+    }
+
+    /// Returns once no connection is open (each one's session closed down).
+    func waitUntilEmpty() async {
+        await withCheckedContinuation { continuation in
+            let now = state.withLock { state -> Bool in
+                guard !state.entries.isEmpty else { return true }
+                state.emptied.append(continuation)
+                return false
+            }
+            if now { continuation.resume() }
         }
     }
 
