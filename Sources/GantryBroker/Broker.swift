@@ -12,6 +12,8 @@ import Synchronization
 /// requests.
 public final class Broker: Sendable {
     public let id: UUID
+    /// `id` as it starts the payload of this broker's job notifications, followed by a space.
+    let wirePrefix: String
     public let configuration: BrokerConfiguration
     let jobStore: JobStore
     let brokerStore: BrokerStore
@@ -52,6 +54,7 @@ public final class Broker: Sendable {
     public init(id: UUID = UUID(), configuration: BrokerConfiguration, client: PostgresClient, pipelines: PostgresPipelines,
                 logger: Logger, retryPolicy: RetryPolicy = RetryPolicy(), metrics: BrokerMetrics = BrokerMetrics()) {
         self.id = id
+        self.wirePrefix = id.wireString + " "
         self.configuration = configuration
         self.metrics = metrics
         let storage = Storage(client: client, pipelines: pipelines, connectionTimeout: configuration.storageTimeout, metrics: metrics)

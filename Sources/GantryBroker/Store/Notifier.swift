@@ -52,9 +52,10 @@ struct Notifier: Service {
 
     /// Payload: `<broker id> <queue> <count>`. Our own were acted on before they were sent.
     private func handle(_ payload: String) {
+        // Our own inserts woke our waiters already; every enqueue sends one of these, so skip them before parsing.
+        guard !payload.hasPrefix(broker.wirePrefix) else { return }
         let parts = payload.split(separator: " ")
         guard parts.count == 3, let count = Int(parts[2]) else { return }
-        guard parts[0] != broker.id.wireString else { return }
         broker.parkedReserves.jobsAvailable([String(parts[1]): count])
     }
 }

@@ -111,6 +111,18 @@ public struct JSONObjectWriter {
         bytes = object.close()
     }
 
+    /// An array of such values as JSON text.
+    public static func array(_ values: [some DirectJSONWritable]) throws(JSONWriteError) -> [UInt8] {
+        var bytes: [UInt8] = [UInt8(ascii: "[")]
+        bytes.reserveCapacity(values.count * 160)
+        for (position, value) in values.enumerated() {
+            if position > 0 { bytes.append(UInt8(ascii: ",")) }
+            try write(value, into: &bytes)
+        }
+        bytes.append(UInt8(ascii: "]"))
+        return bytes
+    }
+
     /// The whole value as JSON text.
     public static func data(_ value: some DirectJSONWritable) throws(JSONWriteError) -> Data {
         var bytes: [UInt8] = []

@@ -95,11 +95,18 @@ extension JobStore {
         }
     }
 
-    private struct ClaimSlot: Encodable {
+    private struct ClaimSlot: DirectJSONWritable {
         var request: Int
         var session_id: UUID
         var lease_ms: Int64?
         var max: Int
+
+        func writeJSON(into object: inout JSONObjectWriter) throws(JSONWriteError) {
+            object.integer("request", request)
+            object.string("session_id", session_id.wireString)
+            object.integer("lease_ms", lease_ms)
+            object.integer("max", max)
+        }
     }
 
     /// Claims for every request on queues without limits (a queue with limits is skipped: its claims go through
@@ -153,7 +160,7 @@ extension JobStore {
     private func makeClaimStatement(queues: [String], requests: [ClaimRequest], defaultLeaseMs: Int64, limits: LimitsInForce?) throws -> ClaimStatement {
         let slots = requests.enumerated().map { ClaimSlot(request: $0.offset, session_id: $0.element.sessionID, lease_ms: $0.element.leaseMs, max: $0.element.max) }
         return ClaimStatement(
-            slots: String(decoding: try JSONEncoder().encode(slots), as: UTF8.self), queues: queues,
+            slots: String(decoding: try JSONObjectWriter.array(slots), as: UTF8.self), queues: queues,
             allowances: limits?.allowances ?? queues.map { _ in -1 }, limitsApplied: limits != nil,
             total: requests.reduce(0) { $0 + $1.max }, brokerID: brokerID, defaultLeaseMs: defaultLeaseMs,
             rateLimited: limits?.rateLimited ?? [])

@@ -126,8 +126,8 @@ extension JobStore {
     }
 
     private func insertStatement(_ jobs: [Enqueue.Params]) throws -> InsertJobsStatement {
-        let records = jobs.map(NewJobRecord.init)
-        return InsertJobsStatement(jobs: String(decoding: try GantryJSON.makeEncoder().encode(records), as: UTF8.self), brokerID: brokerID)
+        let records = try JSONObjectWriter.array(jobs.map(NewJobRecord.init))
+        return InsertJobsStatement(jobs: String(decoding: records, as: UTF8.self), brokerID: brokerID)
     }
 
     private func insertStatement(_ jobs: [Enqueue.Params], on connection: PostgresConnection) async throws -> [InsertedRow] {
@@ -156,5 +156,25 @@ extension JobStore {
             }
             return holders
         }
+    }
+}
+
+/// Written member by member (every enqueue writes one): what Codable would write, in the same order.
+extension JobStore.NewJobRecord: DirectJSONWritable {
+    func writeJSON(into object: inout JSONObjectWriter) throws(JSONWriteError) {
+        object.string("type", type)
+        try object.value("args", args)
+        object.string("queue", queue)
+        object.integer("priority", priority)
+        object.string("run_at", run_at)
+        object.integer("delay_ms", delay_ms)
+        object.integer("max_attempts", max_attempts)
+        object.integer("timeout_ms", timeout_ms)
+        object.string("expires_at", expires_at)
+        object.integer("queue_timeout_ms", queue_timeout_ms)
+        object.string("unique_key", unique_key)
+        object.integer("unique_for_ms", unique_for_ms)
+        object.strings("tags", tags)
+        try object.value("meta", meta)
     }
 }

@@ -28,7 +28,7 @@ extension JobStore {
     /// Marks jobs completed whose lease their session holds, in one statement (acks from many connections
     /// share a commit); answers in the order given, once the statement has committed.
     public func completeJobs(_ completions: [Completion]) async throws -> [Completed] {
-        let payload = String(decoding: try GantryJSON.makeEncoder().encode(completions), as: UTF8.self)
+        let payload = String(decoding: try JSONObjectWriter.array(completions), as: UTF8.self)
         let rows = try await storage.pipelines.execute(CompleteJobsStatement.pipelined, CompleteJobsStatement(completions: payload).pipelineParameters)
         var found: [Int64: Bool] = [:]
         for row in 0..<rows.count { found[try rows.int64(row, 0)] = try rows.bool(row, 1) }
@@ -117,5 +117,13 @@ extension JobStore {
             }
             return leases
         }
+    }
+}
+
+extension JobStore.Completion: DirectJSONWritable {
+    public func writeJSON(into object: inout JSONObjectWriter) throws(JSONWriteError) {
+        object.integer("id", id)
+        object.string("session_id", session_id.wireString)
+        try object.value("result", result)
     }
 }
