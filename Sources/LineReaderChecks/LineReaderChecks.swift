@@ -78,6 +78,16 @@ public enum LineReaderChecks {
                 }
             }
         }
+        /// The fast reader, where it answers, reads what Codable reads.
+        func sameAsCodable<Params: FastDecodedParams & Decodable & Equatable>(_ type: Params.Type) throws(Problem) {
+            guard case .object(let fields)? = request.params, let fast = Params.fastDecode(fields) else { return }
+            guard let general = try? JSONValueDecoder.decode(Params.self, from: .object(fields)) else {
+                throw fail("the fast params reader took params Codable refuses", Data(), "\(fast)")
+            }
+            guard general == fast else { throw fail("the fast params reader disagrees with Codable", Data(), "\(fast) against \(general)") }
+        }
+        try sameAsCodable(Enqueue.Params.self)
+        try sameAsCodable(EnqueueBatch.Params.self)
         try attempt(Enqueue.Params.self)
         try attempt(EnqueueBatch.Params.self)
         try attempt(Reserve.Params.self)

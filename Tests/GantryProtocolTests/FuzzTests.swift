@@ -78,6 +78,35 @@ import Testing
         }
     }
 
+    /// The fast params reader (`FastDecodedParams`) reads what Codable reads wherever it answers, and leaves
+    /// everything else (wrong types, nulls where a value is needed, `5.0` for an integer) to the general path.
+    @Test func theFastParamsReaderAgreesWithCodable() throws {
+        var rng = SeededGenerator(seed: 0x6661_7374)
+        let good: [String: [JSONValue]] = [
+            "type": ["a.b", "x"], "args": [[], [1.0, "x"], ["k": .number("1e21")], .null], "queue": ["mail", .null],
+            "priority": [1, 5, 32767, 0], "run_at": ["2030-01-31T10:00:09.250001Z", "2030-01-31T10:00:09Z"],
+            "delay_ms": [0, 1500, -1], "max_attempts": [1, 25], "timeout_ms": [1, 60_000], "expires_at": ["2031-01-01T00:00:00Z"],
+            "queue_timeout_ms": [5000], "unique_key": ["k", ""], "unique_for_ms": [1000], "tags": [[], ["x", "y"]],
+            "meta": [[:], ["trace": "t"], .null],
+        ]
+        let odd: [JSONValue] = [.number("5.0"), .double(5), "5", .bool(true), [1], ["x": 1], "not a time", .number("1e3")]
+        var fastAnswers = 0
+        for _ in 0..<Self.cases {
+            var fields: JSONObject = [:]
+            for (key, values) in good where Bool.random(using: &rng) {
+                fields[key] = Int.random(in: 0..<10, using: &rng) == 0 ? odd.randomElement(using: &rng)! : values.randomElement(using: &rng)!
+            }
+            if let fast = Enqueue.Params.fastDecode(fields) {
+                fastAnswers += 1
+                #expect(try JSONValueDecoder.decode(Enqueue.Params.self, from: .object(fields)) == fast, "\(fields)")
+            }
+            if let fast = EnqueueBatch.Params.fastDecode(["jobs": [.object(fields), ["type": "t"]]]) {
+                #expect(try JSONValueDecoder.decode(EnqueueBatch.Params.self, from: ["jobs": [.object(fields), ["type": "t"]]]) == fast)
+            }
+        }
+        #expect(fastAnswers > Self.cases / 4, "\(fastAnswers) of \(Self.cases) read by the fast reader")
+    }
+
     /// Valid texts, and the same texts cut short or with a byte changed or added, pass the fuzz target's checks
     /// (LineReaderChecks: our reader agrees with Foundation's where Foundation keeps to the grammar, and what it
     /// reads round-trips exactly).

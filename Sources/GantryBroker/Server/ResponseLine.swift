@@ -36,7 +36,13 @@ enum ResponseLine {
     }
 
     private static func encodedID(_ id: RPCID?) -> Data {
-        guard let id else { return Data("null".utf8) }
-        return (try? JSONEncoder().encode(id)) ?? Data("null".utf8)
+        switch id {
+        case nil: return Data("null".utf8)
+        case .number(let number)?: return Data(String(number).utf8)
+        case .string(let text)?:
+            var bytes: [UInt8] = []
+            JSONWriter.writeString(text, into: &bytes)
+            return Data(bytes)
+        }
     }
 }
