@@ -39,8 +39,8 @@ final class PipelineConnection: @unchecked Sendable {
     private let wakeDescriptor: Int32
     /// Statements queued or in flight on this connection, for the pool's choice of the least busy one.
     let load = Atomic<Int>(0)
-    private let finished = Mutex<CheckedContinuation<Void, Never>?>(nil)
-    private let threadExited = Atomic<Bool>(false)
+    /// Whether the thread has ended, and who waits for it to.
+    private let ending = Mutex<(exited: Bool, waiters: [CheckedContinuation<Void, Never>])>((false, []))
 
     // Touched only by the connection's thread.
     private var connection: OpaquePointer?
@@ -76,9 +76,12 @@ final class PipelineConnection: @unchecked Sendable {
 
     /// Lets what is in flight finish, then closes the connection and ends the thread.
     func close() async {
-        guard !threadExited.load(ordering: .acquiring) else { return }
         await withCheckedContinuation { continuation in
-            finished.withLock { $0 = continuation }
+            let exited = ending.withLock { ending -> Bool in
+                if !ending.exited { ending.waiters.append(continuation) }
+                return ending.exited
+            }
+            if exited { return continuation.resume() }
             queue.withLock { $0.closing = true; $0.threadSleeping = false }
             signal()
         }
@@ -125,8 +128,12 @@ final class PipelineConnection: @unchecked Sendable {
         if let connection { PQfinish(connection) }
         connection = nil
         Glibc.close(wakeDescriptor)
-        threadExited.store(true, ordering: .releasing)
-        finished.withLock { $0?.resume(); $0 = nil }
+        let waiters = ending.withLock { ending in
+            ending.exited = true
+            defer { ending.waiters.removeAll() }
+            return ending.waiters
+        }
+        for waiter in waiters { waiter.resume() }
     }
 
     private var pendingCount: Int { inFlight.count - inFlightStart }
@@ -139,15 +146,18 @@ final class PipelineConnection: @unchecked Sendable {
             }
         }
         guard let connection else { return }
-        for request in requests {
+        for (position, request) in requests.enumerated() {
             let sent = withCStrings(request.parameters) { values in
                 PQsendQueryPrepared(connection, request.statement, Int32(values.count), values, nil, nil, 1) == 1
                     && PQpipelineSync(connection) == 1
             }
             guard sent else {
-                // Nothing of this one reached PostgreSQL's queue, but earlier ones may have: fail them all as lost.
-                request.continuation.resume(throwing: PipelineError.connectionLost(lastError(connection)))
-                lose(connection, reason: lastError(connection))
+                // The connection broke while sending: this one and those in flight may or may not have reached
+                // PostgreSQL; the rest of the batch was never sent, so may safely be retried.
+                let reason = lastError(connection)
+                request.continuation.resume(throwing: PipelineError.connectionLost(reason))
+                for unsent in requests[(position + 1)...] { unsent.continuation.resume(throwing: PipelineError.unavailable(reason)) }
+                lose(connection, reason: reason)
                 return
             }
             inFlight.append(InFlight(continuation: request.continuation))
