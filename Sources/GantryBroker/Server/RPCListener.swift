@@ -4,7 +4,6 @@ import NIOExtras
 import NIOPosix
 import NIOSSL
 import ServiceLifecycle
-import Synchronization
 
 /// Accepts client connections and serves newline-delimited JSON-RPC on each. On graceful shutdown it stops
 /// accepting, lets connections finish what they hold for `drainGrace`, then closes the rest.
