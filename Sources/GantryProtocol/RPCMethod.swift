@@ -19,12 +19,17 @@ public protocol KnownFields {
     static var nestedFieldNames: [String: Set<String>] { get }
     /// Checks fields of nested objects (a batch's jobs); the top level is checked from `fieldNames`.
     static func checkNestedFields(_ fields: JSONObject) throws(RPCErrorObject)
+    /// The params read straight from the request's fields, without Codable, or nil to let Codable decide (and
+    /// word any error). Only the hot methods have one (`FastDecodedParams.swift`).
+    static func fastDecode(_ fields: JSONObject) -> Self?
 }
 
 extension KnownFields {
     public static var nestedFieldNames: [String: Set<String>] { [:] }
 
     public static func checkNestedFields(_ fields: JSONObject) throws(RPCErrorObject) {}
+
+    public static func fastDecode(_ fields: JSONObject) -> Self? { nil }
 
     static func checkFields(_ fields: JSONObject, prefix: String = "") throws(RPCErrorObject) {
         if let unknown = fields.keys.sorted().first(where: { !fieldNames.contains($0) }) {

@@ -79,7 +79,7 @@ public enum LineReaderChecks {
             }
         }
         /// The fast reader, where it answers, reads what Codable reads.
-        func sameAsCodable<Params: FastDecodedParams & Decodable & Equatable>(_ type: Params.Type) throws(Problem) {
+        func sameAsCodable<Params: KnownFields & Decodable & Equatable>(_ type: Params.Type) throws(Problem) {
             guard case .object(let fields)? = request.params, let fast = Params.fastDecode(fields) else { return }
             guard let general = try? JSONValueDecoder.decode(Params.self, from: .object(fields)) else {
                 throw fail("the fast params reader took params Codable refuses", Data(), "\(fast)")

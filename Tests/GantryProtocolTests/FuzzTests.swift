@@ -78,7 +78,7 @@ import Testing
         }
     }
 
-    /// The fast params reader (`FastDecodedParams`) reads what Codable reads wherever it answers, and leaves
+    /// The fast params reader (`KnownFields.fastDecode`) reads what Codable reads wherever it answers, and leaves
     /// everything else (wrong types, nulls where a value is needed, `5.0` for an integer) to the general path.
     @Test func theFastParamsReaderAgreesWithCodable() throws {
         var rng = SeededGenerator(seed: 0x6661_7374)

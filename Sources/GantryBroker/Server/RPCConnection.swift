@@ -84,6 +84,11 @@ final class RPCConnection: ChannelInboundHandler {
             refuseOversizeLine(context: context)
             return
         }
+        accept(line, context: context)
+    }
+
+    /// Starts the line's request, or keeps it (and stops reading) while the connection is at its in-flight limit.
+    private func accept(_ line: ByteBuffer, context: ChannelHandlerContext) {
         guard inFlight < broker.configuration.maxInFlightPerConnection, waiting.isEmpty else {
             waiting.append(line)
             pauseReading(context: context)
@@ -184,13 +189,7 @@ final class RPCConnection: ChannelInboundHandler {
             refuseOversizeLine(context: context)
         case let leftover as NIOExtrasErrors.LeftOverBytesError:
             // The client closed mid-line: treat what it sent as its last line.
-            if session != nil, !doneReading {
-                if inFlight < broker.configuration.maxInFlightPerConnection, waiting.isEmpty {
-                    start(leftover.leftOverBytes, context: context)
-                } else {
-                    waiting.append(leftover.leftOverBytes)
-                }
-            }
+            if session != nil, !doneReading { accept(leftover.leftOverBytes, context: context) }
         default:
             logger.debug("read failed", metadata: ["session": "\(session?.id.uuidString ?? "-")", "error": "\(error)"])
             context.close(promise: nil)

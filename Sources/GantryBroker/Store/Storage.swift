@@ -104,7 +104,12 @@ extension PSQLError {
     /// serialization failure), not for what the statement held: retrying later may succeed.
     var meansPostgresIsAway: Bool {
         guard let sqlState = serverInfo?[.sqlState] else { return true }
-        return ["08", "57", "53", "40"].contains(String(sqlState.prefix(2)))
+        return Self.meansPostgresIsAway(sqlState: sqlState)
+    }
+
+    /// Connection exceptions, operator intervention, insufficient resources, transaction rollback (serialization).
+    static func meansPostgresIsAway(sqlState: String) -> Bool {
+        ["08", "57", "53", "40"].contains(String(sqlState.prefix(2)))
     }
 }
 

@@ -70,7 +70,7 @@ public enum GantryJSON {
         }
         try Params.checkFields(fields)
         if let (path, problem) = value.unstorable() { throw .invalidParams(field: path, problem) }
-        if let fast = Params.self as? any FastDecodedParams.Type, let params = fast.fastDecode(fields) as? Params { return params }
+        if let params = Params.fastDecode(fields) { return params }
         do {
             return try JSONValueDecoder.decode(Params.self, from: value)
         } catch let error as DecodingError {

@@ -1,6 +1,7 @@
 import CLibPQ
 import Foundation
 import GantryProtocol
+import PostgresNIO
 
 /// A statement's rows in PostgreSQL's binary format, read in place from libpq's result (no row objects built).
 /// Owns the result; readable from any thread once handed over.
@@ -149,7 +150,7 @@ enum PipelineError: Error, CustomStringConvertible {
     var meansPostgresIsAway: Bool {
         switch self {
         case .unavailable, .connectionLost: true
-        case .statementFailed(let refusal): ["08", "57", "53", "40"].contains(String(refusal.sqlState.prefix(2)))
+        case .statementFailed(let refusal): PSQLError.meansPostgresIsAway(sqlState: refusal.sqlState)
         case .aborted, .closed, .unreadable: false
         }
     }
